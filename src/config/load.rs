@@ -1,0 +1,372 @@
+//! Loading and validating configuration.
+//!
+//! Precedence, lowest to highest:
+//! 1. `config/default.toml`, embedded in the binary ([`DEFAULT_TOML`]);
+//! 2. the file given with `--config`;
+//! 3. environment variables `REACTOR__<SECTION>__<KEY>` (lists comma-separated).
+//!
+//! [`validate`] checks the result without any I/O; reaching brokers and
+//! ClickHouse is a separate startup step.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Environment, File, FileFormat};
+
+use super::Config;
+
+/// The documented defaults, embedded so the binary runs without any file.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// Why configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file or variable could not be read or parsed, or a key is unknown or
+    /// has the wrong type.
+    #[error("cannot load configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// Values parsed but do not make sense together.
+    #[error("invalid configuration:\n{0}")]
+    Invalid(Problems),
+}
+
+/// One line per invalid setting, each naming the key.
+#[derive(Debug)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    /// The problems, one per setting.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads the layered configuration and validates it.
+///
+/// `env` is the process environment (pass `std::env::vars()`); only variables
+/// starting with `REACTOR__` are read.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let env: HashMap<String, String> = env
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("REACTOR__"))
+        .collect();
+    let mut builder =
+        config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+    if let Some(path) = file {
+        builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+    }
+    builder = builder.add_source(
+        Environment::with_prefix("REACTOR")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("kafka.brokers")
+            .try_parsing(true)
+            .source(Some(env)),
+    );
+    let config: Config = builder.build()?.try_deserialize()?;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// Checks values that parse but cannot work. Pure: no I/O.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    let mut problem = |key: &str, message: String| problems.push(format!("{key}: {message}"));
+
+    let kafka = &config.kafka;
+    if kafka.brokers.is_empty() {
+        problem(
+            "kafka.brokers",
+            "the broker list is empty; list at least one \"host:port\"".into(),
+        );
+    }
+    for broker in &kafka.brokers {
+        if !is_host_port(broker) {
+            problem(
+                "kafka.brokers",
+                format!("{broker:?} is not \"host:port\" (for example \"kafka-1:9092\")"),
+            );
+        }
+    }
+    if kafka.group_id.trim().is_empty() {
+        problem("kafka.group_id", "must not be empty".into());
+    }
+    if kafka.batch_max_messages == 0 {
+        problem("kafka.batch_max_messages", "must be at least 1".into());
+    }
+    if kafka.session_timeout < Duration::from_secs(1) {
+        problem(
+            "kafka.session_timeout",
+            format!(
+                "{} is too short; use at least 1s",
+                humantime::format_duration(kafka.session_timeout)
+            ),
+        );
+    }
+
+    let topics = &config.topics;
+    let named = [
+        ("topics.content", &topics.content),
+        ("topics.engagement", &topics.engagement),
+        ("topics.conversion", &topics.conversion),
+        ("topics.rollups", &topics.rollups),
+        ("topics.anomalies", &topics.anomalies),
+        ("topics.trends", &topics.trends),
+        ("topics.dead_letter", &topics.dead_letter),
+    ];
+    for (key, name) in named {
+        if let Err(why) = check_topic_name(name) {
+            problem(key, why);
+        }
+    }
+    for (i, (key_a, a)) in named.iter().enumerate() {
+        for (key_b, b) in &named[i + 1..] {
+            if a == b && !a.is_empty() {
+                problem(
+                    key_b,
+                    format!("{b:?} is also used by {key_a}; each topic needs its own name"),
+                );
+            }
+        }
+    }
+
+    let registry = &config.schema_registry.url;
+    if !registry.is_empty() && !is_http_url(registry) {
+        problem(
+            "schema_registry.url",
+            format!("{registry:?} must start with http:// or https://, or be empty"),
+        );
+    }
+
+    let windows = &config.windows;
+    if windows.size < Duration::from_secs(1) || windows.size.subsec_nanos() != 0 {
+        problem(
+            "windows.size",
+            format!(
+                "{} must be a whole number of seconds, at least 1s",
+                humantime::format_duration(windows.size)
+            ),
+        );
+    }
+    if windows.allowed_lateness.subsec_millis() as u128 * 1_000_000
+        != windows.allowed_lateness.subsec_nanos() as u128
+    {
+        problem(
+            "windows.allowed_lateness",
+            "must be a whole number of milliseconds".into(),
+        );
+    }
+    if windows.idle_timeout < Duration::from_millis(100) {
+        problem("windows.idle_timeout", "must be at least 100ms".into());
+    }
+
+    let pipeline = &config.pipeline;
+    if pipeline.checkpoint_interval < Duration::from_millis(100) {
+        problem(
+            "pipeline.checkpoint_interval",
+            "must be at least 100ms".into(),
+        );
+    }
+    if pipeline.stall_timeout < pipeline.checkpoint_interval {
+        problem(
+            "pipeline.stall_timeout",
+            "must be at least pipeline.checkpoint_interval".into(),
+        );
+    }
+
+    let clickhouse = &config.clickhouse;
+    if !is_http_url(&clickhouse.url) {
+        problem(
+            "clickhouse.url",
+            format!(
+                "{:?} must start with http:// or https:// (the HTTP interface, usually port 8123)",
+                clickhouse.url
+            ),
+        );
+    }
+    if !is_identifier(&clickhouse.database) {
+        problem(
+            "clickhouse.database",
+            format!(
+                "{:?} must be a plain identifier: letters, digits and _, not starting with a digit",
+                clickhouse.database
+            ),
+        );
+    }
+    if clickhouse.batch_max_rows == 0 {
+        problem("clickhouse.batch_max_rows", "must be at least 1".into());
+    }
+
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(Problems(problems)))
+    }
+}
+
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| s.len() > scheme.len() && s.starts_with(scheme))
+}
+
+/// Whether `s` is usable unquoted as a ClickHouse database name.
+pub(crate) fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Kafka's own rule: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+fn check_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "{name:?} is longer than Kafka's limit of 249 characters"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} is not a valid topic name"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "{name:?} contains {bad:?}; topic names use only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn load_str(toml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        file.write_all(toml.as_bytes()).unwrap();
+        load(Some(file.path()), env(vars))
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let config = load(None, env(&[])).unwrap();
+        assert_eq!(config.kafka.brokers, vec!["127.0.0.1:9092"]);
+        assert_eq!(config.windows.size, Duration::from_secs(60));
+        assert_eq!(config.topics.dead_letter, "reactor.dead-letter");
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let config = load_str(
+            "[kafka]\ngroup_id = \"from-file\"\nbrokers = [\"a:1\"]\n[windows]\nsize = \"5m\"\n",
+            &[
+                ("REACTOR__KAFKA__GROUP_ID", "from-env"),
+                ("REACTOR__KAFKA__BROKERS", "b:2,c:3"),
+                ("REACTOR__CLICKHOUSE__BATCH_MAX_ROWS", "7"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.kafka.group_id, "from-env");
+        assert_eq!(config.kafka.brokers, vec!["b:2", "c:3"]);
+        assert_eq!(config.windows.size, Duration::from_secs(300));
+        assert_eq!(config.clickhouse.batch_max_rows, 7);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key() {
+        let err = load_str("[kafka]\nbrokerz = [\"a:1\"]\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("brokerz"), "{err}");
+        let err = load(None, env(&[("REACTOR__WINDOWS__SIZ", "1m")])).unwrap_err();
+        assert!(err.to_string().contains("siz"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_an_error() {
+        let err = load_str("[windows]\nsize = \"ten minutes\"\n", &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("size"), "{text}");
+    }
+
+    #[test]
+    fn empty_broker_list_is_reported_with_its_key() {
+        let err = load_str("[kafka]\nbrokers = []\n", &[]).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid, got {err}")
+        };
+        let all: Vec<_> = problems.iter().collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(all[0].starts_with("kafka.brokers: the broker list is empty"));
+    }
+
+    #[test]
+    fn several_problems_are_reported_together() {
+        let err = load_str(
+            "[windows]\nsize = \"1500ms\"\n[clickhouse]\ndatabase = \"my-db\"\nurl = \"localhost:8123\"\n[topics]\nrollups = \"content.events\"\n",
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for key in [
+            "windows.size",
+            "clickhouse.database",
+            "clickhouse.url",
+            "topics.rollups",
+        ] {
+            assert!(text.contains(key), "{key} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn password_is_masked_in_debug_output() {
+        let config = load(None, env(&[("REACTOR__CLICKHOUSE__PASSWORD", "s3cret")])).unwrap();
+        assert_eq!(config.clickhouse.password.expose(), "s3cret");
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(check_topic_name("reactor.dead-letter_1").is_ok());
+        assert!(check_topic_name("bad topic").is_err());
+        assert!(check_topic_name("..").is_err());
+        assert!(check_topic_name(&"x".repeat(250)).is_err());
+    }
+}

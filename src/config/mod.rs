@@ -1,0 +1,202 @@
+//! The configuration tree. It mirrors `config/default.toml` section by
+//! section; every field is documented there too. Loading and validation live
+//! in [`load`].
+
+mod load;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use load::{load, validate, ConfigError, DEFAULT_TOML};
+pub use secret::Secret;
+
+/// Everything Reactor reads from configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Brokers and consumer-group settings.
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    pub topics: TopicsConfig,
+    /// Schema registry for Avro input.
+    pub schema_registry: SchemaRegistryConfig,
+    /// Event-time windowing.
+    pub windows: WindowConfig,
+    /// Partition actors, checkpoints, draining.
+    pub pipeline: PipelineConfig,
+    /// Where rollups and checkpoints are written.
+    pub clickhouse: ClickHouseConfig,
+    /// The HTTP server.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    /// Consumer group shared by all replicas.
+    pub group_id: String,
+    /// Where a partition without any checkpoint or committed offset starts.
+    pub start_from: StartFrom,
+    /// Consumer session timeout.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Most messages per batch handed to a partition actor.
+    pub batch_max_messages: usize,
+    /// Extra librdkafka properties, passed through as-is.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Where a partition starts when nothing says where it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    /// The oldest retained message.
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+}
+
+/// `[topics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// Content events (input).
+    pub content: String,
+    /// Engagement events (input).
+    pub engagement: String,
+    /// Conversion events (input).
+    pub conversion: String,
+    /// Closed-window rollups (output).
+    pub rollups: String,
+    /// Anomaly events (output).
+    pub anomalies: String,
+    /// Trend-change events (output).
+    pub trends: String,
+    /// Dead-lettered input (output).
+    pub dead_letter: String,
+}
+
+/// `[schema_registry]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// Base URL; empty means no registry.
+    pub url: String,
+    /// Timeout of one request.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `[windows]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Tumbling window length (whole seconds).
+    #[serde(with = "humantime_serde")]
+    pub size: Duration,
+    /// How far behind the partition's newest event an event may still count.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// Wall-clock silence after which a partition closes its open windows.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Worker threads for partition actors; 0 = one per core.
+    pub workers: usize,
+    /// How often checkpoints are written and offsets committed.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Longest wait for in-flight writes when a partition stops.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// Silence after which /readyz reports a partition actor as stuck.
+    #[serde(with = "humantime_serde")]
+    pub stall_timeout: Duration,
+}
+
+/// `[clickhouse]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP(S) endpoint.
+    pub url: String,
+    /// Database holding `rollups` and `checkpoints`.
+    pub database: String,
+    /// User name.
+    pub user: String,
+    /// Password; never logged.
+    pub password: Secret,
+    /// Create missing database and tables at start.
+    pub create_schema: bool,
+    /// Most rows per INSERT.
+    pub batch_max_rows: usize,
+    /// Longest time a row waits before its INSERT starts.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Timeout of one request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address, `ip:port`; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Output format.
+    pub format: LogFormat,
+    /// `EnvFilter` directives.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// The input topics with the kind of event each carries.
+    pub fn input_topics(&self) -> [(crate::event::TopicKind, &str); 3] {
+        use crate::event::TopicKind;
+        [
+            (TopicKind::Content, self.topics.content.as_str()),
+            (TopicKind::Engagement, self.topics.engagement.as_str()),
+            (TopicKind::Conversion, self.topics.conversion.as_str()),
+        ]
+    }
+
+    /// The number of partition-actor worker threads to start.
+    pub fn worker_threads(&self) -> usize {
+        match self.pipeline.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+}

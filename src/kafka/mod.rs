@@ -1,0 +1,3 @@
+//! Kafka.
+pub mod offsets;
+pub use offsets::{Checkpoint, OffsetTracker};

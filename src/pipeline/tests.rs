@@ -1,0 +1,347 @@
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::event::encode::to_json;
+use crate::event::{EngagementEvent, EngagementKind, Event, TopicKind};
+
+const MINUTE: i64 = 60_000;
+const BASE: i64 = 1_763_856_000_000; // 2025-11-23T00:00:00Z, a window boundary
+
+fn settings(lateness_ms: u64) -> WindowSettings {
+    WindowSettings {
+        size: Duration::from_secs(60),
+        allowed_lateness: Duration::from_millis(lateness_ms),
+        idle_timeout: Duration::from_secs(30),
+    }
+}
+
+fn pipeline(lateness_ms: u64, start: Option<Checkpoint>) -> PartitionPipeline {
+    PartitionPipeline::new(
+        Arc::from("engagement.events"),
+        3,
+        Decoder::new(TopicKind::Engagement, false).unwrap(),
+        settings(lateness_ms),
+        start,
+    )
+}
+
+/// An engagement event `ms` after BASE for one of a few contents.
+fn record(offset: i64, ms: i64, content: u8, dwell: i64) -> Record {
+    let event = Event::Engagement(EngagementEvent {
+        event_id: format!("e{offset}"),
+        occurred_at: EventTime::from_millis(BASE + ms),
+        content_id: format!("content-{content}"),
+        campaign_id: "campaign-1".into(),
+        channel: "web".into(),
+        user_id: "u".into(),
+        kind: if dwell % 2 == 0 {
+            EngagementKind::View
+        } else {
+            EngagementKind::Click
+        },
+        dwell_ms: Some(dwell),
+    });
+    Record {
+        offset,
+        key: Some(b"campaign-1".to_vec()),
+        payload: Some(to_json(&event).unwrap()),
+    }
+}
+
+/// Rows keyed by what ReplacingMergeTree keys on; later writes replace.
+type Table = BTreeMap<(String, String, i64), Rollup>;
+
+fn write(table: &mut Table, rows: &[Rollup]) {
+    for row in rows {
+        let key = (
+            row.metric.clone(),
+            row.dimensions.content_id.clone(),
+            row.window_start.as_millis(),
+        );
+        let _replaced = table.insert(key, row.clone());
+    }
+}
+
+/// Runs records through a pipeline in the given batch sizes, acknowledging
+/// everything at once, then idles it out. Returns the final table.
+fn run(records: &[Record], batch_sizes: &[usize], lateness_ms: u64) -> Table {
+    let mut p = pipeline(lateness_ms, None);
+    let mut table = Table::new();
+    let now = Instant::now();
+    let mut rest = records;
+    let mut sizes = batch_sizes.iter().cycle();
+    while !rest.is_empty() {
+        let n = (*sizes.next().unwrap()).clamp(1, rest.len());
+        let (batch, tail) = rest.split_at(n);
+        rest = tail;
+        let out = p.process(batch.to_vec(), now).unwrap();
+        if let Some(batch) = out.rollups {
+            write(&mut table, &batch.rows);
+            p.rollups_written(batch.id);
+        }
+    }
+    if let Some(batch) = p.tick(now + Duration::from_secs(31)).rollups {
+        write(&mut table, &batch.rows);
+        p.rollups_written(batch.id);
+    }
+    table
+}
+
+#[test]
+fn aggregates_are_exact_and_late_events_are_counted() {
+    let records = vec![
+        record(0, 1_000, 1, 10),
+        record(1, 2_000, 1, 30),
+        record(2, 61_000, 1, 20), // next window; watermark 61s - 0 closes the first
+        record(3, 59_000, 1, 99), // late: its window closed
+    ];
+    let mut p = pipeline(0, None);
+    let out = p.process(records, Instant::now()).unwrap();
+    assert_eq!(out.stats.late, 1);
+    assert_eq!(out.stats.json, 4);
+    assert_eq!(out.stats.windows_closed, 1);
+    let rows = out.rollups.unwrap().rows;
+    let dwell = rows
+        .iter()
+        .find(|r| r.metric == "engagement.dwell_ms")
+        .unwrap();
+    assert_eq!(
+        (dwell.count, dwell.sum, dwell.min, dwell.max, dwell.avg),
+        (2, 40.0, 10.0, 30.0, 20.0)
+    );
+    assert_eq!(dwell.window_start.as_millis(), BASE);
+    assert_eq!(dwell.window_end.as_millis(), BASE + MINUTE);
+    assert_eq!(&*dwell.source_topic, "engagement.events");
+    assert_eq!(dwell.source_partition, 3);
+    let views = rows.iter().find(|r| r.metric == "engagement.view").unwrap();
+    assert_eq!((views.count, views.sum), (2, 2.0));
+}
+
+#[test]
+fn lateness_boundary_is_inclusive_of_the_window_end() {
+    // Lateness 5s: an event at 65s puts the watermark at 60s = end of window 0.
+    let mut p = pipeline(5_000, None);
+    let out = p
+        .process(
+            vec![record(0, 1_000, 1, 2), record(1, 64_999, 1, 2)],
+            Instant::now(),
+        )
+        .unwrap();
+    assert!(
+        out.rollups.is_none(),
+        "watermark 59.999s must not close [0, 60s)"
+    );
+    let out = p
+        .process(vec![record(2, 59_999, 1, 2)], Instant::now())
+        .unwrap();
+    assert_eq!(out.stats.late, 0, "still open");
+    let out = p
+        .process(
+            vec![record(3, 65_000, 1, 2), record(4, 59_999, 1, 2)],
+            Instant::now(),
+        )
+        .unwrap();
+    assert_eq!(out.stats.late, 1, "closed once the watermark reaches 60s");
+    let rows = out.rollups.unwrap().rows;
+    assert_eq!(
+        rows.iter()
+            .find(|r| r.metric == "engagement.view")
+            .unwrap()
+            .count,
+        2
+    );
+}
+
+#[test]
+fn idle_partitions_close_their_windows_after_the_timeout() {
+    let mut p = pipeline(10_000, None);
+    let t0 = Instant::now();
+    assert!(p
+        .process(vec![record(0, 1_000, 1, 2)], t0)
+        .unwrap()
+        .rollups
+        .is_none());
+    assert!(p.tick(t0 + Duration::from_secs(29)).rollups.is_none());
+    let out = p.tick(t0 + Duration::from_secs(30));
+    assert_eq!(out.stats.windows_closed, 1);
+    assert_eq!(out.rollups.unwrap().rows.len(), 2);
+    // The window is closed now: a straggler is late.
+    let out = p
+        .process(vec![record(1, 2_000, 1, 2)], t0 + Duration::from_secs(31))
+        .unwrap();
+    assert_eq!(out.stats.late, 1);
+}
+
+#[test]
+fn bad_records_become_dead_letters_holding_their_offset() {
+    let mut p = pipeline(0, None);
+    let bad = Record {
+        offset: 1,
+        key: None,
+        payload: Some(b"nonsense".to_vec()),
+    };
+    let out = p
+        .process(
+            vec![record(0, 1_000, 1, 2), bad, record(2, 70_000, 1, 2)],
+            Instant::now(),
+        )
+        .unwrap();
+    assert_eq!(out.dead_letters.len(), 1);
+    assert_eq!(out.dead_letters[0].offset, 1);
+    assert_eq!(out.dead_letters[0].error.kind(), "unrecognised_format");
+    p.rollups_written(out.rollups.unwrap().id);
+    // Window 2 (first offset 2) is open; the dead letter at 1 is unacknowledged.
+    assert_eq!(p.checkpoint().unwrap().offset, 1);
+    assert!(p.has_unacknowledged_output());
+    p.dead_letter_written(1);
+    assert_eq!(p.checkpoint().unwrap().offset, 2);
+    assert!(!p.has_unacknowledged_output());
+}
+
+#[test]
+fn checkpoint_waits_for_the_rollups_of_closed_windows() {
+    let mut p = pipeline(0, None);
+    let now = Instant::now();
+    let out = p
+        .process(vec![record(0, 1_000, 1, 2), record(1, 2_000, 2, 2)], now)
+        .unwrap();
+    assert!(out.rollups.is_none());
+    assert_eq!(
+        p.checkpoint(),
+        Some(Checkpoint {
+            offset: 0,
+            watermark: Some(EventTime::from_millis(BASE + 2_000))
+        })
+    );
+    let first = p
+        .process(vec![record(2, 61_000, 1, 2)], now)
+        .unwrap()
+        .rollups
+        .unwrap();
+    // Window 0 closed but is not written: resuming must still rebuild it,
+    // with a watermark that does not consider it closed.
+    assert_eq!(
+        p.checkpoint(),
+        Some(Checkpoint {
+            offset: 0,
+            watermark: None
+        })
+    );
+    let second = p
+        .process(vec![record(3, 121_000, 1, 2)], now)
+        .unwrap()
+        .rollups
+        .unwrap();
+    p.rollups_written(second.id); // out of order: not enough on its own
+    assert_eq!(p.checkpoint().unwrap().offset, 0);
+    p.rollups_written(first.id);
+    assert_eq!(
+        p.checkpoint(),
+        Some(Checkpoint {
+            offset: 3,
+            watermark: Some(EventTime::from_millis(BASE + 121_000))
+        })
+    );
+}
+
+#[test]
+fn records_before_the_resume_offset_are_skipped() {
+    let start = Checkpoint {
+        offset: 10,
+        watermark: None,
+    };
+    let mut p = pipeline(0, Some(start));
+    assert_eq!(p.checkpoint(), Some(start));
+    let out = p
+        .process(
+            vec![record(9, 1_000, 1, 2), record(10, 1_000, 1, 2)],
+            Instant::now(),
+        )
+        .unwrap();
+    assert_eq!((out.stats.stale, out.stats.json), (1, 1));
+}
+
+/// Events with bounded disorder: times increase by 0..3s with up to `disorder` ms jitter.
+fn events(disorder: i64) -> impl Strategy<Value = Vec<Record>> {
+    prop::collection::vec((0i64..3_000, 0..=disorder, 0u8..4, 0i64..1_000), 1..300).prop_map(
+        |steps| {
+            let mut t = 0;
+            steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, (step, jitter, content, dwell))| {
+                    t += step;
+                    record(i as i64, t - jitter, content, dwell)
+                })
+                .collect()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Results never depend on how messages are batched.
+    #[test]
+    fn batching_does_not_change_results(
+        records in events(5_000),
+        sizes in prop::collection::vec(1usize..50, 1..10),
+        lateness in prop_oneof![Just(0u64), Just(2_000), Just(10_000)],
+    ) {
+        let whole = run(&records, &[records.len()], lateness);
+        let batched = run(&records, &sizes, lateness);
+        prop_assert_eq!(whole, batched);
+    }
+
+    /// Crash anywhere, with any subset of the in-flight rollups written, and
+    /// resume from the last checkpoint: the table ends up exactly as after
+    /// an uninterrupted run.
+    #[test]
+    fn resuming_from_any_checkpoint_rebuilds_the_same_rollups(
+        records in events(20_000),
+        crash_at in 0usize..300,
+        ack_lag in 0usize..4,
+        lateness in prop_oneof![Just(0u64), Just(5_000), Just(30_000)],
+    ) {
+        let expected = run(&records, &[7], lateness);
+        let crash_at = crash_at.min(records.len());
+        let now = Instant::now();
+
+        // First life: acknowledges batches `ack_lag` batches late, then dies.
+        let mut table = Table::new();
+        let mut p = pipeline(lateness, None);
+        let mut unacked: VecDeque<RollupBatch> = VecDeque::new();
+        for chunk in records[..crash_at].chunks(7) {
+            let out = p.process(chunk.to_vec(), now).unwrap();
+            unacked.extend(out.rollups);
+            while unacked.len() > ack_lag {
+                let batch = unacked.pop_front().unwrap();
+                write(&mut table, &batch.rows);
+                p.rollups_written(batch.id);
+            }
+        }
+        // Some in-flight rows may have reached the table without the ack.
+        if let Some(batch) = unacked.front() {
+            write(&mut table, &batch.rows);
+        }
+        let checkpoint = p.checkpoint();
+
+        // Second life: resume from the checkpoint.
+        let from = checkpoint.map_or(0, |c| c.offset);
+        let resumed: Vec<Record> = records.iter().filter(|r| r.offset >= from).cloned().collect();
+        let mut p = pipeline(lateness, checkpoint);
+        for chunk in resumed.chunks(5) {
+            let out = p.process(chunk.to_vec(), now).unwrap();
+            if let Some(batch) = out.rollups {
+                write(&mut table, &batch.rows);
+                p.rollups_written(batch.id);
+            }
+        }
+        if let Some(batch) = p.tick(now + Duration::from_secs(31)).rollups {
+            write(&mut table, &batch.rows);
+        }
+        prop_assert_eq!(table, expected);
+    }
+}
