@@ -6,6 +6,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod registry;
 mod time;
 
 use serde::{Deserialize, Serialize};

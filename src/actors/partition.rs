@@ -1,0 +1,472 @@
+//! The partition actor: a thin shell around [`PartitionPipeline`].
+//!
+//! It owns one input partition: a reader task moves batches from the
+//! partition's queue into its bounded mailbox; the actor runs them through
+//! the pipeline and ships what comes out (rollups to the ClickHouse writer,
+//! bad records to the dead-letter topic); acknowledgements flow back into
+//! the pipeline, which decides the checkpoint; a periodic tick closes idle
+//! windows, writes the checkpoint and commits the Kafka offset.
+//!
+//! Backpressure: while a rollup batch waits for room in the writer's queue,
+//! or a schema is being fetched, the actor's mailbox is paused
+//! (`ctx.wait`), the mailbox fills, the reader's `send` waits, and the
+//! partition stops being read.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
+use rdkafka::consumer::CommitMode;
+use rdkafka::Message as _;
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, error, info, warn, Instrument};
+
+use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
+use crate::error::ExitReason;
+use crate::event::registry::SchemaRegistry;
+use crate::event::Record;
+use crate::health::Health;
+use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
+use crate::kafka::Checkpoint;
+use crate::pipeline::{DeadLetter, Output, PartitionPipeline, RollupBatch, WindowSettings};
+use crate::sink::clickhouse::RollupWriter;
+use crate::sink::dead_letter::DeadLetterSink;
+use crate::telemetry::metrics;
+
+/// A partition's split-off message queue.
+pub type PartitionQueue = StreamPartitionQueue<RebalanceContext>;
+
+/// Timing and sizing of partition actors.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionSettings {
+    /// Windowing.
+    pub window: WindowSettings,
+    /// Most records per batch.
+    pub batch_max_messages: usize,
+    /// How often to write a checkpoint when there is progress.
+    pub checkpoint_interval: Duration,
+    /// Longest wait for in-flight writes when draining.
+    pub drain_timeout: Duration,
+}
+
+/// What every partition actor shares. Cheap to clone.
+#[derive(Clone)]
+pub struct PartitionDeps {
+    /// The group consumer (for commits).
+    pub consumer: Arc<ReactorConsumer>,
+    /// The ClickHouse writer.
+    pub writer: RollupWriter,
+    /// The dead-letter producer.
+    pub dead_letters: DeadLetterSink,
+    /// The schema registry, if configured.
+    pub registry: Option<SchemaRegistry>,
+    /// Readiness reporting.
+    pub health: Arc<Health>,
+    /// Timing and sizing.
+    pub settings: PartitionSettings,
+}
+
+impl std::fmt::Debug for PartitionDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionDeps")
+            .field("writer", &self.writer)
+            .field("dead_letters", &self.dead_letters)
+            .field("registry", &self.registry)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Owns one input partition. See the module docs.
+pub struct PartitionActor {
+    topic: Arc<str>,
+    partition: i32,
+    generation: u64,
+    pipeline: PartitionPipeline,
+    deps: PartitionDeps,
+    queue: Option<PartitionQueue>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+    supervisor: Recipient<PartitionExited>,
+    /// Set by the supervisor when it starts draining: abandons retries that
+    /// would otherwise block the mailbox.
+    cancel: watch::Receiver<bool>,
+    /// Set when the actor stops: abandons in-flight deliveries.
+    stop: watch::Sender<bool>,
+    written_checkpoint: Option<Checkpoint>,
+    checkpoint_in_flight: bool,
+    last_checkpoint_at: Instant,
+    draining: Option<oneshot::Sender<Option<Checkpoint>>>,
+    exit: ExitReason,
+    span: tracing::Span,
+}
+
+impl std::fmt::Debug for PartitionActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionActor")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionActor {
+    /// An actor for `pipeline`'s partition, reading `queue`, resuming from
+    /// `checkpoint` (the one the pipeline was built from).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pipeline: PartitionPipeline,
+        queue: PartitionQueue,
+        generation: u64,
+        checkpoint: Option<Checkpoint>,
+        deps: PartitionDeps,
+        supervisor: Recipient<PartitionExited>,
+        cancel: watch::Receiver<bool>,
+    ) -> Self {
+        let topic = Arc::clone(pipeline.topic());
+        let partition = pipeline.partition();
+        let span = tracing::info_span!("partition", topic = %topic, partition);
+        PartitionActor {
+            topic,
+            partition,
+            generation,
+            pipeline,
+            deps,
+            queue: Some(queue),
+            reader: None,
+            supervisor,
+            cancel,
+            stop: watch::channel(false).0,
+            written_checkpoint: checkpoint,
+            checkpoint_in_flight: false,
+            last_checkpoint_at: Instant::now(),
+            draining: None,
+            exit: ExitReason::Drained,
+            span,
+        }
+    }
+
+    fn signal(receiver: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
+        let mut receiver = receiver;
+        async move {
+            let _ignored = receiver.wait_for(|set| *set).await;
+        }
+    }
+
+    fn process(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
+        match self.pipeline.process(batch.records, batch.received_at) {
+            Ok(out) => self.dispatch(out, ctx),
+            Err(e) => self.fail(format!("processing a batch: {e}"), ctx),
+        }
+    }
+
+    fn dispatch(&mut self, out: Output, ctx: &mut Context<Self>) {
+        metrics::batch(&self.topic, self.partition, &out.stats);
+        for letter in out.dead_letters {
+            self.deliver_dead_letter(letter, ctx);
+        }
+        if let Some(batch) = out.rollups {
+            self.write_rollups(batch, ctx);
+        }
+    }
+
+    fn deliver_dead_letter(&mut self, letter: DeadLetter, ctx: &mut Context<Self>) {
+        metrics::dead_letter(&self.topic, letter.error.kind());
+        debug!(parent: &self.span, offset = letter.offset, reason = %letter.error, "dead-lettering a record");
+        let sink = self.deps.dead_letters.clone();
+        let (topic, partition) = (Arc::clone(&self.topic), self.partition);
+        let stop = Self::signal(self.stop.subscribe());
+        let delivery = async move {
+            let delivered = sink.deliver(&topic, partition, &letter, stop).await;
+            (letter.offset, delivered)
+        };
+        let _handle = ctx.spawn(
+            delivery
+                .into_actor(self)
+                .map(|(offset, delivered), act, ctx| {
+                    if delivered {
+                        act.pipeline.dead_letter_written(offset);
+                        act.maybe_finish_drain(ctx);
+                    }
+                }),
+        );
+    }
+
+    fn write_rollups(&mut self, batch: RollupBatch, ctx: &mut Context<Self>) {
+        let writer = self.deps.writer.clone();
+        let id = batch.id;
+        let enqueue = async move { writer.write_rollups(batch.rows).await };
+        ctx.wait(
+            enqueue
+                .into_actor(self)
+                .map(move |queued, act, ctx| match queued {
+                    Ok(ack) => {
+                        let _handle = ctx.spawn(ack.into_actor(act).map(
+                            move |result, act, ctx| match result {
+                                Ok(Ok(())) => {
+                                    act.pipeline.rollups_written(id);
+                                    act.maybe_finish_drain(ctx);
+                                }
+                                Ok(Err(e)) => {
+                                    act.fail(format!("writing rollups to ClickHouse: {e}"), ctx)
+                                }
+                                Err(_) => act.fail("the ClickHouse writer stopped".into(), ctx),
+                            },
+                        ));
+                    }
+                    Err(e) => act.fail(e.to_string(), ctx),
+                }),
+        );
+    }
+
+    /// Writes the pipeline's checkpoint if it moved, then commits it to Kafka.
+    fn write_checkpoint(&mut self, ctx: &mut Context<Self>) {
+        let Some(checkpoint) = self.pipeline.checkpoint() else {
+            return;
+        };
+        if self.checkpoint_in_flight || Some(checkpoint) == self.written_checkpoint {
+            return;
+        }
+        self.checkpoint_in_flight = true;
+        self.last_checkpoint_at = Instant::now();
+        let writer = self.deps.writer.clone();
+        let (topic, partition) = (Arc::clone(&self.topic), self.partition);
+        let write = async move {
+            let ack = writer
+                .write_checkpoint(&topic, partition, checkpoint)
+                .await
+                .map_err(|e| e.to_string())?;
+            ack.await
+                .map_err(|_| "the ClickHouse writer stopped".to_owned())?
+        };
+        let _handle = ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            act.checkpoint_in_flight = false;
+            match result {
+                Ok(()) => {
+                    act.written_checkpoint = Some(checkpoint);
+                    act.commit(checkpoint);
+                    act.maybe_finish_drain(ctx);
+                }
+                Err(e) => act.fail(format!("writing the checkpoint to ClickHouse: {e}"), ctx),
+            }
+        }));
+    }
+
+    /// Mirrors a written checkpoint into Kafka's committed offsets, for lag
+    /// tooling. Best effort: Reactor resumes from its own checkpoints.
+    fn commit(&self, checkpoint: Checkpoint) {
+        let offsets = [((self.topic.to_string(), self.partition), checkpoint.offset)];
+        if let Err(e) = commit(&*self.deps.consumer, &offsets, CommitMode::Async) {
+            debug!(parent: &self.span, error = %e, "offset commit not sent");
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let out = self.pipeline.tick(now);
+        self.dispatch(out, ctx);
+        self.deps.health.progress(&self.topic, self.partition, now);
+        let state = self.pipeline.state();
+        metrics::partition_progress(
+            &self.topic,
+            self.partition,
+            state.open_windows.len(),
+            state.watermark,
+        );
+        if self.draining.is_none()
+            && now.saturating_duration_since(self.last_checkpoint_at)
+                >= self.deps.settings.checkpoint_interval
+        {
+            self.write_checkpoint(ctx);
+        }
+    }
+
+    fn maybe_finish_drain(&mut self, ctx: &mut Context<Self>) {
+        if self.draining.is_none()
+            || self.pipeline.has_unacknowledged_output()
+            || self.checkpoint_in_flight
+        {
+            return;
+        }
+        if self.pipeline.checkpoint().is_some()
+            && self.pipeline.checkpoint() != self.written_checkpoint
+        {
+            self.write_checkpoint(ctx); // finishes the drain when acknowledged
+            return;
+        }
+        self.finish_drain(ctx);
+    }
+
+    fn finish_drain(&mut self, ctx: &mut Context<Self>) {
+        if let Some(reply) = self.draining.take() {
+            let _ignored = reply.send(self.written_checkpoint);
+            ctx.stop();
+        }
+    }
+
+    fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
+        error!(parent: &self.span, %reason, "partition failed");
+        self.exit = ExitReason::Failed(reason);
+        ctx.stop();
+    }
+}
+
+/// Moves records from the partition queue into the actor, in batches: waits
+/// for one record, then takes whatever else is ready, up to `max`.
+async fn read_batches(queue: PartitionQueue, actor: Addr<PartitionActor>, max: usize) {
+    use futures::FutureExt;
+    loop {
+        let first = match queue.recv().await {
+            Ok(message) => message,
+            Err(e) => {
+                metrics::consumer_error(&e.to_string());
+                warn!(error = %e, "error reading a partition; continuing");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let mut records = Vec::with_capacity(max.min(1024));
+        records.push(to_record(&first));
+        drop(first);
+        while records.len() < max {
+            match queue.recv().now_or_never() {
+                Some(Ok(message)) => records.push(to_record(&message)),
+                Some(Err(e)) => {
+                    metrics::consumer_error(&e.to_string());
+                    warn!(error = %e, "error reading a partition; continuing");
+                    break;
+                }
+                None => break,
+            }
+        }
+        let batch = RecordBatch {
+            records,
+            received_at: Instant::now(),
+        };
+        if actor.send(batch).await.is_err() {
+            return; // the actor has stopped
+        }
+    }
+}
+
+fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+    Record {
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
+impl Actor for PartitionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        info!(parent: &self.span, generation = self.generation, checkpoint = ?self.written_checkpoint, "partition started");
+        ctx.set_mailbox_capacity(4);
+        self.deps
+            .health
+            .progress(&self.topic, self.partition, Instant::now());
+        if let Some(queue) = self.queue.take() {
+            let reader = read_batches(queue, ctx.address(), self.deps.settings.batch_max_messages);
+            self.reader = Some(actix_rt::spawn(reader.instrument(self.span.clone())));
+        }
+        let every = self
+            .deps
+            .settings
+            .window
+            .idle_timeout
+            .min(self.deps.settings.checkpoint_interval)
+            / 4;
+        let _handle = ctx.run_interval(
+            every.clamp(Duration::from_millis(50), Duration::from_secs(1)),
+            |act, ctx| act.tick(ctx),
+        );
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+        }
+        let _ignored = self.stop.send(true);
+        self.deps.health.forget(&self.topic, self.partition);
+        info!(parent: &self.span, reason = %self.exit, "partition stopped");
+        self.supervisor.do_send(PartitionExited {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            generation: self.generation,
+            reason: self.exit.clone(),
+            checkpoint: self.written_checkpoint,
+        });
+    }
+}
+
+impl Handler<RecordBatch> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
+        if self.draining.is_some() {
+            return; // not committed: the next owner reads it again
+        }
+        let missing = self.pipeline.missing_schemas(&batch.records);
+        let Some(registry) = self.deps.registry.clone().filter(|_| !missing.is_empty()) else {
+            self.process(batch, ctx);
+            return;
+        };
+        let cancel = self.cancel.clone();
+        let fetch = async move {
+            let mut answers = Vec::with_capacity(missing.len());
+            for id in missing {
+                match registry
+                    .schema_retrying(id, Self::signal(cancel.clone()))
+                    .await
+                {
+                    Some(answer) => answers.push((id, answer)),
+                    None => return None,
+                }
+            }
+            Some(answers)
+        };
+        ctx.wait(fetch.into_actor(self).map(move |answers, act, ctx| {
+            let Some(answers) = answers else { return };
+            for (id, schema) in answers {
+                if schema.is_none() {
+                    warn!(parent: &act.span, schema_id = id, "schema id unknown to the registry; its records are dead-lettered");
+                }
+                act.pipeline.add_writer_schema(id, schema.as_deref());
+            }
+            act.process(batch, ctx);
+        }));
+    }
+}
+
+impl Handler<Drain> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) {
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+        }
+        self.draining = Some(msg.reply);
+        self.exit = ExitReason::Drained;
+        let _handle = ctx.run_later(self.deps.settings.drain_timeout, |act, ctx| {
+            if act.draining.is_some() {
+                warn!(parent: &act.span, "drain timed out; stopping with writes in flight (the next owner re-reads them)");
+                act.finish_drain(ctx);
+            }
+        });
+        self.maybe_finish_drain(ctx);
+    }
+}
+
+impl Handler<GetState> for PartitionActor {
+    type Result = MessageResult<GetState>;
+
+    fn handle(&mut self, _: GetState, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(PartitionState {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            pipeline: self.pipeline.state(),
+        })
+    }
+}

@@ -1,0 +1,436 @@
+//! The supervisor: owns the consumer-group membership and the partition actors.
+//!
+//! It answers the consumer's rebalance events (see `kafka::consumer` for the
+//! protocol): on assignment it loads the partitions' checkpoints from
+//! ClickHouse, splits their queues and starts a [`PartitionActor`] for each,
+//! spreading them over the worker arbiters; on revocation it drains them and
+//! returns the offsets to commit. A partition actor that fails is restarted
+//! from its last checkpoint after a back-off ([`RestartPolicy`]); once a
+//! partition's restart budget is spent, the supervisor reports a fatal error
+//! and the process exits, for its orchestrator to restart. One failing
+//! partition never stops the others before that.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::Offset;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use super::messages::{
+    Drain, GetAllStates, GetState, PartitionExited, PartitionState, Rebalance, Shutdown,
+};
+use super::partition::{PartitionActor, PartitionDeps};
+use super::restart::{RestartHistory, RestartPolicy};
+use crate::config::StartFrom;
+use crate::error::ExitReason;
+use crate::event::decode::Decoder;
+use crate::event::TopicKind;
+use crate::kafka::consumer::{commit, TopicPartition};
+use crate::kafka::{Checkpoint, RebalanceEvent};
+use crate::pipeline::PartitionPipeline;
+use crate::sink::clickhouse::checkpoints;
+use crate::telemetry::metrics;
+
+/// How long assignment waits for ClickHouse to hand out checkpoints.
+const CHECKPOINT_LOAD_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running partition actor.
+#[derive(Debug)]
+struct Running {
+    addr: Addr<PartitionActor>,
+    generation: u64,
+    cancel: watch::Sender<bool>,
+}
+
+/// Everything the supervisor needs to start partitions.
+#[derive(Debug)]
+pub struct SupervisorSettings {
+    /// Consumer group (checkpoints are per group).
+    pub group_id: String,
+    /// Input topic names and what they carry.
+    pub topics: HashMap<String, TopicKind>,
+    /// Where partitions without a checkpoint start.
+    pub start_from: StartFrom,
+    /// Restart policy for failed partitions.
+    pub restart: RestartPolicy,
+}
+
+/// See the module docs.
+pub struct Supervisor {
+    deps: PartitionDeps,
+    clickhouse: clickhouse::Client,
+    settings: SupervisorSettings,
+    workers: Vec<ArbiterHandle>,
+    next_worker: usize,
+    events: Option<mpsc::UnboundedReceiver<RebalanceEvent>>,
+    fatal: mpsc::UnboundedSender<String>,
+    /// Partitions the group has assigned to this process.
+    assigned: HashSet<TopicPartition>,
+    running: HashMap<TopicPartition, Running>,
+    histories: HashMap<TopicPartition, RestartHistory>,
+    next_generation: u64,
+    stopping: bool,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("assigned", &self.assigned)
+            .field("stopping", &self.stopping)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// A supervisor answering `events`, running partitions on `workers`, and
+    /// reporting unrecoverable failures on `fatal`.
+    pub fn new(
+        deps: PartitionDeps,
+        clickhouse: clickhouse::Client,
+        settings: SupervisorSettings,
+        workers: Vec<ArbiterHandle>,
+        events: mpsc::UnboundedReceiver<RebalanceEvent>,
+        fatal: mpsc::UnboundedSender<String>,
+    ) -> Self {
+        Supervisor {
+            deps,
+            clickhouse,
+            settings,
+            workers,
+            next_worker: 0,
+            events: Some(events),
+            fatal,
+            assigned: HashSet::new(),
+            running: HashMap::new(),
+            histories: HashMap::new(),
+            next_generation: 0,
+            stopping: false,
+        }
+    }
+
+    fn report_fatal(&self, reason: String) {
+        error!(%reason, "fatal");
+        let _ignored = self.fatal.send(reason);
+    }
+
+    fn start_offset(&self, checkpoint: Option<Checkpoint>) -> Offset {
+        match (checkpoint, self.settings.start_from) {
+            (Some(c), _) => Offset::Offset(c.offset),
+            (None, StartFrom::Earliest) => Offset::Beginning,
+            (None, StartFrom::Latest) => Offset::End,
+        }
+    }
+
+    /// Splits the partition's queue and starts its actor.
+    fn start_partition(
+        &mut self,
+        (topic, partition): &TopicPartition,
+        checkpoint: Option<Checkpoint>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), String> {
+        let kind =
+            *self.settings.topics.get(topic).ok_or_else(|| {
+                format!("assigned {topic}/{partition}, which is not an input topic")
+            })?;
+        let queue = self
+            .deps
+            .consumer
+            .split_partition_queue(topic, *partition)
+            .ok_or_else(|| format!("cannot split the queue of {topic}/{partition}"))?;
+        let decoder = Decoder::new(kind, self.deps.registry.is_some())
+            .map_err(|e| format!("embedded Avro schema for {}: {e}", kind.as_str()))?;
+        let pipeline = PartitionPipeline::new(
+            Arc::from(topic.as_str()),
+            *partition,
+            decoder,
+            self.deps.settings.window,
+            checkpoint,
+        );
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let (cancel, cancelled) = watch::channel(false);
+        let deps = self.deps.clone();
+        let supervisor = ctx.address().recipient();
+        let make = move |_: &mut Context<PartitionActor>| {
+            PartitionActor::new(
+                pipeline, queue, generation, checkpoint, deps, supervisor, cancelled,
+            )
+        };
+        let addr = match self
+            .workers
+            .get(self.next_worker % self.workers.len().max(1))
+        {
+            Some(worker) => PartitionActor::start_in_arbiter(worker, make),
+            None => PartitionActor::create(make),
+        };
+        self.next_worker += 1;
+        let _previous = self.running.insert(
+            (topic.clone(), *partition),
+            Running {
+                addr,
+                generation,
+                cancel,
+            },
+        );
+        Ok(())
+    }
+
+    fn on_assigned(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+        reply: std::sync::mpsc::SyncSender<Vec<(TopicPartition, Offset)>>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.stopping {
+            let _ignored = reply.send(Vec::new());
+            return;
+        }
+        let client = self.clickhouse.clone();
+        let group = self.settings.group_id.clone();
+        let load = async move { load_checkpoints(&client, &group).await };
+        ctx.wait(load.into_actor(self).map(move |loaded, act, ctx| {
+            let saved = match loaded {
+                Ok(saved) => saved,
+                Err(e) => {
+                    act.report_fatal(format!("cannot read checkpoints from ClickHouse: {e}"));
+                    let _ignored = reply.send(Vec::new());
+                    return;
+                }
+            };
+            let mut starts = Vec::with_capacity(partitions.len());
+            for tp in partitions {
+                let checkpoint = saved.get(&tp).copied();
+                if let Err(e) = act.start_partition(&tp, checkpoint, ctx) {
+                    act.report_fatal(e);
+                    continue;
+                }
+                info!(topic = %tp.0, partition = tp.1, ?checkpoint, "resuming partition");
+                starts.push((tp.clone(), act.start_offset(checkpoint)));
+                let _new = act.assigned.insert(tp);
+            }
+            metrics::assigned_partitions(act.assigned.len());
+            let _ignored = reply.send(starts);
+        }));
+    }
+
+    /// Drains the given partitions; resolves to the checkpoint each wrote last.
+    fn drain(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+    ) -> impl std::future::Future<Output = Vec<(TopicPartition, Option<Checkpoint>)>> + use<> {
+        let mut drains = Vec::new();
+        for tp in partitions {
+            let _ignored = self.assigned.remove(&tp);
+            if let Some(running) = self.running.remove(&tp) {
+                let _ignored = running.cancel.send(true);
+                let (reply, answer) = oneshot::channel();
+                running.addr.do_send(Drain { reply });
+                drains.push((tp, answer));
+            }
+        }
+        metrics::assigned_partitions(self.assigned.len());
+        let timeout = self.deps.settings.drain_timeout + Duration::from_secs(5);
+        futures::future::join_all(drains.into_iter().map(move |(tp, answer)| async move {
+            match tokio::time::timeout(timeout, answer).await {
+                Ok(Ok(checkpoint)) => (tp, checkpoint),
+                _ => {
+                    warn!(topic = %tp.0, partition = tp.1, "partition did not drain in time");
+                    (tp, None)
+                }
+            }
+        }))
+    }
+
+    fn on_revoked(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+        lost: bool,
+        reply: std::sync::mpsc::SyncSender<Vec<(TopicPartition, i64)>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let drained = self.drain(partitions);
+        ctx.wait(drained.into_actor(self).map(move |drained, _act, _ctx| {
+            let commits = if lost {
+                Vec::new()
+            } else {
+                drained
+                    .into_iter()
+                    .filter_map(|(tp, checkpoint)| checkpoint.map(|c| (tp, c.offset)))
+                    .collect()
+            };
+            let _ignored = reply.send(commits);
+        }));
+    }
+
+    fn restart(
+        &mut self,
+        tp: TopicPartition,
+        checkpoint: Option<Checkpoint>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.stopping || !self.assigned.contains(&tp) || self.running.contains_key(&tp) {
+            return; // revoked, or reassigned and already running, meanwhile
+        }
+        // Seek first: this bumps the partition's fetch version, so records
+        // fetched for the failed actor are discarded before the new one reads.
+        let offset = self.start_offset(checkpoint);
+        if let Err(e) = self.deps.consumer.seek(&tp.0, tp.1, offset, Duration::ZERO) {
+            self.report_fatal(format!(
+                "cannot rewind {}/{} to {offset:?}: {e}",
+                tp.0, tp.1
+            ));
+            return;
+        }
+        match self.start_partition(&tp, checkpoint, ctx) {
+            Ok(()) => info!(topic = %tp.0, partition = tp.1, ?checkpoint, "partition restarted"),
+            Err(e) => self.report_fatal(e),
+        }
+    }
+}
+
+/// Loads the group's checkpoints, retrying while ClickHouse is unreachable.
+async fn load_checkpoints(
+    client: &clickhouse::Client,
+    group: &str,
+) -> Result<HashMap<TopicPartition, Checkpoint>, String> {
+    let deadline = Instant::now() + CHECKPOINT_LOAD_DEADLINE;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match checkpoints::load(client, group).await {
+            Ok(saved) => return Ok(saved),
+            Err(e) if Instant::now() + backoff < deadline => {
+                warn!(error = %e, retry_in = ?backoff, "reading checkpoints failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(events) = self.events.take() {
+            let stream = futures::stream::unfold(events, |mut events| async move {
+                events.recv().await.map(|event| (Rebalance(event), events))
+            });
+            ctx.add_message_stream(stream);
+        }
+    }
+}
+
+impl Handler<Rebalance> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, Rebalance(event): Rebalance, ctx: &mut Context<Self>) {
+        match event {
+            RebalanceEvent::Assigned { partitions, reply } => {
+                self.on_assigned(partitions, reply, ctx)
+            }
+            RebalanceEvent::Revoked {
+                partitions,
+                lost,
+                reply,
+            } => self.on_revoked(partitions, lost, reply, ctx),
+            RebalanceEvent::UnexpectedMessage { partition, offset } => self.report_fatal(format!(
+                "a message of {}/{} (offset {offset}) arrived on the consumer's main queue; \
+                 partition ordering can no longer be guaranteed",
+                partition.0, partition.1
+            )),
+        }
+    }
+}
+
+impl Handler<PartitionExited> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, exit: PartitionExited, ctx: &mut Context<Self>) {
+        let tp = (exit.topic, exit.partition);
+        let current = self
+            .running
+            .get(&tp)
+            .is_some_and(|r| r.generation == exit.generation);
+        if self.stopping || !current {
+            return; // drained on purpose, or a report from an older generation
+        }
+        let _ignored = self.running.remove(&tp);
+        let ExitReason::Failed(reason) = exit.reason else {
+            return;
+        };
+        metrics::partition_restart(&tp.0, tp.1);
+        let history = self.histories.entry(tp.clone()).or_default();
+        match self.settings.restart.decide(history, Instant::now()) {
+            Some(delay) => {
+                warn!(topic = %tp.0, partition = tp.1, %reason, restart_in = ?delay, "partition failed; restarting from its checkpoint");
+                let checkpoint = exit.checkpoint;
+                let _handle =
+                    ctx.run_later(delay, move |act, ctx| act.restart(tp, checkpoint, ctx));
+            }
+            None => self.report_fatal(format!(
+                "partition {}/{} failed {} times within {}; last error: {reason}",
+                tp.0,
+                tp.1,
+                self.settings.restart.max_restarts,
+                humantime::format_duration(self.settings.restart.window)
+            )),
+        }
+    }
+}
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Shutdown, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        let everything: Vec<TopicPartition> = self.assigned.iter().cloned().collect();
+        let drained = self.drain(everything);
+        let consumer = Arc::clone(&self.deps.consumer);
+        let finish = async move {
+            let commits: Vec<(TopicPartition, i64)> = drained
+                .await
+                .into_iter()
+                .filter_map(|(tp, checkpoint)| checkpoint.map(|c| (tp, c.offset)))
+                .collect();
+            if !commits.is_empty() {
+                let committed = tokio::task::spawn_blocking(move || {
+                    commit(&*consumer, &commits, CommitMode::Sync)
+                })
+                .await;
+                if let Ok(Err(e)) = committed {
+                    warn!(error = %e, "committing offsets at shutdown failed; Reactor's checkpoints hold the position");
+                }
+            }
+        };
+        ctx.wait(finish.into_actor(self).map(move |(), _act, ctx| {
+            let _ignored = msg.done.send(());
+            ctx.stop();
+        }));
+    }
+}
+
+impl Handler<GetAllStates> for Supervisor {
+    type Result = ResponseFuture<Vec<PartitionState>>;
+
+    fn handle(&mut self, _: GetAllStates, _ctx: &mut Context<Self>) -> Self::Result {
+        let asks: Vec<_> = self
+            .running
+            .values()
+            .map(|r| r.addr.send(GetState))
+            .collect();
+        Box::pin(async move {
+            let mut states: Vec<PartitionState> = futures::future::join_all(asks)
+                .await
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
+            states.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            states
+        })
+    }
+}

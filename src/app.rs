@@ -1,0 +1,253 @@
+//! The one place that wires everything together: startup checks, sinks, the
+//! consumer and its driver thread, the supervisor, the HTTP server, and the
+//! graceful shutdown in reverse order.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Arbiter};
+use anyhow::{bail, Context as _};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::consumer::Consumer;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use crate::actors::messages::Shutdown;
+use crate::actors::{
+    PartitionDeps, PartitionSettings, RestartPolicy, Supervisor, SupervisorSettings,
+};
+use crate::config::Config;
+use crate::event::registry::SchemaRegistry;
+use crate::health::Health;
+use crate::kafka::{admin, consumer, producer};
+use crate::pipeline::WindowSettings;
+use crate::sink::clickhouse::{self, schema, RollupWriter, WriterSettings};
+use crate::sink::dead_letter::DeadLetterSink;
+
+/// How long startup waits for ClickHouse and the brokers to answer.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs Reactor until `shutdown` resolves (then drains and returns `Ok`) or
+/// something unrecoverable happens (then returns the error). Must run inside
+/// an actix `System`.
+pub async fn run(
+    config: Config,
+    prometheus: PrometheusHandle,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+
+    // Startup checks: fail fast, with what to do, before joining the group.
+    let ch = &config.clickhouse;
+    let admin_client = clickhouse::client(ch, None);
+    let version = wait_for_clickhouse(&admin_client, &ch.url).await?;
+    info!(url = %ch.url, %version, "ClickHouse is reachable");
+    if ch.create_schema {
+        schema::apply(&admin_client, &ch.database)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot create Reactor's tables in ClickHouse database {:?}",
+                    ch.database
+                )
+            })?;
+    }
+    let data_client = clickhouse::client(ch, Some(&ch.database));
+    check_topics(&config).await?;
+
+    let registry = match config.schema_registry.url.as_str() {
+        "" => None,
+        url => Some(
+            SchemaRegistry::new(url, config.schema_registry.timeout)
+                .with_context(|| format!("cannot set up the schema registry client for {url}"))?,
+        ),
+    };
+
+    // Sinks.
+    let (writer, writer_task) = RollupWriter::spawn(
+        data_client.clone(),
+        &config.kafka.group_id,
+        WriterSettings {
+            batch_max_rows: ch.batch_max_rows,
+            flush_interval: ch.flush_interval,
+            request_timeout: ch.request_timeout,
+        },
+    );
+    let producer = producer::create(&config.kafka).context("cannot create the Kafka producer")?;
+    let dead_letters = DeadLetterSink::new(producer, &config.topics.dead_letter);
+
+    // Consumer, supervisor, driver.
+    let settings = PartitionSettings {
+        window: WindowSettings {
+            size: config.windows.size,
+            allowed_lateness: config.windows.allowed_lateness,
+            idle_timeout: config.windows.idle_timeout,
+        },
+        batch_max_messages: config.kafka.batch_max_messages,
+        checkpoint_interval: config.pipeline.checkpoint_interval,
+        drain_timeout: config.pipeline.drain_timeout,
+    };
+    let reply_timeout = config.pipeline.drain_timeout + STARTUP_TIMEOUT + Duration::from_secs(60);
+    let (group_consumer, events_tx, events) = consumer::create(&config.kafka, reply_timeout)
+        .context("cannot create the Kafka consumer")?;
+    let health = Arc::new(Health::new(config.pipeline.stall_timeout));
+    let deps = PartitionDeps {
+        consumer: Arc::clone(&group_consumer),
+        writer,
+        dead_letters,
+        registry,
+        health: Arc::clone(&health),
+        settings,
+    };
+    let workers: Vec<Arbiter> = (0..config.worker_threads())
+        .map(|_| Arbiter::new())
+        .collect();
+    let (fatal_tx, mut fatal) = mpsc::unbounded_channel();
+    let topics: HashMap<String, _> = config
+        .input_topics()
+        .iter()
+        .map(|(kind, name)| ((*name).to_owned(), *kind))
+        .collect();
+    let supervisor = Supervisor::new(
+        deps,
+        data_client,
+        SupervisorSettings {
+            group_id: config.kafka.group_id.clone(),
+            topics,
+            start_from: config.kafka.start_from,
+            restart: RestartPolicy::default(),
+        },
+        workers.iter().map(Arbiter::handle).collect(),
+        events,
+        fatal_tx,
+    )
+    .start();
+    let (stop_driver, driver_stop) = watch::channel(false);
+    let driver = consumer::spawn_driver(Arc::clone(&group_consumer), events_tx, driver_stop)
+        .context("cannot start the Kafka driver thread")?;
+    let inputs: Vec<&str> = config
+        .input_topics()
+        .iter()
+        .map(|(_, name)| *name)
+        .collect();
+    group_consumer
+        .subscribe(&inputs)
+        .with_context(|| format!("cannot subscribe to {inputs:?}"))?;
+    info!(group = %config.kafka.group_id, topics = ?inputs, workers = workers.len(), "consuming");
+
+    // HTTP.
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    info!(address = %listener.local_addr()?, "HTTP server listening");
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http = tokio::spawn(crate::http::serve(
+        listener,
+        crate::http::HttpState {
+            prometheus,
+            health: Arc::clone(&health),
+            supervisor: supervisor.clone(),
+        },
+        async move {
+            let _ignored = http_stopped.await;
+        },
+    ));
+    health.set_started();
+
+    let failure = tokio::select! {
+        () = shutdown => None,
+        reason = fatal.recv() => Some(reason.unwrap_or_else(|| "the supervisor stopped".into())),
+    };
+
+    // Shutdown, in reverse order.
+    let started = Instant::now();
+    match &failure {
+        None => info!("stopping: draining partitions"),
+        Some(reason) => error!(%reason, "stopping after an unrecoverable error"),
+    }
+    let (done, drained) = oneshot::channel();
+    supervisor.do_send(Shutdown { done });
+    if tokio::time::timeout(
+        config.pipeline.drain_timeout + Duration::from_secs(15),
+        drained,
+    )
+    .await
+    .is_err()
+    {
+        warn!("partitions did not drain in time; their next owner resumes from their checkpoints");
+    }
+    drop(supervisor);
+    let _ignored = stop_http.send(());
+    let _ignored = stop_driver.send(true);
+    drop(group_consumer);
+    let _ignored = tokio::task::spawn_blocking(move || driver.join()).await;
+    for worker in &workers {
+        let _ignored = worker.stop();
+    }
+    if tokio::time::timeout(Duration::from_secs(10), writer_task)
+        .await
+        .is_err()
+    {
+        warn!("the ClickHouse writer did not finish in time");
+    }
+    let _ignored = http.await;
+    info!(took = ?started.elapsed(), "stopped");
+    match failure {
+        None => Ok(()),
+        Some(reason) => bail!(reason),
+    }
+}
+
+async fn wait_for_clickhouse(client: &::clickhouse::Client, url: &str) -> anyhow::Result<String> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        match schema::server_version(client).await {
+            Ok(version) => return Ok(version),
+            Err(e) if Instant::now() < deadline => {
+                warn!(%url, error = %e, "ClickHouse is not answering yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "ClickHouse at {url} did not answer within {}s; check clickhouse.url, user and \
+                         password (locally: scripts/services-start clickhouse)",
+                        STARTUP_TIMEOUT.as_secs()
+                    )
+                })
+            }
+        }
+    }
+}
+
+async fn check_topics(config: &Arc<Config>) -> anyhow::Result<()> {
+    let config = Arc::clone(config);
+    let counts = tokio::task::spawn_blocking(move || {
+        let mut needed: Vec<&str> = config
+            .input_topics()
+            .iter()
+            .map(|(_, name)| *name)
+            .collect();
+        needed.push(&config.topics.dead_letter);
+        admin::partition_counts(&config.kafka, &needed, STARTUP_TIMEOUT)
+    })
+    .await?
+    .context("cannot read topic metadata from the Kafka brokers; check kafka.brokers")?;
+    let missing: Vec<String> = counts
+        .iter()
+        .filter(|(_, count)| count.is_none())
+        .map(|(name, _)| name.clone())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "these topics do not exist: {}. Create them (`reactor create-topics`) or point [topics] at existing ones",
+            missing.join(", ")
+        );
+    }
+    for (name, count) in counts {
+        info!(topic = %name, partitions = count.unwrap_or(0), "topic found");
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `reactor create-topics`: create the configured topics that are missing.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::kafka::admin;
+
+/// Options of `create-topics`.
+#[derive(Debug, Args)]
+pub struct CreateTopicsArgs {
+    /// Partitions of each new topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Replication factor of each new topic.
+    #[arg(long, default_value_t = 1)]
+    pub replication: i32,
+}
+
+pub(super) fn main(config: Option<&Path>, args: &CreateTopicsArgs) -> anyhow::Result<()> {
+    super::init_simple_logging();
+    let config = super::load_config(config)?;
+    let t = &config.topics;
+    let names = [
+        t.content.as_str(),
+        t.engagement.as_str(),
+        t.conversion.as_str(),
+        t.rollups.as_str(),
+        t.anomalies.as_str(),
+        t.trends.as_str(),
+        t.dead_letter.as_str(),
+    ];
+    let runtime = tokio::runtime::Runtime::new()?;
+    let created = runtime
+        .block_on(admin::create_topics(
+            &config.kafka,
+            &names,
+            args.partitions,
+            args.replication,
+        ))
+        .with_context(|| format!("cannot create topics on {}", config.kafka.brokers.join(",")))?;
+    for name in names {
+        let state = if created.iter().any(|c| c == name) {
+            "created"
+        } else {
+            "exists"
+        };
+        println!("{state:>8}  {name}");
+    }
+    Ok(())
+}

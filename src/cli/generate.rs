@@ -1,0 +1,148 @@
+//! `reactor generate`: publish seeded, realistic events.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::event::registry::SchemaRegistry;
+use crate::event::EventTime;
+use crate::generate::publish::{FormatMix, Publisher};
+use crate::generate::{EventGenerator, GeneratorSettings};
+
+/// Options of `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of events.
+    #[arg(long, default_value_t = 100_000)]
+    pub count: u64,
+    /// Events per second; 0 publishes as fast as the broker takes them.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub rate: f64,
+    /// Seed: the same seed and options publish the same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Wire format of the events.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Mixed)]
+    pub format: OutputFormat,
+    /// Share of Avro events with `--format mixed`.
+    #[arg(long, default_value_t = 0.5)]
+    pub avro_share: f64,
+    /// Event time of the first event (RFC 3339); default: now minus the span.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Event time covered by all events; default: count / rate (real time).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub span: Option<Duration>,
+    /// Largest out-of-order delay of an event's time.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub disorder: Duration,
+    /// Number of campaigns.
+    #[arg(long, default_value_t = 10)]
+    pub campaigns: usize,
+    /// Content items per campaign.
+    #[arg(long, default_value_t = 20)]
+    pub contents_per_campaign: usize,
+    /// Channels, comma-separated.
+    #[arg(
+        long,
+        default_value = "web,email,social,search,display",
+        value_delimiter = ','
+    )]
+    pub channels: Vec<String>,
+    /// Relative weights of content, engagement and conversion events.
+    #[arg(long, default_value = "1,50,3", value_delimiter = ',', num_args = 3)]
+    pub mix: Vec<u32>,
+    /// Schema registry URL for Avro; default: schema_registry.url.
+    #[arg(long, env = "SCHEMA_REGISTRY_URL")]
+    pub schema_registry: Option<String>,
+}
+
+/// Wire formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// JSON objects.
+    Json,
+    /// Confluent-framed Avro.
+    Avro,
+    /// Both, per --avro-share.
+    Mixed,
+}
+
+pub(super) fn main(config: Option<&Path>, args: &GenerateArgs) -> anyhow::Result<()> {
+    super::init_simple_logging();
+    let config = super::load_config(config)?;
+    let span = args.span.unwrap_or_else(|| {
+        if args.rate > 0.0 {
+            Duration::from_secs_f64(args.count as f64 / args.rate)
+        } else {
+            Duration::from_secs(600)
+        }
+    });
+    let start = match &args.start {
+        Some(text) => EventTime::parse_rfc3339(text).with_context(|| {
+            format!("--start {text:?} is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
+        })?,
+        None => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+            EventTime::from_millis(now - span.as_millis() as i64)
+        }
+    };
+    let mix: [u32; 3] = args
+        .mix
+        .clone()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--mix takes three weights"))?;
+    let settings = GeneratorSettings {
+        seed: args.seed,
+        count: args.count,
+        start,
+        span,
+        disorder: args.disorder,
+        campaigns: args.campaigns,
+        contents_per_campaign: args.contents_per_campaign,
+        channels: args.channels.clone(),
+        mix,
+    };
+    let formats = match args.format {
+        OutputFormat::Json => FormatMix::Json,
+        OutputFormat::Avro => FormatMix::Avro,
+        OutputFormat::Mixed => FormatMix::Mixed {
+            avro_share: args.avro_share,
+            seed: args.seed,
+        },
+    };
+    let registry_url = args
+        .schema_registry
+        .clone()
+        .unwrap_or_else(|| config.schema_registry.url.clone());
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let registry = match (registry_url.as_str(), args.format) {
+            ("", OutputFormat::Json) => None,
+            ("", _) => anyhow::bail!("Avro output needs a schema registry: pass --schema-registry URL or set schema_registry.url"),
+            (url, _) => Some(SchemaRegistry::new(url, config.schema_registry.timeout)?),
+        };
+        let publisher = Publisher::new(&config.kafka, &config.topics, registry.as_ref())
+            .await
+            .context("cannot set up publishing (are the brokers and the schema registry up?)")?;
+        let bar = ProgressBar::new(args.count).with_style(ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} events, {per_sec}, ETA {eta}",
+        )?);
+        let rate = (args.rate > 0.0).then_some(args.rate);
+        let report = publisher
+            .publish(formats.assign(EventGenerator::new(settings)), rate, Some(&bar))
+            .await
+            .context("publishing failed")?;
+        bar.finish_and_clear();
+        println!(
+            "published {} events in {:.1}s ({:.0} events/s)",
+            report.messages,
+            report.elapsed.as_secs_f64(),
+            report.rate()
+        );
+        Ok(())
+    })
+}

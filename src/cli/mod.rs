@@ -1,0 +1,76 @@
+//! The command line: one subcommand per file.
+
+mod check_config;
+mod create_topics;
+mod generate;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use check_config::CheckConfigArgs;
+pub use create_topics::CreateTopicsArgs;
+pub use generate::GenerateArgs;
+
+/// Reactor: a stream processor for marketing analytics. Consumes content,
+/// engagement and conversion events from Kafka, rolls them up in event-time
+/// windows, and writes the rollups to ClickHouse.
+#[derive(Debug, Parser)]
+#[command(name = "reactor", version, about, long_about = None)]
+pub struct Cli {
+    /// A TOML file layered over the built-in defaults (config/default.toml);
+    /// REACTOR__SECTION__KEY environment variables override both.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "REACTOR_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume the input topics and write rollups until SIGTERM or Ctrl-C.
+    Run,
+    /// Validate the configuration without connecting to anything.
+    CheckConfig(CheckConfigArgs),
+    /// Create the topics named in the configuration that do not exist yet.
+    CreateTopics(CreateTopicsArgs),
+    /// Publish seeded, realistic events to the input topics.
+    Generate(GenerateArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        let config = self.config.as_deref();
+        match self.command {
+            Command::Run => run::main(config),
+            Command::CheckConfig(args) => check_config::main(config, &args),
+            Command::CreateTopics(args) => create_topics::main(config, &args),
+            Command::Generate(args) => generate::main(config, &args),
+        }
+    }
+}
+
+/// Loads the configuration for a subcommand.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::config::Config> {
+    Ok(crate::config::load(path, std::env::vars())?)
+}
+
+/// Plain text logs for the short-lived subcommands.
+fn init_simple_logging() {
+    let log = crate::config::LogConfig {
+        format: crate::config::LogFormat::Text,
+        level: "warn,reactor=info".into(),
+    };
+    let _ignored = crate::telemetry::init_tracing(&log);
+}

@@ -1,0 +1,104 @@
+//! The schema registry client: resolves the writer schema of Confluent-framed
+//! Avro messages by id, and registers schemas (for the load generator).
+//!
+//! Any Confluent-compatible registry works: Confluent Schema Registry,
+//! Karapace, Redpanda, Apicurio (in its Confluent-compatible mode).
+
+use std::time::Duration;
+
+use schema_registry_converter::async_impl::schema_registry::{
+    get_schema_by_id, post_schema, SrSettings,
+};
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+use tracing::warn;
+
+use crate::telemetry::metrics;
+
+/// A failed registry request.
+#[derive(Debug, thiserror::Error)]
+#[error("schema registry: {0}")]
+pub struct RegistryError(#[from] SRCError);
+
+/// A schema registry at a base URL.
+#[derive(Clone)]
+pub struct SchemaRegistry {
+    settings: SrSettings,
+    url: String,
+}
+
+impl std::fmt::Debug for SchemaRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaRegistry")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchemaRegistry {
+    /// A client for the registry at `url`.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, RegistryError> {
+        let settings = SrSettings::new_builder(url.trim_end_matches('/').to_owned())
+            .set_timeout(timeout)
+            .build()?;
+        Ok(SchemaRegistry {
+            settings,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The schema text registered under `id`; `Ok(None)` if the registry
+    /// does not have it. Other failures are errors worth retrying.
+    pub async fn schema(&self, id: u32) -> Result<Option<String>, RegistryError> {
+        match get_schema_by_id(id, &self.settings).await {
+            Ok(registered) => Ok(Some(registered.schema)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Like [`Self::schema`], retrying failures with back-off until the
+    /// registry answers or `stop` resolves (then `None` is returned).
+    pub async fn schema_retrying(
+        &self,
+        id: u32,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Option<Option<String>> {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                result = self.schema(id) => match result {
+                    Ok(answer) => return Some(answer),
+                    Err(e) => {
+                        metrics::schema_registry_error();
+                        warn!(url = %self.url, schema_id = id, error = %e, retry_in = ?backoff, "schema registry request failed; retrying");
+                    }
+                },
+                () = &mut stop => return None,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {},
+                () = &mut stop => return None,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// Registers an Avro schema under `subject` and returns its id (the
+    /// existing id if it is already registered).
+    pub async fn register_avro(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let supplied = SuppliedSchema::new(None, SchemaType::Avro, schema.to_owned());
+        Ok(post_schema(&self.settings, subject.to_owned(), supplied)
+            .await?
+            .id)
+    }
+}
+
+/// A 404 from the registry: the id does not exist. The crate reports it as
+/// a non-retriable error whose text carries the status.
+fn is_not_found(error: &SRCError) -> bool {
+    !error.retriable
+        && (error.error.contains("404")
+            || error.cause.as_deref().is_some_and(|c| c.contains("40403")))
+}

@@ -1,0 +1,293 @@
+//! The group consumer and its rebalance protocol.
+//!
+//! # Protocol
+//!
+//! librdkafka calls [`RebalanceContext::rebalance`] synchronously, on the
+//! thread that polls the consumer's main queue (the *driver* thread, see
+//! [`spawn_driver`]). The context turns each call into a [`RebalanceEvent`]
+//! on a channel and blocks until the receiver (the supervisor) answers:
+//!
+//! - **Assign.** The receiver splits each new partition's queue off the main
+//!   queue *before* it is assigned (librdkafka keeps an application-split
+//!   queue split through the assignment), starts a partition actor reading it,
+//!   and answers with the offset each partition resumes from. Only then does
+//!   the context assign them, at exactly those offsets. No message can reach
+//!   the main queue in between.
+//! - **Revoke.** The receiver drains the partitions (in-flight writes finish,
+//!   checkpoints are written) and answers with the offsets to commit; the
+//!   context commits them synchronously and unassigns. A *lost* assignment
+//!   (the group moved on without us) is not committed.
+//!
+//! If nobody answers (the process is stopping), the context proceeds without
+//! assigning or committing: nothing is lost, the next owner resumes from the
+//! last checkpoint. The main queue itself must never yield a message; the
+//! driver reports one as a fatal [`RebalanceEvent::UnexpectedMessage`].
+
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
+use rdkafka::error::KafkaResult;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::config::{KafkaConfig, StartFrom};
+use crate::telemetry::metrics;
+
+/// The consumer type Reactor uses.
+pub type ReactorConsumer = StreamConsumer<RebalanceContext>;
+
+/// A topic partition.
+pub type TopicPartition = (String, i32);
+
+/// What the consumer asks of the supervisor during a rebalance.
+#[derive(Debug)]
+pub enum RebalanceEvent {
+    /// These partitions are being assigned. Split their queues, start their
+    /// actors, and answer with where each resumes.
+    Assigned {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+        /// Where each partition starts.
+        reply: SyncSender<Vec<(TopicPartition, Offset)>>,
+    },
+    /// These partitions are being revoked. Drain them and answer with the
+    /// offsets to commit (none if `lost`).
+    Revoked {
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+        /// The assignment was lost (session timeout): do not commit.
+        lost: bool,
+        /// Offsets to commit before letting go.
+        reply: SyncSender<Vec<(TopicPartition, i64)>>,
+    },
+    /// The main queue returned a message; the split protocol was violated
+    /// and ordering can no longer be guaranteed.
+    UnexpectedMessage {
+        /// Where it came from.
+        partition: TopicPartition,
+        /// Its offset.
+        offset: i64,
+    },
+}
+
+/// librdkafka callbacks: rebalances (see the module docs), commit results,
+/// errors, and statistics (consumer lag per partition).
+#[derive(Debug)]
+pub struct RebalanceContext {
+    events: mpsc::UnboundedSender<RebalanceEvent>,
+    reply_timeout: Duration,
+}
+
+impl RebalanceContext {
+    fn ask<T>(&self, event: impl FnOnce(SyncSender<T>) -> RebalanceEvent) -> Option<T> {
+        let (reply, answer) = sync_channel(1);
+        self.events.send(event(reply)).ok()?;
+        match answer.recv_timeout(self.reply_timeout) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                warn!(error = %e, "no answer to a rebalance from the supervisor; proceeding without it");
+                None
+            }
+        }
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let partitions = partitions_of(tpl);
+        info!(?partitions, "partitions assigned");
+        let Some(starts) = self.ask(|reply| RebalanceEvent::Assigned { partitions, reply }) else {
+            return;
+        };
+        let mut assignment = TopicPartitionList::new();
+        for ((topic, partition), offset) in starts {
+            if let Err(e) = assignment.add_partition_offset(&topic, partition, offset) {
+                error!(%topic, partition, error = %e, "cannot build the assignment");
+            }
+        }
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_assign(&assignment),
+            _ => consumer.assign(&assignment),
+        };
+        if let Err(e) = result {
+            error!(error = %e, "assigning partitions failed");
+        }
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let partitions = partitions_of(tpl);
+        let lost = consumer.assignment_lost();
+        info!(?partitions, lost, "partitions revoked");
+        let commits = self
+            .ask(|reply| RebalanceEvent::Revoked {
+                partitions,
+                lost,
+                reply,
+            })
+            .unwrap_or_default();
+        if !lost && !commits.is_empty() {
+            if let Err(e) = commit(consumer, &commits, CommitMode::Sync) {
+                warn!(error = %e, "committing offsets of revoked partitions failed; the next owner resumes from Reactor's checkpoints");
+            }
+        }
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        if let Err(e) = result {
+            error!(error = %e, "unassigning partitions failed");
+        }
+    }
+}
+
+impl ClientContext for RebalanceContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::consumer_lag(topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for RebalanceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                error!(error = ?other, "rebalance failed; dropping the assignment");
+                if let Err(e) = consumer.unassign() {
+                    error!(error = %e, "unassigning after a failed rebalance failed");
+                }
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            warn!(error = %e, "offset commit failed; Reactor's checkpoints still hold the position");
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+/// Commits `offsets` (the next offset to read, per partition).
+pub fn commit<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    offsets: &[(TopicPartition, i64)],
+    mode: CommitMode,
+) -> KafkaResult<()> {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in offsets {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+    }
+    consumer.commit(&tpl, mode)
+}
+
+/// librdkafka settings shared by Reactor's consumers and producers: the
+/// user's pass-through properties first, then what Reactor requires.
+pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in &kafka.properties {
+        let _ignored = config.set(key, value);
+    }
+    let _ignored = config
+        .set("bootstrap.servers", kafka.brokers.join(","))
+        .set("client.id", "reactor");
+    config
+}
+
+/// The consumer, a sender for its events (for [`spawn_driver`]) and the
+/// channel its rebalance events arrive on.
+pub type CreatedConsumer = (
+    Arc<ReactorConsumer>,
+    mpsc::UnboundedSender<RebalanceEvent>,
+    mpsc::UnboundedReceiver<RebalanceEvent>,
+);
+
+/// Creates the group consumer (not yet subscribed) and the channel its
+/// rebalance events arrive on.
+pub fn create(kafka: &KafkaConfig, reply_timeout: Duration) -> KafkaResult<CreatedConsumer> {
+    let (events, receiver) = mpsc::unbounded_channel();
+    let mut config = client_config(kafka);
+    let _ignored = config
+        .set("group.id", &kafka.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.offset.reset",
+            match kafka.start_from {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        )
+        .set(
+            "session.timeout.ms",
+            kafka.session_timeout.as_millis().to_string(),
+        )
+        .set("statistics.interval.ms", "5000");
+    let consumer = config.create_with_context(RebalanceContext {
+        events: events.clone(),
+        reply_timeout,
+    })?;
+    Ok((Arc::new(consumer), events, receiver))
+}
+
+/// Polls the consumer's main queue on a dedicated thread, which is where
+/// librdkafka runs the rebalance callbacks (so they may block). Stops when
+/// `stop` turns true; the consumer is closed when the last `Arc` to it drops.
+pub fn spawn_driver(
+    consumer: Arc<ReactorConsumer>,
+    events: mpsc::UnboundedSender<RebalanceEvent>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("kafka-driver".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    error!(error = %e, "cannot start the Kafka driver thread's runtime");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                loop {
+                    tokio::select! {
+                        received = consumer.recv() => match received {
+                            Ok(message) => {
+                                let partition = (message.topic().to_owned(), message.partition());
+                                let offset = message.offset();
+                                error!(topic = %partition.0, partition = partition.1, offset, "message on the consumer's main queue");
+                                let _ignored = events.send(RebalanceEvent::UnexpectedMessage { partition, offset });
+                            }
+                            Err(e) => {
+                                metrics::consumer_error(&e.to_string());
+                                warn!(error = %e, "Kafka consumer error");
+                            }
+                        },
+                        changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+                    }
+                }
+            });
+        })
+}

@@ -1,0 +1,136 @@
+//! Rows as ClickHouse stores them (RowBinary, in column order).
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+
+use crate::event::EventTime;
+use crate::kafka::Checkpoint;
+use crate::rollup::Rollup;
+
+/// A row of `rollups`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct RollupRow {
+    /// Metric name.
+    pub metric: String,
+    /// Campaign.
+    pub campaign_id: String,
+    /// Content, or empty.
+    pub content_id: String,
+    /// Channel, or empty.
+    pub channel: String,
+    /// Window start, seconds since the epoch.
+    pub window_start: u32,
+    /// Window end, seconds since the epoch.
+    pub window_end: u32,
+    /// Observations.
+    pub count: u64,
+    /// Sum.
+    pub sum: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+    /// Mean.
+    pub avg: f64,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// Trend slope.
+    pub trend_slope: Option<f64>,
+    /// Anomaly score.
+    pub anomaly_score: Option<f64>,
+    /// Input topic.
+    pub source_topic: String,
+    /// Input partition.
+    pub source_partition: i32,
+    /// Replacement version: the newest write of a window wins.
+    pub version: u64,
+}
+
+fn seconds(time: EventTime) -> u32 {
+    u32::try_from(time.as_millis().div_euclid(1000)).unwrap_or(0)
+}
+
+impl RollupRow {
+    /// The stored form of `rollup`, stamped with `version`.
+    pub fn new(rollup: Rollup, version: u64) -> Self {
+        RollupRow {
+            metric: rollup.metric,
+            campaign_id: rollup.dimensions.campaign_id,
+            content_id: rollup.dimensions.content_id,
+            channel: rollup.dimensions.channel,
+            window_start: seconds(rollup.window_start),
+            window_end: seconds(rollup.window_end),
+            count: rollup.count,
+            sum: rollup.sum,
+            min: rollup.min,
+            max: rollup.max,
+            avg: rollup.avg,
+            p50: rollup.p50,
+            p90: rollup.p90,
+            p95: rollup.p95,
+            p99: rollup.p99,
+            trend_slope: rollup.trend_slope,
+            anomaly_score: rollup.anomaly_score,
+            source_topic: rollup.source_topic.to_string(),
+            source_partition: rollup.source_partition,
+            version,
+        }
+    }
+}
+
+/// A row of `checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct CheckpointRow {
+    /// Consumer group.
+    pub consumer_group: String,
+    /// Input topic.
+    pub topic: String,
+    /// Input partition.
+    pub partition: i32,
+    /// First offset to re-read.
+    pub offset: i64,
+    /// Watermark in ms (meaningful when `has_watermark` is 1).
+    pub watermark: i64,
+    /// Whether a watermark was known.
+    pub has_watermark: u8,
+    /// When written, seconds since the epoch (for people).
+    pub updated_at: u32,
+    /// Replacement version: the newest checkpoint wins.
+    pub version: u64,
+}
+
+impl CheckpointRow {
+    /// The stored form of a partition's checkpoint.
+    pub fn new(
+        group: &str,
+        topic: &str,
+        partition: i32,
+        checkpoint: Checkpoint,
+        version: u64,
+    ) -> Self {
+        CheckpointRow {
+            consumer_group: group.to_owned(),
+            topic: topic.to_owned(),
+            partition,
+            offset: checkpoint.offset,
+            watermark: checkpoint.watermark.map_or(0, EventTime::as_millis),
+            has_watermark: u8::from(checkpoint.watermark.is_some()),
+            updated_at: u32::try_from(version / 1000).unwrap_or(0),
+            version,
+        }
+    }
+
+    /// The checkpoint this row stores.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            offset: self.offset,
+            watermark: (self.has_watermark != 0).then(|| EventTime::from_millis(self.watermark)),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Where results go: ClickHouse (rollups and checkpoints) and Kafka (dead
+//! letters). Each sink classifies its errors with [`SinkError::disposition`].
+
+pub mod clickhouse;
+pub mod dead_letter;
+
+use crate::error::Disposition;
+
+/// A failed write.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// ClickHouse refused or could not be reached.
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] ::clickhouse::error::Error),
+    /// The sink task is gone (the process is stopping).
+    #[error("the {0} sink has stopped")]
+    Stopped(&'static str),
+}
+
+impl SinkError {
+    /// Whether retrying can help.
+    ///
+    /// ClickHouse errors about the data or the schema (unknown table or
+    /// column, type or parse errors, missing database, access denied) will
+    /// fail again the same way; network errors, timeouts, overload and
+    /// anything unknown are worth retrying.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            SinkError::Stopped(_) => Disposition::Fatal,
+            SinkError::ClickHouse(e) => clickhouse_disposition(e),
+        }
+    }
+}
+
+/// ClickHouse exception codes that retrying cannot fix.
+const FATAL_CODES: &[u32] = &[
+    16,  // NO_SUCH_COLUMN_IN_TABLE
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    33,  // CANNOT_READ_ALL_DATA
+    36,  // BAD_ARGUMENTS
+    41,  // CANNOT_PARSE_DATETIME
+    47,  // UNKNOWN_IDENTIFIER
+    53,  // TYPE_MISMATCH
+    60,  // UNKNOWN_TABLE
+    62,  // SYNTAX_ERROR
+    81,  // UNKNOWN_DATABASE
+    117, // INCORRECT_DATA
+    192, // UNKNOWN_USER
+    193, // WRONG_PASSWORD
+    497, // ACCESS_DENIED
+    516, // AUTHENTICATION_FAILED
+];
+
+fn clickhouse_disposition(error: &::clickhouse::error::Error) -> Disposition {
+    use ::clickhouse::error::Error;
+    match error {
+        Error::BadResponse(message) => match exception_code(message) {
+            Some(code) if FATAL_CODES.contains(&code) => Disposition::Fatal,
+            _ => Disposition::Retry,
+        },
+        Error::Network(_) | Error::TimedOut => Disposition::Retry,
+        Error::InvalidParams(_) | Error::Unsupported(_) | Error::SchemaMismatch(_) => {
+            Disposition::Fatal
+        }
+        _ => Disposition::Retry,
+    }
+}
+
+/// The `Code: N` of a ClickHouse exception message.
+fn exception_code(message: &str) -> Option<u32> {
+    let rest = &message[message.find("Code: ")? + "Code: ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_clickhouse_exceptions() {
+        let bad =
+            |m: &str| SinkError::ClickHouse(::clickhouse::error::Error::BadResponse(m.into()));
+        assert_eq!(
+            bad("Code: 60, e.displayText() = DB::Exception: Table x.rollups doesn't exist")
+                .disposition(),
+            Disposition::Fatal
+        );
+        assert_eq!(
+            bad("Code: 252, e.displayText() = DB::Exception: Too many parts").disposition(),
+            Disposition::Retry
+        );
+        assert_eq!(
+            bad("Code: 241. DB::Exception: Memory limit exceeded").disposition(),
+            Disposition::Retry
+        );
+        assert_eq!(
+            bad("something unexpected").disposition(),
+            Disposition::Retry
+        );
+        assert_eq!(
+            SinkError::Stopped("rollup").disposition(),
+            Disposition::Fatal
+        );
+        assert_eq!(exception_code("Code: 117, e.displayText()"), Some(117));
+    }
+}

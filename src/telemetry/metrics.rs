@@ -1,0 +1,225 @@
+//! Every metric Reactor exports, in one place: names, help texts, and the
+//! functions that record them. Names start with `reactor_` and end with their
+//! unit; labels are limited to `topic`, `partition`, `format`, `reason`,
+//! `table` and `outcome`, never keys or ids. Hot paths record once per batch.
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+
+use crate::pipeline::Stats;
+
+/// Records read from input partitions.
+pub const EVENTS_CONSUMED: &str = "reactor_events_consumed_total";
+/// Records decoded, by format.
+pub const EVENTS_DECODED: &str = "reactor_events_decoded_total";
+/// Records sent to the dead-letter topic, by reason.
+pub const DEAD_LETTERS: &str = "reactor_dead_letters_total";
+/// Failed attempts to produce a dead letter (retried).
+pub const DEAD_LETTER_FAILURES: &str = "reactor_dead_letter_failures_total";
+/// Events whose window had already closed.
+pub const LATE_EVENTS: &str = "reactor_late_events_total";
+/// Windows closed.
+pub const WINDOWS_CLOSED: &str = "reactor_windows_closed_total";
+/// Windows currently open, per partition.
+pub const OPEN_WINDOWS: &str = "reactor_open_windows";
+/// Event-time watermark per partition, in seconds since the epoch.
+pub const WATERMARK: &str = "reactor_watermark_seconds";
+/// Rows written to ClickHouse, by table.
+pub const ROWS_WRITTEN: &str = "reactor_clickhouse_rows_written_total";
+/// Duration of successful ClickHouse inserts, by table.
+pub const INSERT_DURATION: &str = "reactor_clickhouse_insert_duration_seconds";
+/// Failed ClickHouse inserts, by table and outcome (retry or fatal).
+pub const INSERT_FAILURES: &str = "reactor_clickhouse_insert_failures_total";
+/// Consumer lag per partition, from librdkafka statistics.
+pub const CONSUMER_LAG: &str = "reactor_consumer_lag_messages";
+/// Errors reported by the Kafka consumer.
+pub const CONSUMER_ERRORS: &str = "reactor_consumer_errors_total";
+/// Partitions currently assigned to this process.
+pub const ASSIGNED_PARTITIONS: &str = "reactor_assigned_partitions";
+/// Partition actor restarts after a failure.
+pub const PARTITION_RESTARTS: &str = "reactor_partition_restarts_total";
+/// Failed schema registry requests (retried).
+pub const SCHEMA_REGISTRY_ERRORS: &str = "reactor_schema_registry_errors_total";
+/// Build information; the value is always 1.
+pub const BUILD_INFO: &str = "reactor_build_info";
+
+/// Installs the Prometheus recorder and describes every metric. Call once.
+pub fn install() -> Result<PrometheusHandle, BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        )?
+        .install_recorder()?;
+    describe();
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
+}
+
+fn describe() {
+    describe_counter!(
+        EVENTS_CONSUMED,
+        Unit::Count,
+        "Records read from input partitions."
+    );
+    describe_counter!(
+        EVENTS_DECODED,
+        Unit::Count,
+        "Records decoded into events, by format (json, avro)."
+    );
+    describe_counter!(
+        DEAD_LETTERS,
+        Unit::Count,
+        "Records sent to the dead-letter topic, by reason."
+    );
+    describe_counter!(
+        DEAD_LETTER_FAILURES,
+        Unit::Count,
+        "Failed attempts to produce a dead letter; each is retried."
+    );
+    describe_counter!(
+        LATE_EVENTS,
+        Unit::Count,
+        "Events for windows that had already closed (dropped and counted)."
+    );
+    describe_counter!(WINDOWS_CLOSED, Unit::Count, "Event-time windows closed.");
+    describe_gauge!(OPEN_WINDOWS, Unit::Count, "Windows currently open.");
+    describe_gauge!(
+        WATERMARK,
+        Unit::Seconds,
+        "Event-time watermark, seconds since the Unix epoch."
+    );
+    describe_counter!(
+        ROWS_WRITTEN,
+        Unit::Count,
+        "Rows written to ClickHouse, by table."
+    );
+    describe_histogram!(
+        INSERT_DURATION,
+        Unit::Seconds,
+        "Duration of successful ClickHouse inserts, by table."
+    );
+    describe_counter!(
+        INSERT_FAILURES,
+        Unit::Count,
+        "Failed ClickHouse inserts, by table and outcome (retry, fatal)."
+    );
+    describe_gauge!(
+        CONSUMER_LAG,
+        Unit::Count,
+        "Messages between the last read and the end of the partition."
+    );
+    describe_counter!(
+        CONSUMER_ERRORS,
+        Unit::Count,
+        "Errors reported by the Kafka consumer."
+    );
+    describe_gauge!(
+        ASSIGNED_PARTITIONS,
+        Unit::Count,
+        "Input partitions assigned to this process."
+    );
+    describe_counter!(
+        PARTITION_RESTARTS,
+        Unit::Count,
+        "Partition actors restarted after a failure."
+    );
+    describe_counter!(
+        SCHEMA_REGISTRY_ERRORS,
+        Unit::Count,
+        "Failed schema registry requests; each is retried."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        Unit::Count,
+        "Build information: the version label; always 1."
+    );
+}
+
+/// Counts one processed batch of a partition.
+pub fn batch(topic: &str, partition: i32, stats: &Stats) {
+    let (topic, partition) = (topic.to_owned(), partition.to_string());
+    counter!(EVENTS_CONSUMED, "topic" => topic.clone(), "partition" => partition)
+        .increment(stats.records);
+    if stats.json > 0 {
+        counter!(EVENTS_DECODED, "topic" => topic.clone(), "format" => "json")
+            .increment(stats.json);
+    }
+    if stats.avro > 0 {
+        counter!(EVENTS_DECODED, "topic" => topic.clone(), "format" => "avro")
+            .increment(stats.avro);
+    }
+    if stats.late > 0 {
+        counter!(LATE_EVENTS, "topic" => topic.clone()).increment(stats.late);
+    }
+    if stats.windows_closed > 0 {
+        counter!(WINDOWS_CLOSED, "topic" => topic).increment(stats.windows_closed);
+    }
+}
+
+/// Counts a dead letter.
+pub fn dead_letter(topic: &str, reason: &'static str) {
+    counter!(DEAD_LETTERS, "topic" => topic.to_owned(), "reason" => reason).increment(1);
+}
+
+/// Counts a failed dead-letter delivery.
+pub fn dead_letter_failure(topic: &str) {
+    counter!(DEAD_LETTER_FAILURES, "topic" => topic.to_owned()).increment(1);
+}
+
+/// Sets a partition's open-window count and watermark.
+pub fn partition_progress(
+    topic: &str,
+    partition: i32,
+    open_windows: usize,
+    watermark_ms: Option<i64>,
+) {
+    let (topic, partition) = (topic.to_owned(), partition.to_string());
+    gauge!(OPEN_WINDOWS, "topic" => topic.clone(), "partition" => partition.clone())
+        .set(open_windows as f64);
+    if let Some(ms) = watermark_ms {
+        gauge!(WATERMARK, "topic" => topic, "partition" => partition).set(ms as f64 / 1000.0);
+    }
+}
+
+/// Sets a partition's consumer lag.
+pub fn consumer_lag(topic: &str, partition: i32, lag: i64) {
+    gauge!(CONSUMER_LAG, "topic" => topic.to_owned(), "partition" => partition.to_string())
+        .set(lag as f64);
+}
+
+/// Counts a consumer error.
+pub fn consumer_error(_message: &str) {
+    counter!(CONSUMER_ERRORS).increment(1);
+}
+
+/// Sets the number of assigned partitions.
+pub fn assigned_partitions(count: usize) {
+    gauge!(ASSIGNED_PARTITIONS).set(count as f64);
+}
+
+/// Counts a partition restart.
+pub fn partition_restart(topic: &str, partition: i32) {
+    counter!(PARTITION_RESTARTS, "topic" => topic.to_owned(), "partition" => partition.to_string())
+        .increment(1);
+}
+
+/// Counts a failed registry request.
+pub fn schema_registry_error() {
+    counter!(SCHEMA_REGISTRY_ERRORS).increment(1);
+}
+
+/// Records a successful insert.
+pub fn insert_succeeded(table: &'static str, rows: usize, seconds: f64) {
+    counter!(ROWS_WRITTEN, "table" => table).increment(rows as u64);
+    histogram!(INSERT_DURATION, "table" => table).record(seconds);
+}
+
+/// Counts a failed insert.
+pub fn insert_failed(table: &'static str, outcome: &'static str) {
+    counter!(INSERT_FAILURES, "table" => table, "outcome" => outcome).increment(1);
+}
