@@ -258,6 +258,15 @@ impl PartitionPipeline {
         Ok(out)
     }
 
+    /// Records that input was seen at `at` even though no batch was
+    /// processed then (records read but still queued, or the reader blocked
+    /// by backpressure): a backlogged partition is not idle.
+    pub fn note_input(&mut self, at: Instant) {
+        if let Some(last) = self.last_input {
+            self.last_input = Some(last.max(at));
+        }
+    }
+
     /// Wall-clock tick: once the partition has been silent for the idle
     /// timeout, closes every open window, so the tail of a stream is written
     /// without waiting for newer events. Events for those windows arriving

@@ -12,6 +12,7 @@
 //! (`ctx.wait`), the mailbox fills, the reader's `send` waits, and the
 //! partition stops being read.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +79,51 @@ impl std::fmt::Debug for PartitionDeps {
     }
 }
 
+/// What the reader task tells its actor about input, for idle detection: a
+/// partition is idle only when its reader has found nothing to read for the
+/// idle timeout, not when the actor is merely busy or backpressured.
+#[derive(Debug)]
+struct ReaderActivity {
+    base: Instant,
+    last_read_ms: AtomicU64,
+    batches_in_flight: AtomicUsize,
+}
+
+impl ReaderActivity {
+    fn new() -> Self {
+        ReaderActivity {
+            base: Instant::now(),
+            last_read_ms: AtomicU64::new(0),
+            batches_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// The reader has records and is about to hand them over.
+    fn sending(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_read_ms.store(ms, Ordering::Relaxed);
+        let _previous = self.batches_in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The actor has taken a batch.
+    fn received(&self) {
+        let _previous =
+            self.batches_in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    Some(n.saturating_sub(1))
+                });
+    }
+
+    /// When input was last seen: now, if batches are on their way.
+    fn last_input(&self, now: Instant) -> Instant {
+        if self.batches_in_flight.load(Ordering::Acquire) > 0 {
+            now
+        } else {
+            self.base + Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed))
+        }
+    }
+}
+
 /// Owns one input partition. See the module docs.
 pub struct PartitionActor {
     topic: Arc<str>,
@@ -87,6 +133,7 @@ pub struct PartitionActor {
     deps: PartitionDeps,
     queue: Option<PartitionQueue>,
     reader: Option<tokio::task::JoinHandle<()>>,
+    activity: Arc<ReaderActivity>,
     supervisor: Recipient<PartitionExited>,
     /// Set by the supervisor when it starts draining: abandons retries that
     /// would otherwise block the mailbox.
@@ -135,6 +182,7 @@ impl PartitionActor {
             deps,
             queue: Some(queue),
             reader: None,
+            activity: Arc::new(ReaderActivity::new()),
             supervisor,
             cancel,
             stop: watch::channel(false).0,
@@ -163,6 +211,9 @@ impl PartitionActor {
 
     fn dispatch(&mut self, out: Output, ctx: &mut Context<Self>) {
         metrics::batch(&self.topic, self.partition, &out.stats);
+        if out.stats.late > 0 {
+            debug!(parent: &self.span, late = out.stats.late, watermark = ?self.pipeline.state().watermark, "late events dropped");
+        }
         for letter in out.dead_letters {
             self.deliver_dead_letter(letter, ctx);
         }
@@ -264,7 +315,11 @@ impl PartitionActor {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
+        self.pipeline.note_input(self.activity.last_input(now));
         let out = self.pipeline.tick(now);
+        if out.stats.windows_closed > 0 {
+            debug!(parent: &self.span, windows = out.stats.windows_closed, "partition idle: closed its open windows");
+        }
         self.dispatch(out, ctx);
         self.deps.health.progress(&self.topic, self.partition, now);
         let state = self.pipeline.state();
@@ -314,7 +369,12 @@ impl PartitionActor {
 
 /// Moves records from the partition queue into the actor, in batches: waits
 /// for one record, then takes whatever else is ready, up to `max`.
-async fn read_batches(queue: PartitionQueue, actor: Addr<PartitionActor>, max: usize) {
+async fn read_batches(
+    queue: PartitionQueue,
+    actor: Addr<PartitionActor>,
+    max: usize,
+    activity: Arc<ReaderActivity>,
+) {
     use futures::FutureExt;
     loop {
         let first = match queue.recv().await {
@@ -344,6 +404,7 @@ async fn read_batches(queue: PartitionQueue, actor: Addr<PartitionActor>, max: u
             records,
             received_at: Instant::now(),
         };
+        activity.sending();
         if actor.send(batch).await.is_err() {
             return; // the actor has stopped
         }
@@ -368,7 +429,12 @@ impl Actor for PartitionActor {
             .health
             .progress(&self.topic, self.partition, Instant::now());
         if let Some(queue) = self.queue.take() {
-            let reader = read_batches(queue, ctx.address(), self.deps.settings.batch_max_messages);
+            let reader = read_batches(
+                queue,
+                ctx.address(),
+                self.deps.settings.batch_max_messages,
+                Arc::clone(&self.activity),
+            );
             self.reader = Some(actix_rt::spawn(reader.instrument(self.span.clone())));
         }
         let every = self
@@ -405,6 +471,7 @@ impl Handler<RecordBatch> for PartitionActor {
     type Result = ();
 
     fn handle(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
+        self.activity.received();
         if self.draining.is_some() {
             return; // not committed: the next owner reads it again
         }

@@ -181,16 +181,21 @@ impl Publisher {
         }
     }
 
-    /// Produces one raw message and waits for the broker's acknowledgement.
+    /// Produces one raw message (to `partition`, or by key) and waits for
+    /// the broker's acknowledgement.
     pub async fn send_raw(
         &self,
         topic: &str,
+        partition: Option<i32>,
         key: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<(), PublishError> {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
         }
         self.producer
             .send(record, Timeout::After(Duration::from_secs(30)))

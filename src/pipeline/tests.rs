@@ -175,6 +175,16 @@ fn idle_partitions_close_their_windows_after_the_timeout() {
 }
 
 #[test]
+fn input_seen_but_not_yet_processed_defers_idle_closing() {
+    let mut p = pipeline(10_000, None);
+    let t0 = Instant::now();
+    let _ = p.process(vec![record(0, 1_000, 1, 2)], t0).unwrap();
+    p.note_input(t0 + Duration::from_secs(20));
+    assert!(p.tick(t0 + Duration::from_secs(49)).rollups.is_none());
+    assert!(p.tick(t0 + Duration::from_secs(50)).rollups.is_some());
+}
+
+#[test]
 fn bad_records_become_dead_letters_holding_their_offset() {
     let mut p = pipeline(0, None);
     let bad = Record {

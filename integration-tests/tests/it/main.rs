@@ -1,0 +1,40 @@
+//! End-to-end tests against the real broker, ClickHouse and schema registry
+//! started by `scripts/services-start`. One binary, a fresh environment per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod exact;
+mod idle;
+mod registry;
+mod restart;
+
+use reactor::event::{Event, EventTime};
+use reactor::generate::{EventGenerator, GeneratorSettings};
+
+/// Event time just after every event of [`events`].
+pub(crate) const EVENTS_END: EventTime = EventTime::from_millis(1_767_225_600_000 + 20 * 60_000);
+
+/// A scenario whose windows are closed by sentinel events, not by idle
+/// detection (which depends on wall-clock pauses in the test's publisher).
+pub(crate) fn without_idle_closing() -> integration_tests::Scenario {
+    integration_tests::Scenario {
+        idle_timeout: "10m",
+        ..integration_tests::Scenario::default()
+    }
+}
+
+/// The seeded events a scenario publishes: `count` events over 20 minutes of
+/// event time, up to 5 s out of order, 20 campaigns.
+pub(crate) fn events(seed: u64, count: u64) -> Vec<Event> {
+    EventGenerator::new(GeneratorSettings {
+        seed,
+        count,
+        start: EventTime::from_millis(1_767_225_600_000), // 2026-01-01T00:00:00Z
+        span: std::time::Duration::from_secs(20 * 60),
+        disorder: std::time::Duration::from_secs(5),
+        campaigns: 20,
+        contents_per_campaign: 10,
+        ..GeneratorSettings::default()
+    })
+    .collect()
+}
