@@ -55,6 +55,10 @@ pub struct GenerateArgs {
     /// Relative weights of content, engagement and conversion events.
     #[arg(long, default_value = "1,50,3", value_delimiter = ',', num_args = 3)]
     pub mix: Vec<u32>,
+    /// Also publish this many malformed messages (cycling through kinds of
+    /// bad input) to the engagement topic, to see the dead-letter topic work.
+    #[arg(long, default_value_t = 0)]
+    pub malformed: u32,
     /// Schema registry URL for Avro; default: schema_registry.url.
     #[arg(long, env = "SCHEMA_REGISTRY_URL")]
     pub schema_registry: Option<String>,
@@ -143,6 +147,19 @@ pub(super) fn main(config: Option<&Path>, args: &GenerateArgs) -> anyhow::Result
             report.elapsed.as_secs_f64(),
             report.rate()
         );
+        const MALFORMED: [&[u8]; 4] = [
+            b"\xff\xfe not an event",
+            br#"{"event_id":"bad","occurred_at":"2026-01-01T00:00:00Z","kind":"view"}"#,
+            br#"{"event_id":"bad","occurred_at":17,"content_id":"c","campaign_id":"c","channel":"web","user_id":"u","kind":"view"}"#,
+            b"\x00\x3b\x9a\xc9\xff\x02",
+        ];
+        for i in 0..args.malformed as usize {
+            let payload = MALFORMED[i % MALFORMED.len()];
+            publisher.send_raw(&config.topics.engagement, None, Some(b"malformed".as_slice()), payload).await?;
+        }
+        if args.malformed > 0 {
+            println!("published {} malformed messages to {}", args.malformed, config.topics.engagement);
+        }
         Ok(())
     })
 }

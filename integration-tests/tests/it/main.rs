@@ -5,6 +5,7 @@
 mod cli;
 mod exact;
 mod idle;
+mod recovery;
 mod registry;
 mod restart;
 
