@@ -20,11 +20,6 @@ pub struct RecordBatch {
     pub received_at: Instant,
 }
 
-/// Wall-clock tick driving idle closing, checkpoints and heartbeats.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "()")]
-pub struct Tick;
-
 /// Stop reading, finish in-flight writes, write the final checkpoint, stop.
 /// The reply carries the last checkpoint written (the offset to commit).
 #[derive(Debug, Message)]

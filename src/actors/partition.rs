@@ -380,7 +380,7 @@ async fn read_batches(
         let first = match queue.recv().await {
             Ok(message) => message,
             Err(e) => {
-                metrics::consumer_error(&e.to_string());
+                metrics::consumer_error();
                 warn!(error = %e, "error reading a partition; continuing");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -393,7 +393,7 @@ async fn read_batches(
             match queue.recv().now_or_never() {
                 Some(Ok(message)) => records.push(to_record(&message)),
                 Some(Err(e)) => {
-                    metrics::consumer_error(&e.to_string());
+                    metrics::consumer_error();
                     warn!(error = %e, "error reading a partition; continuing");
                     break;
                 }

@@ -281,7 +281,7 @@ pub fn spawn_driver(
                                 let _ignored = events.send(RebalanceEvent::UnexpectedMessage { partition, offset });
                             }
                             Err(e) => {
-                                metrics::consumer_error(&e.to_string());
+                                metrics::consumer_error();
                                 warn!(error = %e, "Kafka consumer error");
                             }
                         },

@@ -193,7 +193,7 @@ pub fn consumer_lag(topic: &str, partition: i32, lag: i64) {
 }
 
 /// Counts a consumer error.
-pub fn consumer_error(_message: &str) {
+pub fn consumer_error() {
     counter!(CONSUMER_ERRORS).increment(1);
 }
 
