@@ -226,6 +226,39 @@ listen = "127.0.0.1:0"
         )
     }
 
+    /// Waits until `rollups` holds as many rows as `expected` (failing early
+    /// if `reactor` exits), then checks every row exactly.
+    pub async fn assert_rollups_exact(
+        &self,
+        reactor: &mut ReactorProcess,
+        expected: &std::collections::BTreeMap<expected::Key, expected::Expected>,
+        window_secs: u32,
+        timeout: Duration,
+    ) -> Result<()> {
+        let client = self.clickhouse();
+        let want = expected.len() as u64;
+        eventually("every expected rollup row", timeout, || {
+            let client = client.clone();
+            let running = reactor.is_running();
+            let log = reactor.log_tail(30);
+            async move {
+                anyhow::ensure!(running, "reactor exited:\n{log}");
+                Ok((expected::stored_count(&client).await.unwrap_or(0) >= want).then_some(()))
+            }
+        })
+        .await
+        .map_err(|e| {
+            let late = reactor.metric("reactor_late_events_total");
+            e.context(format!(
+                "late events: {late:?}; log: {}",
+                reactor.log_path().display()
+            ))
+        })?;
+        // Rows of a batch arrive together; give a straggler insert a moment.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        expected::compare(expected, &expected::stored(&client).await?, window_secs)
+    }
+
     /// Starts `reactor run` with this test's configuration.
     pub fn start_reactor(&self, label: &str) -> Result<ReactorProcess> {
         let logs = reactor_binary()?.parent().map_or_else(

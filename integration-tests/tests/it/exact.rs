@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_tests::expected::{compare, rollups, stored, stored_count};
-use integration_tests::{eventually, read_topic, TestEnv};
+use integration_tests::expected::rollups;
+use integration_tests::{read_topic, TestEnv};
 use rdkafka::message::{Headers, Message};
 use reactor::event::decode::Format;
 use reactor::generate::publish::FormatMix;
@@ -70,32 +70,8 @@ async fn rollups_are_exact_and_bad_input_is_dead_lettered() -> anyhow::Result<()
     env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
         .await?;
 
-    let client = env.clickhouse();
-    let want = expected.len() as u64;
-    eventually(
-        "every expected rollup row",
-        Duration::from_secs(180),
-        || {
-            let client = client.clone();
-            let running = reactor.is_running();
-            let log = reactor.log_tail(30);
-            async move {
-                anyhow::ensure!(running, "reactor exited:\n{log}");
-                let count = stored_count(&client).await.unwrap_or(0);
-                Ok((count >= want).then_some(()))
-            }
-        },
-    )
-    .await
-    .map_err(|e| {
-        let late = reactor.metric("reactor_late_events_total");
-        e.context(format!(
-            "late events: {late:?}; log: {}",
-            reactor.log_path().display()
-        ))
-    })?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    compare(&expected, &stored(&client).await?, 60)?;
+    env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(180))
+        .await?;
 
     // Dead letters: one per bad message, reason and source in headers.
     let mut want_kinds: BTreeMap<String, usize> = BTreeMap::new();

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use integration_tests::expected::{compare, rollups, stored, stored_count};
-use integration_tests::{eventually, Scenario, TestEnv};
+use integration_tests::expected::rollups;
+use integration_tests::{Scenario, TestEnv};
 use reactor::generate::publish::FormatMix;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,18 +23,8 @@ async fn idle_partitions_flush_their_last_windows() -> anyhow::Result<()> {
         .publish(FormatMix::Json.assign(events), None, None)
         .await?;
 
-    let client = env.clickhouse();
-    let want = expected.len() as u64;
-    eventually(
-        "the last windows, closed by idleness",
-        Duration::from_secs(90),
-        || {
-            let client = client.clone();
-            async move { Ok((stored_count(&client).await.unwrap_or(0) >= want).then_some(())) }
-        },
-    )
-    .await?;
-    compare(&expected, &stored(&client).await?, 60)?;
+    env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(90))
+        .await?;
     assert!(reactor.terminate(Duration::from_secs(30))?);
     env.cleanup().await;
     Ok(())

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use integration_tests::expected::{compare, rollups, stored, stored_count};
+use integration_tests::expected::{rollups, stored_count};
 use integration_tests::{eventually, TestEnv};
 use reactor::generate::publish::FormatMix;
 
@@ -58,23 +58,8 @@ async fn failed_partitions_restart_from_their_checkpoints() -> anyhow::Result<()
     let (publisher, _report) = publishing.await??;
     env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
         .await?;
-    let want = expected.len() as u64;
-    eventually(
-        "every expected rollup row after the restarts",
-        Duration::from_secs(180),
-        || {
-            let client = client.clone();
-            let running = reactor.is_running();
-            let log = reactor.log_tail(30);
-            async move {
-                anyhow::ensure!(running, "reactor exited:\n{log}");
-                Ok((stored_count(&client).await.unwrap_or(0) >= want).then_some(()))
-            }
-        },
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    compare(&expected, &stored(&client).await?, 60)?;
+    env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(180))
+        .await?;
     let log = reactor.log();
     assert!(
         log.contains("restarting from its checkpoint") && log.contains("partition restarted"),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use integration_tests::expected::{compare, rollups, stored, stored_count};
+use integration_tests::expected::{rollups, stored_count};
 use integration_tests::{eventually, TestEnv};
 use reactor::generate::publish::FormatMix;
 
@@ -65,23 +65,8 @@ async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> 
     let (publisher, _report) = publishing.await??;
     env.close_windows_with_sentinels(&publisher, partitions, crate::EVENTS_END)
         .await?;
-    let want = expected.len() as u64;
-    eventually(
-        "every expected rollup row after the restart",
-        Duration::from_secs(180),
-        || {
-            let client = client.clone();
-            let running = second.is_running();
-            let log = second.log_tail(30);
-            async move {
-                anyhow::ensure!(running, "reactor exited:\n{log}");
-                Ok((stored_count(&client).await.unwrap_or(0) >= want).then_some(()))
-            }
-        },
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    compare(&expected, &stored(&client).await?, 60)?;
+    env.assert_rollups_exact(&mut second, &expected, 60, Duration::from_secs(180))
+        .await?;
     assert!(
         second.log().contains("resuming partition") && second.log().contains("checkpoint=Some"),
         "the second instance did not resume from checkpoints:\n{}",
