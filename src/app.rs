@@ -22,9 +22,9 @@ use crate::config::Config;
 use crate::event::registry::SchemaRegistry;
 use crate::health::Health;
 use crate::kafka::{admin, consumer, producer};
-use crate::pipeline::WindowSettings;
 use crate::sink::clickhouse::{self, schema, RollupWriter, WriterSettings};
-use crate::sink::dead_letter::DeadLetterSink;
+use crate::sink::derived::DerivedSink;
+use crate::sink::side_topic::{SideTopic, SideTopicSink};
 
 /// How long startup waits for ClickHouse and the brokers to answer.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,15 +76,27 @@ pub async fn run(
         },
     );
     let producer = producer::create(&config.kafka).context("cannot create the Kafka producer")?;
-    let dead_letters = DeadLetterSink::new(producer, &config.topics.dead_letter);
+    let dead_letters = SideTopicSink::new(
+        producer.clone(),
+        &config.topics.dead_letter,
+        SideTopic::DeadLetter,
+    );
+    let late = SideTopicSink::new(producer.clone(), &config.topics.late, SideTopic::Late);
+    let derived = DerivedSink::new(
+        producer,
+        &config.topics,
+        config.derived.format,
+        registry.as_ref(),
+    )
+    .await
+    .context("cannot set up derived events")?;
 
     // Consumer, supervisor, driver.
     let settings = PartitionSettings {
-        window: WindowSettings {
-            size: config.windows.size,
-            allowed_lateness: config.windows.allowed_lateness,
-            idle_timeout: config.windows.idle_timeout,
-        },
+        pipelines: crate::event::TopicKind::ALL
+            .into_iter()
+            .map(|kind| (kind, config.pipeline_settings(kind)))
+            .collect(),
         batch_max_messages: config.kafka.batch_max_messages,
         checkpoint_interval: config.pipeline.checkpoint_interval,
         drain_timeout: config.pipeline.drain_timeout,
@@ -97,6 +109,8 @@ pub async fn run(
         consumer: Arc::clone(&group_consumer),
         writer,
         dead_letters,
+        late,
+        derived,
         registry,
         health: Arc::clone(&health),
         settings,
@@ -230,7 +244,16 @@ async fn check_topics(config: &Arc<Config>) -> anyhow::Result<()> {
             .iter()
             .map(|(_, name)| *name)
             .collect();
-        needed.push(&config.topics.dead_letter);
+        let t = &config.topics;
+        needed.extend([
+            t.dead_letter.as_str(),
+            t.rollups.as_str(),
+            t.trends.as_str(),
+            t.anomalies.as_str(),
+        ]);
+        if config.windows.late_policy == crate::pipeline::LatePolicy::SideTopic {
+            needed.push(&t.late);
+        }
         admin::partition_counts(&config.kafka, &needed, STARTUP_TIMEOUT)
     })
     .await?

@@ -42,6 +42,7 @@ pub mod aggregate;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod derived;
 pub mod error;
 pub mod event;
 pub mod generate;

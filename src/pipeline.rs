@@ -1,64 +1,114 @@
-//! The per-partition processing core: decode → assign to a window →
-//! aggregate → close windows the watermark has passed → rollup rows.
+//! The per-partition processing core: decode → assign to windows →
+//! aggregate → close windows the watermark has passed → rollup rows, with
+//! each series' trend and anomaly score, and the derived events they raise.
 //!
 //! [`PartitionPipeline`] is synchronous and does no I/O. It is driven by the
 //! partition actor, which feeds it batches of records and the wall-clock
 //! ticks used for idle closing, ships what it emits, and reports back when
-//! rollups and dead letters are durable. From those reports it derives the
-//! [`Checkpoint`] that is safe to resume from.
+//! rollups, derived events, dead letters and late records are durable. From
+//! those reports it derives the [`Checkpoint`] that is safe to resume from.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aggregate::{Aggregator, Average};
+use rustc_hash::FxHashMap;
+
+use crate::aggregate::{
+    Aggregator, Average, HistorySettings, NoiseFloor, Percentiles, SeriesHistory,
+};
+use crate::derived::{self, DerivedEvent};
 use crate::event::decode::{DecodeError, Decoder, Format};
 use crate::event::{EventTime, Record};
 use crate::kafka::offsets::{Checkpoint, OffsetTracker};
-use crate::rollup::{observations, Dimensions, Rollup, SeriesKey};
-use crate::window::{ClosedWindow, TumblingWindows, Watermark};
+use crate::rollup::{observations, Dimensions, Metric, Rollup, SeriesKey};
+use crate::window::{ClosedWindow, Watermark, WindowSpec, Windows};
 
-/// What is aggregated per series in a window.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What is aggregated per series in a window: the average always,
+/// percentiles for measured metrics.
+#[derive(Debug, Clone, Default)]
 pub struct SeriesState {
     average: Average,
+    percentiles: Option<Percentiles>,
 }
 
 impl SeriesState {
+    fn for_metric(metric: &Metric) -> Self {
+        SeriesState {
+            average: Average::default(),
+            percentiles: metric.has_percentiles().then(Percentiles::default),
+        }
+    }
+
+    #[inline]
     fn record(&mut self, value: f64) {
         self.average.record(value);
+        if let Some(p) = &mut self.percentiles {
+            p.record(value);
+        }
     }
 
     fn finish(&self, rollup: &mut Rollup) {
         self.average.finish(rollup);
+        if let Some(p) = &self.percentiles {
+            p.finish(rollup);
+        }
     }
 }
 
 /// Everything aggregated in one window of one partition.
-pub type WindowState = HashMap<SeriesKey, SeriesState>;
+pub type WindowState = FxHashMap<SeriesKey, SeriesState>;
+
+/// What happens to an event whose windows have all closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatePolicy {
+    /// Counted (`reactor_late_events_total`) and dropped.
+    Drop,
+    /// Counted and sent to the late-events topic with the reason.
+    SideTopic,
+}
 
 /// Windowing settings of a pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowSettings {
-    /// Tumbling window length.
-    pub size: Duration,
+    /// Window size and slide.
+    pub spec: WindowSpec,
     /// How far behind the newest event an event may still count.
     pub allowed_lateness: Duration,
     /// Wall-clock silence after which open windows are closed.
     pub idle_timeout: Duration,
+    /// Events further than this ahead of the watermark are dead-lettered.
+    pub max_future_skew: Duration,
+    /// What to do with late events.
+    pub late_policy: LatePolicy,
+}
+
+/// All settings of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PipelineSettings {
+    /// Windows, lateness, skew.
+    pub windows: WindowSettings,
+    /// Trend and anomaly.
+    pub history: HistorySettings,
+    /// Cross-window state of a series not seen for this long (event time) is
+    /// forgotten.
+    pub history_retention: Duration,
 }
 
 /// Identifies one batch of rollups handed to the sink.
 pub type BatchId = u64;
 
-/// Closed-window rows to write; report [`PartitionPipeline::rollups_written`]
-/// with its id once they are durable.
+/// Closed-window rows to write and derived events to publish; report
+/// [`PartitionPipeline::rollups_written`] with its id once both are durable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollupBatch {
     /// Batch id, increasing per pipeline.
     pub id: BatchId,
     /// One row per series per closed window.
     pub rows: Vec<Rollup>,
+    /// A rollup event per row, plus trend and anomaly events.
+    pub events: Vec<DerivedEvent>,
 }
 
 /// A record that could not be used, to be sent to the dead-letter topic.
@@ -75,6 +125,21 @@ pub struct DeadLetter {
     pub error: DecodeError,
 }
 
+/// A record for windows that have all closed, to be sent to the late-events
+/// topic (policy `side-topic`). Report
+/// [`PartitionPipeline::late_record_written`] once the broker has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LateRecord {
+    /// Offset of the record.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its payload.
+    pub payload: Option<Vec<u8>>,
+    /// Why it is late.
+    pub reason: String,
+}
+
 /// Counts for one call, for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -86,6 +151,8 @@ pub struct Stats {
     pub avro: u64,
     /// Records for windows already closed.
     pub late: u64,
+    /// Records dead-lettered for a timestamp too far in the future.
+    pub future: u64,
     /// Records skipped because they precede the resume offset.
     pub stale: u64,
     /// Windows closed.
@@ -99,6 +166,8 @@ pub struct Output {
     pub rollups: Option<RollupBatch>,
     /// Records to dead-letter.
     pub dead_letters: Vec<DeadLetter>,
+    /// Late records to forward (policy `side-topic`).
+    pub late: Vec<LateRecord>,
     /// Counts.
     pub stats: Stats,
 }
@@ -122,8 +191,10 @@ pub struct PipelineState {
     pub watermark: Option<i64>,
     /// Rollup batches awaiting acknowledgement.
     pub batches_in_flight: usize,
-    /// Offsets held (open windows, unwritten rows and dead letters).
+    /// Offsets held (open windows, unwritten rows, dead letters, late records).
     pub offsets_held: usize,
+    /// Series with trend and anomaly history.
+    pub series_tracked: usize,
     /// The checkpoint that is safe to resume from now.
     pub checkpoint_offset: Option<i64>,
 }
@@ -134,17 +205,19 @@ pub struct PartitionPipeline {
     topic: Arc<str>,
     partition: i32,
     decoder: Decoder,
-    windows: TumblingWindows<WindowState>,
+    settings: PipelineSettings,
+    windows: Windows<WindowState>,
     watermark: Watermark,
     offsets: OffsetTracker,
-    idle_timeout: Duration,
+    histories: FxHashMap<SeriesKey, SeriesHistory>,
     start_offset: Option<i64>,
     last_input: Option<Instant>,
     next_batch: BatchId,
     pending: VecDeque<PendingBatch>,
     /// The newest checkpoint known to be valid while batches are pending.
     stable: Option<Checkpoint>,
-    dead_letters_in_flight: usize,
+    /// Dead letters and late records not yet acknowledged.
+    forwards_in_flight: usize,
 }
 
 impl PartitionPipeline {
@@ -155,23 +228,25 @@ impl PartitionPipeline {
         topic: Arc<str>,
         partition: i32,
         decoder: Decoder,
-        settings: WindowSettings,
+        settings: PipelineSettings,
         start: Option<Checkpoint>,
     ) -> Self {
+        let w = settings.windows;
         PartitionPipeline {
             topic,
             partition,
             decoder,
-            windows: TumblingWindows::new(settings.size),
-            watermark: Watermark::new(settings.allowed_lateness, start.and_then(|c| c.watermark)),
+            settings,
+            windows: Windows::new(w.spec),
+            watermark: Watermark::new(w.allowed_lateness, start.and_then(|c| c.watermark)),
             offsets: OffsetTracker::new(start.map(|c| c.offset)),
-            idle_timeout: settings.idle_timeout,
+            histories: FxHashMap::default(),
             start_offset: start.map(|c| c.offset),
             last_input: None,
             next_batch: 0,
             pending: VecDeque::new(),
             stable: start,
-            dead_letters_in_flight: 0,
+            forwards_in_flight: 0,
         }
     }
 
@@ -213,14 +288,7 @@ impl PartitionPipeline {
             let (event, format) = match self.decoder.decode(record.payload.as_deref()) {
                 Ok(decoded) => decoded,
                 Err(error) if error.disposition() == crate::error::Disposition::Skip => {
-                    self.offsets.hold(record.offset);
-                    self.dead_letters_in_flight += 1;
-                    out.dead_letters.push(DeadLetter {
-                        offset: record.offset,
-                        key: record.key,
-                        payload: record.payload,
-                        error,
-                    });
+                    self.dead_letter(record, error, &mut out);
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -230,22 +298,52 @@ impl PartitionPipeline {
                 Format::Avro => out.stats.avro += 1,
             }
             let time = event.occurred_at();
-            let start = self.windows.start_of(time);
-            if self.watermark.has_passed(self.windows.end_of(start)) {
-                out.stats.late += 1;
+            if let Some(error) = self.too_far_ahead(time) {
+                out.stats.future += 1;
+                self.dead_letter(record, error, &mut out);
                 continue;
             }
-            let (state, created) = self.windows.get_or_open(start, record.offset);
-            if created {
-                self.offsets.hold(record.offset);
-            }
             let dimensions = Dimensions::of(&event);
-            for (metric, value) in observations(&event) {
-                let key = SeriesKey {
-                    metric,
-                    dimensions: dimensions.clone(),
-                };
-                state.entry(key).or_default().record(value);
+            let mut counted = false;
+            let starts: Vec<EventTime> = self.windows.starts_of(time).collect();
+            for start in starts {
+                if self.watermark.has_passed(self.windows.end_of(start)) {
+                    continue;
+                }
+                counted = true;
+                let (state, created) = self.windows.get_or_open(start, record.offset);
+                if created {
+                    self.offsets.hold(record.offset);
+                }
+                for (metric, value) in observations(&event) {
+                    let key = SeriesKey {
+                        metric,
+                        dimensions: dimensions.clone(),
+                    };
+                    match state.get_mut(&key) {
+                        Some(series) => series.record(value),
+                        None => {
+                            let mut series = SeriesState::for_metric(&key.metric);
+                            series.record(value);
+                            let _new = state.insert(key, series);
+                        }
+                    }
+                }
+            }
+            if !counted {
+                out.stats.late += 1;
+                if self.settings.windows.late_policy == LatePolicy::SideTopic {
+                    let reason = self.late_reason(time);
+                    self.offsets.hold(record.offset);
+                    self.forwards_in_flight += 1;
+                    out.late.push(LateRecord {
+                        offset: record.offset,
+                        key: record.key,
+                        payload: record.payload,
+                        reason,
+                    });
+                }
+                continue;
             }
             self.watermark.observe(time);
         }
@@ -256,6 +354,43 @@ impl PartitionPipeline {
             self.close(watermark, &mut out);
         }
         Ok(out)
+    }
+
+    fn dead_letter(&mut self, record: Record, error: DecodeError, out: &mut Output) {
+        self.offsets.hold(record.offset);
+        self.forwards_in_flight += 1;
+        out.dead_letters.push(DeadLetter {
+            offset: record.offset,
+            key: record.key,
+            payload: record.payload,
+            error,
+        });
+    }
+
+    /// The clock-skew guard: an event further than `max_future_skew` ahead
+    /// of the watermark would close every open window; it is rejected and
+    /// does not move the watermark.
+    fn too_far_ahead(&self, time: EventTime) -> Option<DecodeError> {
+        let watermark = self.watermark.current()?;
+        let max_skew_ms =
+            i64::try_from(self.settings.windows.max_future_skew.as_millis()).unwrap_or(i64::MAX);
+        let ahead_ms = time.as_millis().saturating_sub(watermark.as_millis());
+        (ahead_ms > max_skew_ms).then(|| DecodeError::FutureTimestamp {
+            time: time.to_rfc3339(),
+            watermark: watermark.to_rfc3339(),
+            ahead_ms,
+            max_skew_ms,
+        })
+    }
+
+    fn late_reason(&self, time: EventTime) -> String {
+        let newest = self.windows.starts_of(time).next().unwrap_or(time);
+        format!(
+            "late: occurred_at {time} falls in windows that closed when the partition's watermark passed their end (newest window ends {}, watermark {}); windows.allowed_lateness is {}",
+            self.windows.end_of(newest),
+            self.watermark.current().map_or_else(|| "none".to_owned(), EventTime::to_rfc3339),
+            humantime::format_duration(self.settings.windows.allowed_lateness),
+        )
     }
 
     /// Records that input was seen at `at` even though no batch was
@@ -273,9 +408,9 @@ impl PartitionPipeline {
     /// later are late.
     pub fn tick(&mut self, now: Instant) -> Output {
         let mut out = Output::default();
-        let idle = self
-            .last_input
-            .is_some_and(|last| now.saturating_duration_since(last) >= self.idle_timeout);
+        let idle = self.last_input.is_some_and(|last| {
+            now.saturating_duration_since(last) >= self.settings.windows.idle_timeout
+        });
         if idle {
             if let Some(end) = self.windows.last_end() {
                 self.watermark.advance_to(end);
@@ -292,7 +427,11 @@ impl PartitionPipeline {
         }
         out.stats.windows_closed += closed.len() as u64;
         let mut rows = Vec::with_capacity(closed.iter().map(|w| w.state.len()).sum());
+        let mut events = Vec::with_capacity(rows.capacity());
         let mut held_offsets = Vec::with_capacity(closed.len());
+        let slide_ms = self.windows.slide_ms();
+        let history = self.settings.history;
+        let thresholds = (history.trend.threshold, history.anomaly.threshold);
         for ClosedWindow {
             start,
             end,
@@ -301,12 +440,13 @@ impl PartitionPipeline {
         } in closed
         {
             held_offsets.push(first_offset);
+            let position = start.as_millis().div_euclid(slide_ms);
             let mut series: Vec<_> = state.into_iter().collect();
             series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             for (key, series_state) in series {
                 let mut row = Rollup {
                     metric: key.metric.name().into_owned(),
-                    dimensions: key.dimensions,
+                    dimensions: key.dimensions.clone(),
                     window_start: start,
                     window_end: end,
                     source_topic: Arc::clone(&self.topic),
@@ -314,9 +454,30 @@ impl PartitionPipeline {
                     ..Rollup::default()
                 };
                 series_state.finish(&mut row);
+                let observed = key.metric.tracked_value(&row);
+                let floor = if key.metric.is_count() {
+                    NoiseFloor::Count
+                } else {
+                    NoiseFloor::Measure
+                };
+                let verdict = self
+                    .histories
+                    .entry(key)
+                    .or_default()
+                    .close_window(position, observed, floor, &history);
+                row.trend_slope = verdict.trend.map(|t| t.slope);
+                row.anomaly_score = verdict.score.map(|s| s.score);
+                events.extend(derived::of_row(
+                    &row,
+                    verdict.trend.as_ref(),
+                    verdict.score.as_ref(),
+                    observed,
+                    thresholds,
+                ));
                 rows.push(row);
             }
         }
+        self.forget_quiet_series(watermark);
         let id = self.next_batch;
         self.next_batch += 1;
         // Once this batch and all before it are written, every window that
@@ -328,7 +489,21 @@ impl PartitionPipeline {
             checkpoint: self.current_checkpoint(),
             written: false,
         });
-        out.rollups = Some(RollupBatch { id, rows });
+        out.rollups = Some(RollupBatch { id, rows, events });
+    }
+
+    /// Drops the history of series whose last window is older than the
+    /// retention, so state does not grow with every key ever seen.
+    fn forget_quiet_series(&mut self, watermark: EventTime) {
+        let slide_ms = self.windows.slide_ms();
+        let retention_ms =
+            i64::try_from(self.settings.history_retention.as_millis()).unwrap_or(i64::MAX);
+        let oldest_kept = watermark
+            .as_millis()
+            .saturating_sub(retention_ms)
+            .div_euclid(slide_ms);
+        self.histories
+            .retain(|_, h| h.last_position().is_some_and(|p| p >= oldest_kept));
     }
 
     /// The sink has durably written batch `id`.
@@ -349,8 +524,13 @@ impl PartitionPipeline {
     /// The broker has the dead letter for `offset`.
     pub fn dead_letter_written(&mut self, offset: i64) {
         if self.offsets.release(offset) {
-            self.dead_letters_in_flight = self.dead_letters_in_flight.saturating_sub(1);
+            self.forwards_in_flight = self.forwards_in_flight.saturating_sub(1);
         }
+    }
+
+    /// The broker has the late record for `offset`.
+    pub fn late_record_written(&mut self, offset: i64) {
+        self.dead_letter_written(offset);
     }
 
     fn current_checkpoint(&self) -> Option<Checkpoint> {
@@ -373,7 +553,12 @@ impl PartitionPipeline {
 
     /// Whether rollups or dead letters are awaiting acknowledgement.
     pub fn has_unacknowledged_output(&self) -> bool {
-        !self.pending.is_empty() || self.dead_letters_in_flight > 0
+        !self.pending.is_empty() || self.forwards_in_flight > 0
+    }
+
+    /// The settings this pipeline runs with.
+    pub fn settings(&self) -> &PipelineSettings {
+        &self.settings
     }
 
     /// The topic this pipeline reads.
@@ -397,6 +582,7 @@ impl PartitionPipeline {
             watermark: self.watermark.current().map(EventTime::as_millis),
             batches_in_flight: self.pending.len(),
             offsets_held: self.offsets.held(),
+            series_tracked: self.histories.len(),
             checkpoint_offset: self.checkpoint().map(|c| c.offset),
         }
     }

@@ -55,6 +55,12 @@ pub struct Scenario {
     pub lateness: &'static str,
     /// `windows.idle_timeout`.
     pub idle_timeout: &'static str,
+    /// `windows.late_policy`.
+    pub late_policy: &'static str,
+    /// `derived.format`.
+    pub derived_format: &'static str,
+    /// Further TOML sections (not `[windows]`), appended as-is.
+    pub extra: &'static str,
 }
 
 impl Default for Scenario {
@@ -64,6 +70,9 @@ impl Default for Scenario {
             window: "1m",
             lateness: "10s",
             idle_timeout: "2s",
+            late_policy: "drop",
+            derived_format: "avro",
+            extra: "",
         }
     }
 }
@@ -103,12 +112,16 @@ rollups = "{prefix}.rollups"
 anomalies = "{prefix}.anomalies"
 trends = "{prefix}.trends"
 dead_letter = "{prefix}.dead-letter"
+late = "{prefix}.late"
 [schema_registry]
 url = "{registry}"
 [windows]
 size = "{window}"
 allowed_lateness = "{lateness}"
 idle_timeout = "{idle}"
+late_policy = "{late_policy}"
+[derived]
+format = "{derived_format}"
 [pipeline]
 checkpoint_interval = "1s"
 drain_timeout = "10s"
@@ -118,6 +131,7 @@ database = "{database}"
 flush_interval = "200ms"
 [http]
 listen = "127.0.0.1:0"
+{extra}
 "#,
             kafka = services.kafka,
             registry = services.registry,
@@ -125,6 +139,9 @@ listen = "127.0.0.1:0"
             window = scenario.window,
             lateness = scenario.lateness,
             idle = scenario.idle_timeout,
+            late_policy = scenario.late_policy,
+            derived_format = scenario.derived_format,
+            extra = scenario.extra,
         );
         std::fs::write(&config_path, toml)?;
         let config = reactor::config::load(Some(&config_path), std::iter::empty())?;
@@ -137,6 +154,7 @@ listen = "127.0.0.1:0"
             &t.anomalies,
             &t.trends,
             &t.dead_letter,
+            &t.late,
         ];
         let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
         admin::create_topics(&config.kafka, &names, scenario.partitions, 1)

@@ -30,19 +30,22 @@ use crate::event::Record;
 use crate::health::Health;
 use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
 use crate::kafka::Checkpoint;
-use crate::pipeline::{DeadLetter, Output, PartitionPipeline, RollupBatch, WindowSettings};
+use crate::pipeline::{
+    DeadLetter, LateRecord, Output, PartitionPipeline, PipelineSettings, RollupBatch,
+};
 use crate::sink::clickhouse::RollupWriter;
-use crate::sink::dead_letter::DeadLetterSink;
+use crate::sink::derived::DerivedSink;
+use crate::sink::side_topic::{Forward, SideTopicSink};
 use crate::telemetry::metrics;
 
 /// A partition's split-off message queue.
 pub type PartitionQueue = StreamPartitionQueue<RebalanceContext>;
 
 /// Timing and sizing of partition actors.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PartitionSettings {
-    /// Windowing.
-    pub window: WindowSettings,
+    /// Pipeline settings per input topic kind.
+    pub pipelines: std::collections::BTreeMap<crate::event::TopicKind, PipelineSettings>,
     /// Most records per batch.
     pub batch_max_messages: usize,
     /// How often to write a checkpoint when there is progress.
@@ -58,8 +61,12 @@ pub struct PartitionDeps {
     pub consumer: Arc<ReactorConsumer>,
     /// The ClickHouse writer.
     pub writer: RollupWriter,
-    /// The dead-letter producer.
-    pub dead_letters: DeadLetterSink,
+    /// The dead-letter topic.
+    pub dead_letters: SideTopicSink,
+    /// The late-events topic.
+    pub late: SideTopicSink,
+    /// Derived events.
+    pub derived: DerivedSink,
     /// The schema registry, if configured.
     pub registry: Option<SchemaRegistry>,
     /// Readiness reporting.
@@ -73,6 +80,8 @@ impl std::fmt::Debug for PartitionDeps {
         f.debug_struct("PartitionDeps")
             .field("writer", &self.writer)
             .field("dead_letters", &self.dead_letters)
+            .field("late", &self.late)
+            .field("derived", &self.derived)
             .field("registry", &self.registry)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
@@ -217,6 +226,9 @@ impl PartitionActor {
         for letter in out.dead_letters {
             self.deliver_dead_letter(letter, ctx);
         }
+        for late in out.late {
+            self.deliver_late(late, ctx);
+        }
         if let Some(batch) = out.rollups {
             self.write_rollups(batch, ctx);
         }
@@ -229,7 +241,17 @@ impl PartitionActor {
         let (topic, partition) = (Arc::clone(&self.topic), self.partition);
         let stop = Self::signal(self.stop.subscribe());
         let delivery = async move {
-            let delivered = sink.deliver(&topic, partition, &letter, stop).await;
+            let reason = letter.error.to_string();
+            let forward = Forward {
+                source_topic: &topic,
+                source_partition: partition,
+                offset: letter.offset,
+                key: letter.key.as_deref(),
+                payload: letter.payload.as_deref(),
+                reason: &reason,
+                kind: letter.error.kind(),
+            };
+            let delivered = sink.deliver(forward, stop).await;
             (letter.offset, delivered)
         };
         let _handle = ctx.spawn(
@@ -244,25 +266,69 @@ impl PartitionActor {
         );
     }
 
+    fn deliver_late(&mut self, late: LateRecord, ctx: &mut Context<Self>) {
+        let sink = self.deps.late.clone();
+        let (topic, partition) = (Arc::clone(&self.topic), self.partition);
+        let stop = Self::signal(self.stop.subscribe());
+        let delivery = async move {
+            let forward = Forward {
+                source_topic: &topic,
+                source_partition: partition,
+                offset: late.offset,
+                key: late.key.as_deref(),
+                payload: late.payload.as_deref(),
+                reason: &late.reason,
+                kind: "late",
+            };
+            let delivered = sink.deliver(forward, stop).await;
+            (late.offset, delivered)
+        };
+        let _handle = ctx.spawn(
+            delivery
+                .into_actor(self)
+                .map(|(offset, delivered), act, ctx| {
+                    if delivered {
+                        act.pipeline.late_record_written(offset);
+                        act.maybe_finish_drain(ctx);
+                    }
+                }),
+        );
+    }
+
+    /// Hands the rows to the ClickHouse writer (waiting for room in its
+    /// queue: backpressure) and publishes the derived events; the batch is
+    /// written once both are acknowledged.
     fn write_rollups(&mut self, batch: RollupBatch, ctx: &mut Context<Self>) {
+        let RollupBatch { id, rows, events } = batch;
         let writer = self.deps.writer.clone();
-        let id = batch.id;
-        let enqueue = async move { writer.write_rollups(batch.rows).await };
+        let derived = self.deps.derived.clone();
+        let stop = Self::signal(self.stop.subscribe());
+        let enqueue = async move { writer.write_rollups(rows).await };
         ctx.wait(
             enqueue
                 .into_actor(self)
                 .map(move |queued, act, ctx| match queued {
                     Ok(ack) => {
-                        let _handle = ctx.spawn(ack.into_actor(act).map(
-                            move |result, act, ctx| match result {
-                                Ok(Ok(())) => {
+                        let both = async move {
+                            let publish = derived.publish(&events, stop);
+                            futures::join!(ack, publish)
+                        };
+                        let _handle = ctx.spawn(both.into_actor(act).map(
+                            move |(written, published), act, ctx| match (written, published) {
+                                (Ok(Ok(())), Ok(true)) => {
                                     act.pipeline.rollups_written(id);
                                     act.maybe_finish_drain(ctx);
                                 }
-                                Ok(Err(e)) => {
+                                (Ok(Err(e)), _) => {
                                     act.fail(format!("writing rollups to ClickHouse: {e}"), ctx)
                                 }
-                                Err(_) => act.fail("the ClickHouse writer stopped".into(), ctx),
+                                (Err(_), _) => {
+                                    act.fail("the ClickHouse writer stopped".into(), ctx)
+                                }
+                                (_, Err(e)) => {
+                                    act.fail(format!("publishing derived events: {e}"), ctx)
+                                }
+                                (_, Ok(false)) => {} // stopping: the next owner re-reads them
                             },
                         ));
                     }
@@ -438,9 +504,9 @@ impl Actor for PartitionActor {
             self.reader = Some(actix_rt::spawn(reader.instrument(self.span.clone())));
         }
         let every = self
-            .deps
-            .settings
-            .window
+            .pipeline
+            .settings()
+            .windows
             .idle_timeout
             .min(self.deps.settings.checkpoint_interval)
             / 4;

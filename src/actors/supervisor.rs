@@ -147,7 +147,12 @@ impl Supervisor {
             Arc::from(topic.as_str()),
             *partition,
             decoder,
-            self.deps.settings.window,
+            self.deps
+                .settings
+                .pipelines
+                .get(&kind)
+                .copied()
+                .ok_or_else(|| format!("no pipeline settings for {} topics", kind.as_str()))?,
             checkpoint,
         );
         let generation = self.next_generation;

@@ -1,17 +1,31 @@
-//! Aggregators: what is computed per series per window.
+//! Aggregators: what is computed per series per window, and per series
+//! across windows.
 //!
-//! Each aggregator is mergeable (two partial aggregates of the same series
-//! combine into the aggregate of all their observations) and fills its own
-//! columns of the [`Rollup`] row in [`Aggregator::finish`]. This issue ships
-//! [`Average`]; percentile, trend and anomaly aggregators plug in the same way.
+//! Within a window every aggregator is mergeable (two partial aggregates of
+//! the same series combine into the aggregate of all their observations) and
+//! fills its own columns of the [`Rollup`] row in [`Aggregator::finish`]:
+//! [`Average`] (count, exact sum, min, max, mean) for every series, and
+//! [`Percentiles`] (p50/p90/p95/p99 within 1 %) for measured values.
+//!
+//! Across windows, [`SeriesHistory`] keeps what a series' closed windows tell
+//! about the next one: its [`Trend`] (least-squares slope over the last N
+//! windows) and its anomaly [`Baseline`] (EWMA mean and variance).
 
+mod anomaly;
 mod average;
 mod exact_sum;
+mod history;
+mod percentile;
+mod trend;
 
 use std::fmt::Debug;
 
+pub use anomaly::{AnomalySettings, Baseline, NoiseFloor, Score};
 pub use average::Average;
 pub use exact_sum::ExactSum;
+pub use history::{HistorySettings, SeriesHistory, Verdict};
+pub use percentile::{rank, Percentiles, EXACT_LIMIT, QUANTILES, RELATIVE_ACCURACY};
+pub use trend::{least_squares_slope, Trend, TrendChange, TrendSettings, TrendUpdate};
 
 use crate::rollup::Rollup;
 

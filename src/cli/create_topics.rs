@@ -30,6 +30,7 @@ pub(super) fn main(config: Option<&Path>, args: &CreateTopicsArgs) -> anyhow::Re
         t.anomalies.as_str(),
         t.trends.as_str(),
         t.dead_letter.as_str(),
+        t.late.as_str(),
     ];
     let runtime = tokio::runtime::Runtime::new()?;
     let created = runtime

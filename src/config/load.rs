@@ -131,6 +131,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ("topics.rollups", &topics.rollups),
         ("topics.anomalies", &topics.anomalies),
         ("topics.trends", &topics.trends),
+        ("topics.late", &topics.late),
         ("topics.dead_letter", &topics.dead_letter),
     ];
     for (key, name) in named {
@@ -177,6 +178,81 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     if windows.idle_timeout < Duration::from_millis(100) {
         problem("windows.idle_timeout", "must be at least 100ms".into());
+    }
+    let families = [
+        ("windows", Some((windows.size, windows.slide))),
+        (
+            "windows.content",
+            windows.content.map(|f| (f.size, f.slide)),
+        ),
+        (
+            "windows.engagement",
+            windows.engagement.map(|f| (f.size, f.slide)),
+        ),
+        (
+            "windows.conversion",
+            windows.conversion.map(|f| (f.size, f.slide)),
+        ),
+    ];
+    for (section, spec) in families {
+        let Some((size, slide)) = spec else { continue };
+        let whole = |d: Duration| d >= Duration::from_secs(1) && d.subsec_nanos() == 0;
+        if section != "windows" && !whole(size) {
+            problem(
+                &format!("{section}.size"),
+                format!(
+                    "{} must be a whole number of seconds, at least 1s",
+                    humantime::format_duration(size)
+                ),
+            );
+        }
+        if let Some(slide) = slide {
+            if !whole(slide) || slide > size || size.as_secs() % slide.as_secs().max(1) != 0 {
+                problem(
+                    &format!("{section}.slide"),
+                    format!(
+                        "{} must be whole seconds that divide {section}.size ({})",
+                        humantime::format_duration(slide),
+                        humantime::format_duration(size)
+                    ),
+                );
+            }
+        }
+    }
+    if windows.max_future_skew < Duration::from_secs(1) {
+        problem("windows.max_future_skew", "must be at least 1s".into());
+    }
+
+    if config.trend.windows < 2 || config.trend.windows > 1000 {
+        problem(
+            "trend.windows",
+            format!("{} must be between 2 and 1000", config.trend.windows),
+        );
+    }
+    if !(config.trend.threshold.is_finite() && config.trend.threshold > 0.0) {
+        problem("trend.threshold", "must be a positive number".into());
+    }
+    let anomaly = &config.anomaly;
+    if !(anomaly.alpha > 0.0 && anomaly.alpha <= 1.0) {
+        problem(
+            "anomaly.alpha",
+            format!("{} must be in (0, 1]", anomaly.alpha),
+        );
+    }
+    if anomaly.warm_up == 0 {
+        problem("anomaly.warm_up", "must be at least 1".into());
+    }
+    if !(anomaly.threshold.is_finite() && anomaly.threshold > 0.0) {
+        problem("anomaly.threshold", "must be a positive number".into());
+    }
+    if config.history.retention < windows.size {
+        problem("history.retention", "must be at least windows.size".into());
+    }
+    if config.derived.format == super::DerivedFormat::Avro && registry.is_empty() {
+        problem(
+            "derived.format",
+            "\"avro\" needs schema_registry.url to register the derived-event schemas; set it, or use \"json\"".into(),
+        );
     }
 
     let pipeline = &config.pipeline;
@@ -352,6 +428,40 @@ mod tests {
             "topics.rollups",
         ] {
             assert!(text.contains(key), "{key} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn hopping_windows_and_analytics_settings_are_checked() {
+        let config = load_str(
+            "[windows]\nslide = \"30s\"\n[windows.engagement]\nsize = \"5m\"\nslide = \"1m\"\n",
+            &[],
+        )
+        .unwrap();
+        use crate::event::TopicKind;
+        let spec = config.windows.spec(TopicKind::Engagement);
+        assert_eq!(
+            (spec.size, spec.slide),
+            (Duration::from_secs(300), Duration::from_secs(60))
+        );
+        let spec = config.windows.spec(TopicKind::Content);
+        assert_eq!(
+            (spec.size, spec.slide),
+            (Duration::from_secs(60), Duration::from_secs(30))
+        );
+        let err = load_str(
+            "[windows]\nslide = \"25s\"\n[anomaly]\nalpha = 0.0\n[trend]\nwindows = 1\n[derived]\nformat = \"avro\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "windows.slide",
+            "anomaly.alpha",
+            "trend.windows",
+            "derived.format",
+        ] {
+            assert!(err.contains(key), "{key} missing from:\n{err}");
         }
     }
 

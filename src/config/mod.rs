@@ -26,6 +26,14 @@ pub struct Config {
     pub schema_registry: SchemaRegistryConfig,
     /// Event-time windowing.
     pub windows: WindowConfig,
+    /// Trend (slope over recent windows).
+    pub trend: TrendConfig,
+    /// Anomaly scoring.
+    pub anomaly: AnomalyConfig,
+    /// Cross-window state per series.
+    pub history: HistoryConfig,
+    /// Derived events published to Kafka.
+    pub derived: DerivedConfig,
     /// Partition actors, checkpoints, draining.
     pub pipeline: PipelineConfig,
     /// Where rollups and checkpoints are written.
@@ -82,6 +90,8 @@ pub struct TopicsConfig {
     pub anomalies: String,
     /// Trend-change events (output).
     pub trends: String,
+    /// Late events, with `windows.late_policy = "side-topic"` (output).
+    pub late: String,
     /// Dead-lettered input (output).
     pub dead_letter: String,
 }
@@ -101,15 +111,142 @@ pub struct SchemaRegistryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
-    /// Tumbling window length (whole seconds).
+    /// Window length (whole seconds).
     #[serde(with = "humantime_serde")]
     pub size: Duration,
+    /// Distance between window starts; absent means `size` (tumbling).
+    #[serde(default, with = "humantime_serde")]
+    pub slide: Option<Duration>,
     /// How far behind the partition's newest event an event may still count.
     #[serde(with = "humantime_serde")]
     pub allowed_lateness: Duration,
     /// Wall-clock silence after which a partition closes its open windows.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Events further than this ahead of the watermark are dead-lettered.
+    #[serde(with = "humantime_serde")]
+    pub max_future_skew: Duration,
+    /// What happens to late events.
+    pub late_policy: crate::pipeline::LatePolicy,
+    /// Window size and slide for content metrics, if not the default.
+    #[serde(default)]
+    pub content: Option<FamilyWindowConfig>,
+    /// Window size and slide for engagement metrics, if not the default.
+    #[serde(default)]
+    pub engagement: Option<FamilyWindowConfig>,
+    /// Window size and slide for conversion metrics, if not the default.
+    #[serde(default)]
+    pub conversion: Option<FamilyWindowConfig>,
+}
+
+/// `[windows.<family>]`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyWindowConfig {
+    /// Window length (whole seconds).
+    #[serde(with = "humantime_serde")]
+    pub size: Duration,
+    /// Distance between window starts; absent means `size` (tumbling).
+    #[serde(default, with = "humantime_serde")]
+    pub slide: Option<Duration>,
+}
+
+impl WindowConfig {
+    /// The window size and slide of a metric family (input topic kind).
+    pub fn spec(&self, kind: crate::event::TopicKind) -> crate::window::WindowSpec {
+        use crate::event::TopicKind;
+        let family = match kind {
+            TopicKind::Content => self.content,
+            TopicKind::Engagement => self.engagement,
+            TopicKind::Conversion => self.conversion,
+        };
+        let (size, slide) = family.map_or((self.size, self.slide), |f| (f.size, f.slide));
+        crate::window::WindowSpec {
+            size,
+            slide: slide.unwrap_or(size),
+        }
+    }
+}
+
+/// `[trend]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendConfig {
+    /// Closed windows the slope is fitted over.
+    pub windows: usize,
+    /// Slope magnitude whose crossing publishes a trend event.
+    pub threshold: f64,
+}
+
+/// `[anomaly]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// EWMA weight of the newest window.
+    pub alpha: f64,
+    /// Windows before a series is scored.
+    pub warm_up: u32,
+    /// |score| that makes a window an anomaly.
+    pub threshold: f64,
+}
+
+/// `[history]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// A series not seen for this long (event time) loses its trend and
+    /// baseline.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+/// `[derived]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedConfig {
+    /// Encoding of derived events.
+    pub format: DerivedFormat,
+}
+
+/// Encoding of derived events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DerivedFormat {
+    /// JSON objects.
+    Json,
+    /// Confluent-framed Avro, schemas registered in the schema registry.
+    Avro,
+}
+
+impl Config {
+    /// Pipeline settings for partitions of `kind`.
+    pub fn pipeline_settings(
+        &self,
+        kind: crate::event::TopicKind,
+    ) -> crate::pipeline::PipelineSettings {
+        use crate::aggregate::{AnomalySettings, HistorySettings, TrendSettings};
+        crate::pipeline::PipelineSettings {
+            windows: crate::pipeline::WindowSettings {
+                spec: self.windows.spec(kind),
+                allowed_lateness: self.windows.allowed_lateness,
+                idle_timeout: self.windows.idle_timeout,
+                max_future_skew: self.windows.max_future_skew,
+                late_policy: self.windows.late_policy,
+            },
+            history: HistorySettings {
+                trend: TrendSettings {
+                    windows: self.trend.windows,
+                    threshold: self.trend.threshold,
+                },
+                anomaly: AnomalySettings {
+                    alpha: self.anomaly.alpha,
+                    warm_up: self.anomaly.warm_up,
+                    threshold: self.anomaly.threshold,
+                },
+            },
+            history_retention: self.history.retention,
+        }
+    }
 }
 
 /// `[pipeline]`

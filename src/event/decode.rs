@@ -139,6 +139,21 @@ pub enum DecodeError {
         /// The same, readable.
         time: String,
     },
+    /// `occurred_at` too far ahead of the partition's watermark: a producer
+    /// clock or time-zone bug that would otherwise close every open window.
+    #[error(
+        "timestamp too far in the future: occurred_at {time} is {ahead_ms} ms ahead of the partition's watermark {watermark}, more than windows.max_future_skew ({max_skew_ms} ms); fix the producer's clock, or raise windows.max_future_skew if the stream really jumped ahead"
+    )]
+    FutureTimestamp {
+        /// The event time, readable.
+        time: String,
+        /// The watermark, readable.
+        watermark: String,
+        /// How far ahead.
+        ahead_ms: i64,
+        /// The limit.
+        max_skew_ms: i64,
+    },
     /// A field has a value that cannot be right.
     #[error("invalid {field}: {reason}")]
     InvalidField {
@@ -174,6 +189,7 @@ impl DecodeError {
             DecodeError::Avro { .. } => "invalid_avro",
             DecodeError::Json(_) => "invalid_json",
             DecodeError::AbsurdTimestamp { .. } => "absurd_timestamp",
+            DecodeError::FutureTimestamp { .. } => "future_timestamp",
             DecodeError::InvalidField { .. } => "invalid_field",
             DecodeError::SchemaNotFetched { .. } => "internal",
         }

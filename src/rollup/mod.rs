@@ -37,6 +37,34 @@ impl Metric {
     /// Conversion kinds that would collide with a measured metric's name.
     pub const RESERVED_CONVERSION_KINDS: [&'static str; 2] = ["revenue", "cost"];
 
+    /// Whether rollups of this metric carry p50..p99. Counts do not (every
+    /// observation is 1).
+    pub fn has_percentiles(&self) -> bool {
+        matches!(
+            self,
+            Metric::DwellMs | Metric::Revenue | Metric::Sentiment | Metric::SeoScore
+        )
+    }
+
+    /// Whether this metric counts events (each observation is 1).
+    pub fn is_count(&self) -> bool {
+        matches!(
+            self,
+            Metric::Engagement(_) | Metric::Conversion(_) | Metric::ContentPublished
+        )
+    }
+
+    /// The value of a closed window that trend and anomaly follow: the count
+    /// for counts, the total for money (revenue, cost), the mean for other
+    /// measurements (dwell time, scores).
+    pub fn tracked_value(&self, row: &Rollup) -> f64 {
+        match self {
+            _ if self.is_count() => row.count as f64,
+            Metric::Revenue | Metric::Cost => row.sum,
+            _ => row.avg,
+        }
+    }
+
     /// The metric's name as stored in the `metric` column.
     pub fn name(&self) -> Cow<'static, str> {
         match self {

@@ -1,8 +1,9 @@
-//! Where results go: ClickHouse (rollups and checkpoints) and Kafka (dead
-//! letters). Each sink classifies its errors with [`SinkError::disposition`].
+//! Where results go: ClickHouse (rollups and checkpoints) and Kafka (derived
+//! events, dead letters, late events). Each sink classifies its errors.
 
 pub mod clickhouse;
-pub mod dead_letter;
+pub mod derived;
+pub mod side_topic;
 
 use crate::error::Disposition;
 

@@ -1,7 +1,7 @@
 //! Every metric Reactor exports, in one place: names, help texts, and the
 //! functions that record them. Names start with `reactor_` and end with their
 //! unit; labels are limited to `topic`, `partition`, `format`, `reason`,
-//! `table` and `outcome`, never keys or ids. Hot paths record once per batch.
+//! `kind`, `table` and `outcome`, never keys or ids. Hot paths record once per batch.
 
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
@@ -16,10 +16,14 @@ pub const EVENTS_CONSUMED: &str = "reactor_events_consumed_total";
 pub const EVENTS_DECODED: &str = "reactor_events_decoded_total";
 /// Records sent to the dead-letter topic, by reason.
 pub const DEAD_LETTERS: &str = "reactor_dead_letters_total";
-/// Failed attempts to produce a dead letter (retried).
-pub const DEAD_LETTER_FAILURES: &str = "reactor_dead_letter_failures_total";
-/// Events whose window had already closed.
+/// Failed attempts to forward a record to a side topic (retried).
+pub const FORWARD_FAILURES: &str = "reactor_forward_failures_total";
+/// Events whose windows had all closed, by policy (drop, side-topic).
 pub const LATE_EVENTS: &str = "reactor_late_events_total";
+/// Derived events published, by kind (rollup, trend, anomaly).
+pub const DERIVED_EVENTS: &str = "reactor_derived_events_total";
+/// Failed attempts to publish a derived event (retried).
+pub const DERIVED_FAILURES: &str = "reactor_derived_publish_failures_total";
 /// Windows closed.
 pub const WINDOWS_CLOSED: &str = "reactor_windows_closed_total";
 /// Windows currently open, per partition.
@@ -77,9 +81,19 @@ fn describe() {
         "Records sent to the dead-letter topic, by reason."
     );
     describe_counter!(
-        DEAD_LETTER_FAILURES,
+        FORWARD_FAILURES,
         Unit::Count,
-        "Failed attempts to produce a dead letter; each is retried."
+        "Failed attempts to forward a record to the dead-letter or late-events topic; each is retried."
+    );
+    describe_counter!(
+        DERIVED_EVENTS,
+        Unit::Count,
+        "Derived events published to Kafka, by kind (rollup, trend, anomaly)."
+    );
+    describe_counter!(
+        DERIVED_FAILURES,
+        Unit::Count,
+        "Failed attempts to publish a derived event; each is retried."
     );
     describe_counter!(
         LATE_EVENTS,
@@ -166,9 +180,19 @@ pub fn dead_letter(topic: &str, reason: &'static str) {
     counter!(DEAD_LETTERS, "topic" => topic.to_owned(), "reason" => reason).increment(1);
 }
 
-/// Counts a failed dead-letter delivery.
-pub fn dead_letter_failure(topic: &str) {
-    counter!(DEAD_LETTER_FAILURES, "topic" => topic.to_owned()).increment(1);
+/// Counts a failed delivery to a side topic.
+pub fn side_topic_failure(topic: &str) {
+    counter!(FORWARD_FAILURES, "topic" => topic.to_owned()).increment(1);
+}
+
+/// Counts derived events published.
+pub fn derived_published(kind: &'static str, count: u64) {
+    counter!(DERIVED_EVENTS, "kind" => kind).increment(count);
+}
+
+/// Counts a failed derived-event publication.
+pub fn derived_failure(kind: &'static str) {
+    counter!(DERIVED_FAILURES, "kind" => kind).increment(1);
 }
 
 /// Sets a partition's open-window count and watermark.

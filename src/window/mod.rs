@@ -1,14 +1,14 @@
 //! Event-time windows and the watermark that closes them.
 //!
-//! A partition keeps its open windows in [`TumblingWindows`], keyed by start
+//! A partition keeps its open windows in [`Windows`] (tumbling or hopping), keyed by start
 //! time, and a [`Watermark`]: the newest event time seen minus the allowed
 //! lateness. A window `[start, end)` closes once the watermark reaches `end`;
-//! an event whose window has closed is late. Both are plain data driven by
+//! an event whose windows have all closed is late. Both are plain data driven by
 //! the event times passed in, so the same input always closes the same
 //! windows, however it is batched and whenever it is processed.
 
-mod tumbling;
 mod watermark;
+mod windows;
 
-pub use tumbling::{ClosedWindow, OpenWindow, TumblingWindows};
 pub use watermark::Watermark;
+pub use windows::{ClosedWindow, OpenWindow, WindowSpec, Windows};

@@ -1,9 +1,27 @@
-//! Fixed-size, non-overlapping event-time windows.
+//! Event-time windows: tumbling (fixed size, non-overlapping) or hopping
+//! (fixed size, starting every `slide`, so each event falls in `size / slide`
+//! windows).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::event::EventTime;
+
+/// Size and slide of a window family. Tumbling when they are equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// Length of each window.
+    pub size: Duration,
+    /// Distance between consecutive window starts; divides `size`.
+    pub slide: Duration,
+}
+
+impl WindowSpec {
+    /// Tumbling windows of `size`.
+    pub fn tumbling(size: Duration) -> Self {
+        WindowSpec { size, slide: size }
+    }
+}
 
 /// An open window: its state and the offset of the first record that
 /// contributed to it (the oldest offset that must be re-read to rebuild it).
@@ -28,26 +46,53 @@ pub struct ClosedWindow<S> {
     pub state: S,
 }
 
-/// Tumbling windows `[k * size, (k + 1) * size)` in epoch milliseconds, kept in
-/// start order so that closing is a pop from the front.
+/// The open windows `[k * slide, k * slide + size)` (epoch milliseconds) of
+/// one partition, kept in start order so that closing is a pop from the
+/// front. Each window is independent: an event is added to every window that
+/// holds it, so a window is complete, and can be written, on its own.
 #[derive(Debug, Clone)]
-pub struct TumblingWindows<S> {
+pub struct Windows<S> {
     size_ms: i64,
+    slide_ms: i64,
     open: BTreeMap<EventTime, OpenWindow<S>>,
 }
 
-impl<S: Default> TumblingWindows<S> {
-    /// Windows of `size` (at least 1 ms).
-    pub fn new(size: Duration) -> Self {
-        TumblingWindows {
-            size_ms: i64::try_from(size.as_millis()).unwrap_or(i64::MAX).max(1),
+impl<S: Default> Windows<S> {
+    /// Windows of `spec` (at least 1 ms; a slide that does not divide the
+    /// size is rounded down to one that does).
+    pub fn new(spec: WindowSpec) -> Self {
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1);
+        let size_ms = millis(spec.size);
+        let mut slide_ms = millis(spec.slide).min(size_ms);
+        while size_ms % slide_ms != 0 {
+            slide_ms -= 1;
+        }
+        Windows {
+            size_ms,
+            slide_ms,
             open: BTreeMap::new(),
         }
     }
 
-    /// Start of the window holding `time`.
-    pub fn start_of(&self, time: EventTime) -> EventTime {
-        EventTime::from_millis(time.as_millis().div_euclid(self.size_ms) * self.size_ms)
+    /// Window size in milliseconds.
+    pub fn size_ms(&self) -> i64 {
+        self.size_ms
+    }
+
+    /// Slide in milliseconds.
+    pub fn slide_ms(&self) -> i64 {
+        self.slide_ms
+    }
+
+    /// Starts of the windows holding `time`, newest first.
+    pub fn starts_of(&self, time: EventTime) -> impl Iterator<Item = EventTime> {
+        let t = time.as_millis();
+        let newest = t.div_euclid(self.slide_ms) * self.slide_ms;
+        let (size, slide) = (self.size_ms, self.slide_ms);
+        (0..size / slide)
+            .map(move |k| newest - k * slide)
+            .filter(move |start| start + size > t)
+            .map(EventTime::from_millis)
     }
 
     /// End (exclusive) of the window starting at `start`.
@@ -126,19 +171,44 @@ mod tests {
         EventTime::from_millis(ms)
     }
 
+    fn tumbling(secs: u64) -> WindowSpec {
+        WindowSpec::tumbling(Duration::from_secs(secs))
+    }
+
     #[test]
     fn assigns_by_floor_including_before_the_epoch() {
-        let w = TumblingWindows::<()>::new(Duration::from_secs(60));
-        assert_eq!(w.start_of(t(0)), t(0));
-        assert_eq!(w.start_of(t(59_999)), t(0));
-        assert_eq!(w.start_of(t(60_000)), t(60_000));
-        assert_eq!(w.start_of(t(-1)), t(-60_000));
+        let w = Windows::<()>::new(tumbling(60));
+        let start = |ms| w.starts_of(t(ms)).collect::<Vec<_>>();
+        assert_eq!(start(0), [t(0)]);
+        assert_eq!(start(59_999), [t(0)]);
+        assert_eq!(start(60_000), [t(60_000)]);
+        assert_eq!(start(-1), [t(-60_000)]);
         assert_eq!(w.end_of(t(60_000)), t(120_000));
     }
 
     #[test]
+    fn hopping_windows_hold_each_event_size_over_slide_times() {
+        let w = Windows::<()>::new(WindowSpec {
+            size: Duration::from_secs(300),
+            slide: Duration::from_secs(60),
+        });
+        let starts: Vec<_> = w.starts_of(t(600_000)).collect();
+        assert_eq!(starts, [600_000, 540_000, 480_000, 420_000, 360_000].map(t));
+        let starts: Vec<_> = w.starts_of(t(659_999)).collect();
+        assert_eq!(starts.len(), 5);
+        assert!(starts
+            .iter()
+            .all(|s| *s <= t(659_999) && w.end_of(*s) > t(659_999)));
+        let odd = Windows::<()>::new(WindowSpec {
+            size: Duration::from_secs(300),
+            slide: Duration::from_secs(70),
+        });
+        assert_eq!(odd.slide_ms(), 60_000);
+    }
+
+    #[test]
     fn remembers_the_first_offset_and_closes_in_start_order() {
-        let mut w = TumblingWindows::<u32>::new(Duration::from_secs(60));
+        let mut w = Windows::<u32>::new(tumbling(60));
         let (count, created) = w.get_or_open(t(60_000), 10);
         *count += 1;
         assert!(created);
