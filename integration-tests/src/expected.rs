@@ -21,6 +21,11 @@ pub struct Expected {
 }
 
 impl Expected {
+    /// The observations, in publication order.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
     fn count(&self) -> u64 {
         self.values.len() as u64
     }

@@ -1,0 +1,216 @@
+//! What Reactor computes beyond sums, end to end: an injected spike raises
+//! the anomaly event with the expected id on the anomalies topic, every
+//! closed window's rollup is published with its deterministic id, and the
+//! stored p50/p90/p95/p99 are within 1 % of the exact percentiles of the
+//! published events.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use integration_tests::expected::rollups;
+use integration_tests::{read_topic, Scenario, TestEnv};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rdkafka::message::Message;
+use reactor::aggregate::{rank, QUANTILES, RELATIVE_ACCURACY};
+use reactor::derived::{event_id, AnomalyEvent, DerivedKind, RollupEvent};
+use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime};
+use reactor::generate::publish::FormatMix;
+use reactor::rollup::Dimensions;
+use reactor::sink::derived::DERIVED_SCHEMAS;
+use serde::Deserialize;
+
+const START_MS: i64 = 1_767_225_600_000;
+const SPIKE_MINUTE: i64 = 15;
+
+/// A click series for one content: about 150 clicks a minute with dwell
+/// times (so its dwell percentiles come from the sketch), and 1,500 in
+/// minute 15.
+fn spike_series(seed: u64) -> Vec<Event> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut events = Vec::new();
+    for minute in 0..20 {
+        let clicks = if minute == SPIKE_MINUTE {
+            1_500
+        } else {
+            150 + rng.random_range(0..20)
+        };
+        for i in 0..clicks {
+            let dwell = (rng.random_range(4.0f64..12.0)).exp() as i64;
+            events.push(Event::Engagement(EngagementEvent {
+                event_id: format!("spike-{minute}-{i}"),
+                occurred_at: EventTime::from_millis(
+                    START_MS + minute * 60_000 + i * 59_000 / clicks,
+                ),
+                content_id: "spike-content".into(),
+                campaign_id: "spike-campaign".into(),
+                channel: "web".into(),
+                user_id: format!("user-{i}"),
+                kind: EngagementKind::Click,
+                dwell_ms: Some(dwell),
+            }));
+        }
+    }
+    events
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8], kind: DerivedKind) -> anyhow::Result<T> {
+    let text = DERIVED_SCHEMAS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, t)| *t)
+        .unwrap_or_default();
+    let schema = Schema::parse_str(text)?;
+    anyhow::ensure!(payload.first() == Some(&0), "not Confluent Avro");
+    let value = apache_avro::from_avro_datum(&schema, &mut &payload[5..], None)?;
+    Ok(apache_avro::from_value(&value)?)
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct Percentiles {
+    metric: String,
+    campaign_id: String,
+    content_id: String,
+    channel: String,
+    window_start: u32,
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow::Result<()> {
+    let scenario = Scenario {
+        partitions: 2,
+        extra: "[anomaly]\nwarm_up = 5\n",
+        ..crate::without_idle_closing()
+    };
+    let env = TestEnv::new("analytics", &scenario).await?;
+    let publisher = env.publisher().await?;
+    let mut events = crate::events(11, 20_000);
+    events.extend(spike_series(5));
+    events.sort_by_key(Event::occurred_at);
+    let expected = rollups(&events, 60);
+
+    let mut reactor = env.start_reactor("a")?;
+    let mix = FormatMix::Mixed {
+        avro_share: 0.5,
+        seed: 11,
+    };
+    let _report = publisher.publish(mix.assign(events), None, None).await?;
+    env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
+        .await?;
+    env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(180))
+        .await?;
+
+    // The anomaly, with the id anyone can compute from what it is about.
+    let spike_dims = Dimensions {
+        campaign_id: "spike-campaign".into(),
+        content_id: "spike-content".into(),
+        channel: "web".into(),
+    };
+    let spike_start = START_MS + SPIKE_MINUTE * 60_000;
+    let want_id = event_id(
+        DerivedKind::Anomaly,
+        "engagement.click",
+        &spike_dims,
+        spike_start,
+        60_000,
+    );
+    let kafka = env.kafka().clone();
+    let topic = env.topics().anomalies.clone();
+    let messages =
+        tokio::task::spawn_blocking(move || read_topic(&kafka, &topic, 1, Duration::from_secs(60)))
+            .await??;
+    let mut anomalies = Vec::new();
+    for message in &messages {
+        let event: AnomalyEvent =
+            decode(message.payload().unwrap_or_default(), DerivedKind::Anomaly)?;
+        assert_eq!(message.key(), Some(event.campaign_id.as_bytes()));
+        anomalies.push(event);
+    }
+    let spike = anomalies
+        .iter()
+        .find(|a| a.id == want_id)
+        .unwrap_or_else(|| panic!("no anomaly {want_id} among {anomalies:#?}"));
+    assert_eq!(
+        (spike.metric.as_str(), spike.window_start, spike.window_end),
+        ("engagement.click", spike_start, spike_start + 60_000)
+    );
+    assert_eq!(spike.observed, 1_500.0);
+    assert!((150.0..170.0).contains(&spike.expected), "{spike:?}");
+    assert!(spike.score >= spike.threshold, "{spike:?}");
+
+    // Every closed window's rollup, published once with its id.
+    let want_ids: BTreeSet<String> = expected
+        .keys()
+        .map(|(metric, campaign, content, channel, start)| {
+            let dims = Dimensions {
+                campaign_id: campaign.clone(),
+                content_id: content.clone(),
+                channel: channel.clone(),
+            };
+            event_id(
+                DerivedKind::Rollup,
+                metric,
+                &dims,
+                i64::from(*start) * 1000,
+                60_000,
+            )
+        })
+        .collect();
+    let kafka = env.kafka().clone();
+    let topic = env.topics().rollups.clone();
+    let count = want_ids.len();
+    let messages = tokio::task::spawn_blocking(move || {
+        read_topic(&kafka, &topic, count, Duration::from_secs(60))
+    })
+    .await??;
+    let mut got_ids = BTreeSet::new();
+    for message in &messages {
+        let event: RollupEvent =
+            decode(message.payload().unwrap_or_default(), DerivedKind::Rollup)?;
+        let _new = got_ids.insert(event.id);
+    }
+    assert_eq!(got_ids, want_ids);
+
+    // Percentiles within the sketch's bound of the exact ones.
+    let stored = env
+        .clickhouse()
+        .query(
+            "SELECT metric, campaign_id, content_id, channel, toUInt32(window_start), p50, p90, p95, p99 \
+             FROM rollups FINAL WHERE metric IN ('engagement.dwell_ms', 'conversion.revenue', 'content.sentiment', 'content.seo_score')",
+        )
+        .fetch_all::<Percentiles>()
+        .await?;
+    let (mut checked, mut sketched) = (0, 0);
+    for row in &stored {
+        let key = (
+            row.metric.clone(),
+            row.campaign_id.clone(),
+            row.content_id.clone(),
+            row.channel.clone(),
+            row.window_start,
+        );
+        let mut values = expected[&key].values().to_vec();
+        values.sort_by(f64::total_cmp);
+        sketched += usize::from(values.len() > reactor::aggregate::EXACT_LIMIT);
+        for (q, got) in QUANTILES.iter().zip([row.p50, row.p90, row.p95, row.p99]) {
+            let exact = values[rank(*q, values.len())];
+            let got = got.unwrap_or_else(|| panic!("{key:?}: no p{q}"));
+            assert!(
+                (got - exact).abs() <= RELATIVE_ACCURACY * exact.abs() + 1e-9,
+                "{key:?} q={q}: stored {got}, exact {exact}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 1_000, "only {checked} rows with percentiles");
+    assert!(sketched >= 20, "only {sketched} rows came from the sketch");
+
+    assert!(reactor.terminate(Duration::from_secs(30))?);
+    env.cleanup().await;
+    Ok(())
+}
