@@ -21,7 +21,7 @@ use crate::derived::{self, DerivedEvent};
 use crate::event::decode::{DecodeError, Decoder, Format};
 use crate::event::{EventTime, Record};
 use crate::kafka::offsets::{Checkpoint, OffsetTracker};
-use crate::rollup::{observations, Dimensions, Metric, Rollup, SeriesKey};
+use crate::rollup::{observations, DimensionsRef, Metric, Rollup, SeriesKey, SeriesKeyRef};
 use crate::window::{ClosedWindow, Watermark, WindowSpec, Windows};
 
 /// What is aggregated per series in a window: the average always,
@@ -56,8 +56,10 @@ impl SeriesState {
     }
 }
 
-/// Everything aggregated in one window of one partition.
-pub type WindowState = FxHashMap<SeriesKey, SeriesState>;
+/// Everything aggregated in one window of one partition. A `hashbrown` map,
+/// so that a series is found from borrowed parts ([`SeriesKeyRef`]) and a
+/// key is allocated only when a series first appears in the window.
+pub type WindowState = hashbrown::HashMap<SeriesKey, SeriesState, rustc_hash::FxBuildHasher>;
 
 /// What happens to an event whose windows have all closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -107,7 +109,8 @@ pub struct RollupBatch {
     pub id: BatchId,
     /// One row per series per closed window.
     pub rows: Vec<Rollup>,
-    /// A rollup event per row, plus trend and anomaly events.
+    /// Trend and anomaly events (each row is also published as a rollup
+    /// event, built by the sink).
     pub events: Vec<DerivedEvent>,
 }
 
@@ -303,10 +306,9 @@ impl PartitionPipeline {
                 self.dead_letter(record, error, &mut out);
                 continue;
             }
-            let dimensions = Dimensions::of(&event);
+            let dimensions = DimensionsRef::of(&event);
             let mut counted = false;
-            let starts: Vec<EventTime> = self.windows.starts_of(time).collect();
-            for start in starts {
+            for start in self.windows.starts_of(time) {
                 if self.watermark.has_passed(self.windows.end_of(start)) {
                     continue;
                 }
@@ -316,16 +318,16 @@ impl PartitionPipeline {
                     self.offsets.hold(record.offset);
                 }
                 for (metric, value) in observations(&event) {
-                    let key = SeriesKey {
-                        metric,
-                        dimensions: dimensions.clone(),
+                    let key = SeriesKeyRef {
+                        metric: &metric,
+                        dimensions,
                     };
                     match state.get_mut(&key) {
                         Some(series) => series.record(value),
                         None => {
-                            let mut series = SeriesState::for_metric(&key.metric);
+                            let mut series = SeriesState::for_metric(&metric);
                             series.record(value);
-                            let _new = state.insert(key, series);
+                            let _new = state.insert(key.to_owned(), series);
                         }
                     }
                 }
@@ -427,7 +429,7 @@ impl PartitionPipeline {
         }
         out.stats.windows_closed += closed.len() as u64;
         let mut rows = Vec::with_capacity(closed.iter().map(|w| w.state.len()).sum());
-        let mut events = Vec::with_capacity(rows.capacity());
+        let mut events = Vec::new();
         let mut held_offsets = Vec::with_capacity(closed.len());
         let slide_ms = self.windows.slide_ms();
         let history = self.settings.history;
@@ -441,9 +443,9 @@ impl PartitionPipeline {
         {
             held_offsets.push(first_offset);
             let position = start.as_millis().div_euclid(slide_ms);
-            let mut series: Vec<_> = state.into_iter().collect();
-            series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (key, series_state) in series {
+            // Rows in map order: the table is keyed, so order carries no
+            // meaning, and sorting would move every row around.
+            for (key, series_state) in state {
                 let mut row = Rollup {
                     metric: key.metric.name().into_owned(),
                     dimensions: key.dimensions.clone(),
@@ -467,7 +469,7 @@ impl PartitionPipeline {
                     .close_window(position, observed, floor, &history);
                 row.trend_slope = verdict.trend.map(|t| t.slope);
                 row.anomaly_score = verdict.score.map(|s| s.score);
-                events.extend(derived::of_row(
+                events.extend(derived::signals_of_row(
                     &row,
                     verdict.trend.as_ref(),
                     verdict.score.as_ref(),

@@ -24,6 +24,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
+use crate::derived::{self, DerivedEvent};
 use crate::error::ExitReason;
 use crate::event::registry::SchemaRegistry;
 use crate::event::Record;
@@ -300,6 +301,11 @@ impl PartitionActor {
     /// written once both are acknowledged.
     fn write_rollups(&mut self, batch: RollupBatch, ctx: &mut Context<Self>) {
         let RollupBatch { id, rows, events } = batch;
+        let events: Vec<DerivedEvent> = rows
+            .iter()
+            .map(|row| DerivedEvent::Rollup(derived::rollup_event(row)))
+            .chain(events)
+            .collect();
         let writer = self.deps.writer.clone();
         let derived = self.deps.derived.clone();
         let stop = Self::signal(self.stop.subscribe());

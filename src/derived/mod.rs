@@ -218,28 +218,19 @@ impl DerivedEvent {
     }
 }
 
-/// The derived events of one finished rollup row: always its rollup event,
-/// plus a trend event and an anomaly event when warranted.
-pub fn of_row(
-    row: &Rollup,
-    trend: Option<&TrendUpdate>,
-    score: Option<&Score>,
-    observed: f64,
-    thresholds: (f64, f64),
-) -> impl Iterator<Item = DerivedEvent> {
+/// The rollup event of a finished row (published for every row).
+pub fn rollup_event(row: &Rollup) -> RollupEvent {
     let (start, end) = (row.window_start.as_millis(), row.window_end.as_millis());
-    let size = end - start;
-    let id = |kind| event_id(kind, &row.metric, &row.dimensions, start, size);
     let dims = &row.dimensions;
-    let rollup = DerivedEvent::Rollup(RollupEvent {
-        id: id(DerivedKind::Rollup),
+    RollupEvent {
+        id: event_id(DerivedKind::Rollup, &row.metric, dims, start, end - start),
         metric: row.metric.clone(),
         campaign_id: dims.campaign_id.clone(),
         content_id: dims.content_id.clone(),
         channel: dims.channel.clone(),
         window_start: start,
         window_end: end,
-        window_size_ms: size,
+        window_size_ms: end - start,
         count: i64::try_from(row.count).unwrap_or(i64::MAX),
         sum: row.sum,
         min: row.min,
@@ -253,7 +244,22 @@ pub fn of_row(
         anomaly_score: row.anomaly_score,
         source_topic: row.source_topic.to_string(),
         source_partition: row.source_partition,
-    });
+    }
+}
+
+/// The trend and anomaly events a finished row warrants, if any. (Its
+/// rollup event is [`rollup_event`], built when publishing.)
+pub fn signals_of_row(
+    row: &Rollup,
+    trend: Option<&TrendUpdate>,
+    score: Option<&Score>,
+    observed: f64,
+    thresholds: (f64, f64),
+) -> impl Iterator<Item = DerivedEvent> {
+    let (start, end) = (row.window_start.as_millis(), row.window_end.as_millis());
+    let size = end - start;
+    let id = |kind| event_id(kind, &row.metric, &row.dimensions, start, size);
+    let dims = &row.dimensions;
     let trend =
         trend
             .and_then(|t| Some((t, t.change?, t.previous?)))
@@ -289,7 +295,7 @@ pub fn of_row(
             threshold: thresholds.1,
         })
     });
-    [Some(rollup), trend, anomaly].into_iter().flatten()
+    [trend, anomaly].into_iter().flatten()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 
+use super::avro_plan::AvroPlan;
 use super::{ContentEvent, ConversionEvent, EngagementEvent, Event, TopicKind};
 use crate::error::Disposition;
 use crate::rollup::Metric;
@@ -67,8 +68,9 @@ impl Format {
 /// What the registry said about a schema id.
 #[derive(Debug, Clone)]
 pub enum WriterSchema {
-    /// Found, parsed, and readable with our reader schema.
-    Usable(Arc<Schema>),
+    /// Found, parsed, and readable with our reader schema; with a compiled
+    /// fast decoder when the schema allows one.
+    Usable(Arc<Schema>, Option<Arc<AvroPlan>>),
     /// The registry does not know the id.
     NotFound,
     /// Found but unusable (unparseable, not Avro, or incompatible with the
@@ -283,7 +285,10 @@ impl Decoder {
             Some(text) => match Schema::parse_str(text) {
                 Err(e) => WriterSchema::Unusable(format!("not a valid Avro schema: {e}")),
                 Ok(writer) => match SchemaCompatibility::can_read(&writer, &self.reader) {
-                    Ok(()) => WriterSchema::Usable(Arc::new(writer)),
+                    Ok(()) => {
+                        let plan = AvroPlan::compile(&writer, self.kind).map(Arc::new);
+                        WriterSchema::Usable(Arc::new(writer), plan)
+                    }
                     Err(e) => WriterSchema::Unusable(format!(
                         "cannot be read as a {} event: {e}",
                         self.kind.as_str()
@@ -317,7 +322,12 @@ impl Decoder {
 
     fn decode_avro(&self, schema_id: u32, mut body: &[u8]) -> Result<Event, DecodeError> {
         let writer = match self.writers.get(&schema_id) {
-            Some(WriterSchema::Usable(schema)) => schema,
+            Some(WriterSchema::Usable(_, Some(plan))) => {
+                return plan
+                    .decode(body)
+                    .map_err(|message| DecodeError::Avro { schema_id, message });
+            }
+            Some(WriterSchema::Usable(schema, None)) => schema,
             Some(WriterSchema::NotFound) => return Err(DecodeError::UnknownSchemaId { schema_id }),
             Some(WriterSchema::Unusable(reason)) => {
                 return Err(DecodeError::UnusableSchema {

@@ -4,6 +4,7 @@
 //! The same structs are read from JSON and from Avro (through serde), so the
 //! two formats cannot drift apart; [`decode`] picks the format per message.
 
+mod avro_plan;
 pub mod decode;
 pub mod encode;
 pub mod registry;

@@ -122,6 +122,89 @@ impl Dimensions {
     }
 }
 
+/// [`Dimensions`] borrowed from an event, to find a series without
+/// allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DimensionsRef<'a> {
+    /// Campaign.
+    pub campaign_id: &'a str,
+    /// Content item, or empty.
+    pub content_id: &'a str,
+    /// Channel, or empty.
+    pub channel: &'a str,
+}
+
+impl<'a> DimensionsRef<'a> {
+    /// The dimensions of an event, borrowed.
+    pub fn of(event: &'a Event) -> Self {
+        match event {
+            Event::Content(e) => DimensionsRef {
+                campaign_id: &e.campaign_id,
+                content_id: &e.content_id,
+                channel: &e.channel,
+            },
+            Event::Engagement(e) => DimensionsRef {
+                campaign_id: &e.campaign_id,
+                content_id: &e.content_id,
+                channel: &e.channel,
+            },
+            Event::Conversion(e) => DimensionsRef {
+                campaign_id: &e.campaign_id,
+                content_id: e.content_id.as_deref().unwrap_or_default(),
+                channel: e.channel.as_deref().unwrap_or_default(),
+            },
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_owned(self) -> Dimensions {
+        Dimensions {
+            campaign_id: self.campaign_id.to_owned(),
+            content_id: self.content_id.to_owned(),
+            channel: self.channel.to_owned(),
+        }
+    }
+}
+
+/// A [`SeriesKey`] made of borrowed parts. It hashes exactly like the owned
+/// key (the derived `Hash` of `SeriesKey` feeds the metric, then each
+/// dimension's `str`), so it can look one up in a `hashbrown` map.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesKeyRef<'a> {
+    /// What is measured.
+    pub metric: &'a Metric,
+    /// For which campaign, content and channel.
+    pub dimensions: DimensionsRef<'a>,
+}
+
+impl std::hash::Hash for SeriesKeyRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.metric.hash(state);
+        self.dimensions.campaign_id.hash(state);
+        self.dimensions.content_id.hash(state);
+        self.dimensions.channel.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<SeriesKey> for SeriesKeyRef<'_> {
+    fn equivalent(&self, key: &SeriesKey) -> bool {
+        *self.metric == key.metric
+            && self.dimensions.campaign_id == key.dimensions.campaign_id
+            && self.dimensions.content_id == key.dimensions.content_id
+            && self.dimensions.channel == key.dimensions.channel
+    }
+}
+
+impl SeriesKeyRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(self) -> SeriesKey {
+        SeriesKey {
+            metric: self.metric.clone(),
+            dimensions: self.dimensions.to_owned(),
+        }
+    }
+}
+
 /// One aggregated time series: a metric for one combination of dimensions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
@@ -198,8 +281,43 @@ pub struct Rollup {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
     use super::*;
     use crate::event::{ConversionEvent, EngagementEvent};
+
+    #[test]
+    fn a_borrowed_key_hashes_and_compares_like_the_owned_one() {
+        let key = SeriesKey {
+            metric: Metric::Conversion("purchase".into()),
+            dimensions: Dimensions {
+                campaign_id: "c".into(),
+                content_id: String::new(),
+                channel: "web".into(),
+            },
+        };
+        let borrowed = SeriesKeyRef {
+            metric: &key.metric,
+            dimensions: DimensionsRef {
+                campaign_id: "c",
+                content_id: "",
+                channel: "web",
+            },
+        };
+        let hasher = rustc_hash::FxBuildHasher;
+        assert_eq!(hasher.hash_one(&key), hasher.hash_one(borrowed));
+        assert!(hashbrown::Equivalent::equivalent(&borrowed, &key));
+        assert_eq!(borrowed.to_owned(), key);
+        let shifted = SeriesKeyRef {
+            dimensions: DimensionsRef {
+                campaign_id: "",
+                content_id: "c",
+                channel: "web",
+            },
+            ..borrowed
+        };
+        assert_ne!(hasher.hash_one(&key), hasher.hash_one(shifted));
+    }
 
     #[test]
     fn an_engagement_counts_its_kind_and_measures_dwell() {

@@ -260,7 +260,7 @@ fn encode(encoding: &Encoding, event: &DerivedEvent) -> Result<Vec<u8>, DerivedE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::derived::{of_row, AnomalyEvent};
+    use crate::derived::{rollup_event, signals_of_row, AnomalyEvent};
     use crate::rollup::{Dimensions, Rollup};
 
     fn avro() -> Encoding {
@@ -306,7 +306,14 @@ mod tests {
             score: -6.0,
             anomalous: true,
         };
-        let events: Vec<_> = of_row(&row, Some(&trend), Some(&score), 2.0, (10.0, 4.0)).collect();
+        let mut events = vec![DerivedEvent::Rollup(rollup_event(&row))];
+        events.extend(signals_of_row(
+            &row,
+            Some(&trend),
+            Some(&score),
+            2.0,
+            (10.0, 4.0),
+        ));
         assert_eq!(events.len(), 3);
         let encoding = avro();
         for event in &events {
