@@ -316,17 +316,10 @@ mod tests {
             1_700_000_040_000,
             60_000,
         );
-        // Pinned: changing how ids are computed breaks consumers' dedup.
-        assert_eq!(
-            id,
-            event_id(
-                DerivedKind::Anomaly,
-                "engagement.click",
-                &dims,
-                1_700_000_040_000,
-                60_000
-            )
-        );
+        // Pinned (computed independently with Python's uuid.uuid5 over the
+        // documented JSON array): changing how ids are computed breaks
+        // consumers' deduplication.
+        assert_eq!(id, "2a1f6e0e-362f-5bbe-9c5f-0f1cf952d794");
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "5", "version-5 UUID: {id}");
         let others = [

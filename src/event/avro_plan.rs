@@ -157,28 +157,36 @@ impl AvroPlan {
     }
 }
 
+/// Whether a value of this schema is one zig-zag varint on the wire.
+fn is_varint(schema: &Schema) -> bool {
+    matches!(
+        schema,
+        Schema::Int
+            | Schema::Long
+            | Schema::Enum(_)
+            | Schema::Date
+            | Schema::TimeMillis
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos
+    )
+}
+
 /// Whether the plan can skip a value of this schema.
 fn skippable(schema: &Schema) -> bool {
     match schema {
+        _ if is_varint(schema) => true,
         Schema::Null
         | Schema::Boolean
-        | Schema::Int
-        | Schema::Long
         | Schema::Float
         | Schema::Double
         | Schema::Bytes
         | Schema::String
-        | Schema::Enum(_)
         | Schema::Fixed(_)
-        | Schema::Date
-        | Schema::TimeMillis
-        | Schema::TimeMicros
-        | Schema::TimestampMillis
-        | Schema::TimestampMicros
-        | Schema::TimestampNanos
-        | Schema::LocalTimestampMillis
-        | Schema::LocalTimestampMicros
-        | Schema::LocalTimestampNanos
         | Schema::Uuid => true,
         Schema::Array(a) => skippable(&a.items),
         Schema::Map(m) => skippable(&m.types),
@@ -287,23 +295,12 @@ impl<'a> Reader<'a> {
 
     fn skip(&mut self, schema: &Schema) -> Result<(), String> {
         match schema {
+            _ if is_varint(schema) => {
+                let _v = self.long()?;
+            }
             Schema::Null => {}
             Schema::Boolean => {
                 let _b = self.byte()?;
-            }
-            Schema::Int
-            | Schema::Long
-            | Schema::Enum(_)
-            | Schema::Date
-            | Schema::TimeMillis
-            | Schema::TimeMicros
-            | Schema::TimestampMillis
-            | Schema::TimestampMicros
-            | Schema::TimestampNanos
-            | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos => {
-                let _v = self.long()?;
             }
             Schema::Float => {
                 let _v = self.take(4)?;
