@@ -114,33 +114,22 @@ pub struct RollupBatch {
     pub events: Vec<DerivedEvent>,
 }
 
-/// A record that could not be used, to be sent to the dead-letter topic.
-/// Report [`PartitionPipeline::dead_letter_written`] once the broker has it.
+/// An input record that is not aggregated and goes to a side topic instead:
+/// the dead-letter topic (unusable) or the late-events topic (policy
+/// `side-topic`). Its offset is held until
+/// [`PartitionPipeline::forwarded`] reports that the broker has it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
+pub struct Rejected {
     /// Offset of the record.
     pub offset: i64,
     /// Its key.
     pub key: Option<Vec<u8>>,
     /// Its payload.
     pub payload: Option<Vec<u8>>,
-    /// Why it was rejected.
-    pub error: DecodeError,
-}
-
-/// A record for windows that have all closed, to be sent to the late-events
-/// topic (policy `side-topic`). Report
-/// [`PartitionPipeline::late_record_written`] once the broker has it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LateRecord {
-    /// Offset of the record.
-    pub offset: i64,
-    /// Its key.
-    pub key: Option<Vec<u8>>,
-    /// Its payload.
-    pub payload: Option<Vec<u8>>,
-    /// Why it is late.
+    /// Why, for people.
     pub reason: String,
+    /// Why, as a fixed label (`DecodeError::kind`, or `late`).
+    pub kind: &'static str,
 }
 
 /// Counts for one call, for metrics.
@@ -167,10 +156,10 @@ pub struct Stats {
 pub struct Output {
     /// Rows of windows that closed, if any.
     pub rollups: Option<RollupBatch>,
-    /// Records to dead-letter.
-    pub dead_letters: Vec<DeadLetter>,
-    /// Late records to forward (policy `side-topic`).
-    pub late: Vec<LateRecord>,
+    /// Records for the dead-letter topic.
+    pub dead_letters: Vec<Rejected>,
+    /// Records for the late-events topic (policy `side-topic`).
+    pub late: Vec<Rejected>,
     /// Counts.
     pub stats: Stats,
 }
@@ -336,14 +325,8 @@ impl PartitionPipeline {
                 out.stats.late += 1;
                 if self.settings.windows.late_policy == LatePolicy::SideTopic {
                     let reason = self.late_reason(time);
-                    self.offsets.hold(record.offset);
-                    self.forwards_in_flight += 1;
-                    out.late.push(LateRecord {
-                        offset: record.offset,
-                        key: record.key,
-                        payload: record.payload,
-                        reason,
-                    });
+                    let late = self.reject(record, reason, "late");
+                    out.late.push(late);
                 }
                 continue;
             }
@@ -359,14 +342,21 @@ impl PartitionPipeline {
     }
 
     fn dead_letter(&mut self, record: Record, error: DecodeError, out: &mut Output) {
+        let letter = self.reject(record, error.to_string(), error.kind());
+        out.dead_letters.push(letter);
+    }
+
+    /// Holds the record's offset until it is forwarded.
+    fn reject(&mut self, record: Record, reason: String, kind: &'static str) -> Rejected {
         self.offsets.hold(record.offset);
         self.forwards_in_flight += 1;
-        out.dead_letters.push(DeadLetter {
+        Rejected {
             offset: record.offset,
             key: record.key,
             payload: record.payload,
-            error,
-        });
+            reason,
+            kind,
+        }
     }
 
     /// The clock-skew guard: an event further than `max_future_skew` ahead
@@ -523,16 +513,12 @@ impl PartitionPipeline {
         }
     }
 
-    /// The broker has the dead letter for `offset`.
-    pub fn dead_letter_written(&mut self, offset: i64) {
+    /// The broker has the [`Rejected`] record at `offset` (dead letter or
+    /// late record).
+    pub fn forwarded(&mut self, offset: i64) {
         if self.offsets.release(offset) {
             self.forwards_in_flight = self.forwards_in_flight.saturating_sub(1);
         }
-    }
-
-    /// The broker has the late record for `offset`.
-    pub fn late_record_written(&mut self, offset: i64) {
-        self.dead_letter_written(offset);
     }
 
     fn current_checkpoint(&self) -> Option<Checkpoint> {

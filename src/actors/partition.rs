@@ -31,9 +31,7 @@ use crate::event::Record;
 use crate::health::Health;
 use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
 use crate::kafka::Checkpoint;
-use crate::pipeline::{
-    DeadLetter, LateRecord, Output, PartitionPipeline, PipelineSettings, RollupBatch,
-};
+use crate::pipeline::{Output, PartitionPipeline, PipelineSettings, Rejected, RollupBatch};
 use crate::sink::clickhouse::RollupWriter;
 use crate::sink::derived::DerivedSink;
 use crate::sink::side_topic::{Forward, SideTopicSink};
@@ -235,61 +233,42 @@ impl PartitionActor {
         }
     }
 
-    fn deliver_dead_letter(&mut self, letter: DeadLetter, ctx: &mut Context<Self>) {
-        metrics::dead_letter(&self.topic, letter.error.kind());
-        debug!(parent: &self.span, offset = letter.offset, reason = %letter.error, "dead-lettering a record");
+    fn deliver_dead_letter(&mut self, letter: Rejected, ctx: &mut Context<Self>) {
+        metrics::dead_letter(&self.topic, letter.kind);
+        debug!(parent: &self.span, offset = letter.offset, reason = %letter.reason, "dead-lettering a record");
         let sink = self.deps.dead_letters.clone();
-        let (topic, partition) = (Arc::clone(&self.topic), self.partition);
-        let stop = Self::signal(self.stop.subscribe());
-        let delivery = async move {
-            let reason = letter.error.to_string();
-            let forward = Forward {
-                source_topic: &topic,
-                source_partition: partition,
-                offset: letter.offset,
-                key: letter.key.as_deref(),
-                payload: letter.payload.as_deref(),
-                reason: &reason,
-                kind: letter.error.kind(),
-            };
-            let delivered = sink.deliver(forward, stop).await;
-            (letter.offset, delivered)
-        };
-        let _handle = ctx.spawn(
-            delivery
-                .into_actor(self)
-                .map(|(offset, delivered), act, ctx| {
-                    if delivered {
-                        act.pipeline.dead_letter_written(offset);
-                        act.maybe_finish_drain(ctx);
-                    }
-                }),
-        );
+        self.forward(letter, sink, ctx);
     }
 
-    fn deliver_late(&mut self, late: LateRecord, ctx: &mut Context<Self>) {
+    fn deliver_late(&mut self, late: Rejected, ctx: &mut Context<Self>) {
         let sink = self.deps.late.clone();
+        self.forward(late, sink, ctx);
+    }
+
+    /// Sends a record to a side topic; its offset is released once the
+    /// broker has it.
+    fn forward(&mut self, record: Rejected, sink: SideTopicSink, ctx: &mut Context<Self>) {
         let (topic, partition) = (Arc::clone(&self.topic), self.partition);
         let stop = Self::signal(self.stop.subscribe());
         let delivery = async move {
             let forward = Forward {
                 source_topic: &topic,
                 source_partition: partition,
-                offset: late.offset,
-                key: late.key.as_deref(),
-                payload: late.payload.as_deref(),
-                reason: &late.reason,
-                kind: "late",
+                offset: record.offset,
+                key: record.key.as_deref(),
+                payload: record.payload.as_deref(),
+                reason: &record.reason,
+                kind: record.kind,
             };
             let delivered = sink.deliver(forward, stop).await;
-            (late.offset, delivered)
+            (record.offset, delivered)
         };
         let _handle = ctx.spawn(
             delivery
                 .into_actor(self)
                 .map(|(offset, delivered), act, ctx| {
                     if delivered {
-                        act.pipeline.late_record_written(offset);
+                        act.pipeline.forwarded(offset);
                         act.maybe_finish_drain(ctx);
                     }
                 }),

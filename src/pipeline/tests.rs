@@ -229,12 +229,12 @@ fn bad_records_become_dead_letters_holding_their_offset() {
         .unwrap();
     assert_eq!(out.dead_letters.len(), 1);
     assert_eq!(out.dead_letters[0].offset, 1);
-    assert_eq!(out.dead_letters[0].error.kind(), "unrecognised_format");
+    assert_eq!(out.dead_letters[0].kind, "unrecognised_format");
     p.rollups_written(out.rollups.unwrap().id);
     // Window 2 (first offset 2) is open; the dead letter at 1 is unacknowledged.
     assert_eq!(p.checkpoint().unwrap().offset, 1);
     assert!(p.has_unacknowledged_output());
-    p.dead_letter_written(1);
+    p.forwarded(1);
     assert_eq!(p.checkpoint().unwrap().offset, 2);
     assert!(!p.has_unacknowledged_output());
 }
@@ -333,7 +333,7 @@ fn late_events_go_to_the_side_topic_with_a_reason_and_hold_their_offset() {
         Some(1),
         "the late record's offset 2 is held, and window 2m holds 1"
     );
-    p.late_record_written(2);
+    p.forwarded(2);
     assert!(!p.has_unacknowledged_output());
 
     let mut dropping = pipeline(0, None);
@@ -386,11 +386,8 @@ fn an_event_too_far_ahead_of_the_watermark_is_dead_lettered_and_does_not_move_it
         .unwrap();
     assert_eq!(out.stats.future, 1);
     assert_eq!(out.dead_letters.len(), 1);
-    assert_eq!(out.dead_letters[0].error.kind(), "future_timestamp");
-    assert!(out.dead_letters[0]
-        .error
-        .to_string()
-        .contains("max_future_skew"));
+    assert_eq!(out.dead_letters[0].kind, "future_timestamp");
+    assert!(out.dead_letters[0].reason.contains("max_future_skew"));
     assert_eq!(p.state().watermark, Some(BASE + 20_000));
     assert!(out.rollups.is_none(), "no window closed");
 }

@@ -100,25 +100,9 @@ pub struct Dimensions {
 }
 
 impl Dimensions {
-    /// The dimensions of an event.
+    /// The dimensions of an event (an owned [`DimensionsRef::of`]).
     pub fn of(event: &Event) -> Self {
-        match event {
-            Event::Content(e) => Dimensions {
-                campaign_id: e.campaign_id.clone(),
-                content_id: e.content_id.clone(),
-                channel: e.channel.clone(),
-            },
-            Event::Engagement(e) => Dimensions {
-                campaign_id: e.campaign_id.clone(),
-                content_id: e.content_id.clone(),
-                channel: e.channel.clone(),
-            },
-            Event::Conversion(e) => Dimensions {
-                campaign_id: e.campaign_id.clone(),
-                content_id: e.content_id.clone().unwrap_or_default(),
-                channel: e.channel.clone().unwrap_or_default(),
-            },
-        }
+        DimensionsRef::of(event).to_owned()
     }
 }
 

@@ -50,6 +50,9 @@ pub enum DerivedError {
         /// Why.
         source: apache_avro::Error,
     },
+    /// Avro output without a registry to register its schemas in.
+    #[error("derived.format = \"avro\" needs schema_registry.url; set it, or use derived.format = \"json\"")]
+    NoRegistry,
     /// Registering a schema failed.
     #[error("cannot register the {kind} event schema under subject {subject:?}: {message}; check schema_registry.url and that the registry accepts new schemas, or set derived.format = \"json\"")]
     Register {
@@ -108,13 +111,7 @@ impl DerivedSink {
         .into();
         let encoding = match (format, registry) {
             (DerivedFormat::Json, _) => Encoding::Json,
-            (DerivedFormat::Avro, None) => {
-                return Err(DerivedError::Register {
-                    kind: "any",
-                    subject: String::new(),
-                    message: "no schema registry is configured".into(),
-                })
-            }
+            (DerivedFormat::Avro, None) => return Err(DerivedError::NoRegistry),
             (DerivedFormat::Avro, Some(registry)) => {
                 let mut schemas = HashMap::new();
                 for (kind, text) in DERIVED_SCHEMAS {

@@ -18,7 +18,7 @@ pub const EVENTS_DECODED: &str = "reactor_events_decoded_total";
 pub const DEAD_LETTERS: &str = "reactor_dead_letters_total";
 /// Failed attempts to forward a record to a side topic (retried).
 pub const FORWARD_FAILURES: &str = "reactor_forward_failures_total";
-/// Events whose windows had all closed, by policy (drop, side-topic).
+/// Events whose windows had all closed (dropped, or forwarded to the late topic).
 pub const LATE_EVENTS: &str = "reactor_late_events_total";
 /// Derived events published, by kind (rollup, trend, anomaly).
 pub const DERIVED_EVENTS: &str = "reactor_derived_events_total";
