@@ -41,7 +41,8 @@ pub async fn run(
 
     // Startup checks: fail fast, with what to do, before joining the group.
     let ch = &config.clickhouse;
-    let admin_client = clickhouse::client(ch, None);
+    let admin_client = clickhouse::client(ch, None)
+        .context("cannot set up the ClickHouse client (clickhouse.tls.ca_file)")?;
     let version = wait_for_clickhouse(&admin_client, &ch.url).await?;
     info!(url = %ch.url, %version, "ClickHouse is reachable");
     if ch.create_schema {
@@ -54,13 +55,14 @@ pub async fn run(
                 )
             })?;
     }
-    let data_client = clickhouse::client(ch, Some(&ch.database));
+    let data_client = clickhouse::client(ch, Some(&ch.database))
+        .context("cannot set up the ClickHouse client (clickhouse.tls.ca_file)")?;
     check_topics(&config).await?;
 
     let registry = match config.schema_registry.url.as_str() {
         "" => None,
         url => Some(
-            SchemaRegistry::new(url, config.schema_registry.timeout)
+            SchemaRegistry::with_config(url, &config.schema_registry)
                 .with_context(|| format!("cannot set up the schema registry client for {url}"))?,
         ),
     };

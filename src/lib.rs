@@ -53,4 +53,5 @@ pub mod pipeline;
 pub mod rollup;
 pub mod sink;
 pub mod telemetry;
+pub mod tls;
 pub mod window;

@@ -242,6 +242,7 @@ listen = "127.0.0.1:0"
             &self.config.clickhouse,
             Some(&self.config.clickhouse.database),
         )
+        .expect("plain-HTTP ClickHouse client")
     }
 
     /// Waits until `rollups` holds as many rows as `expected` (failing early

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Checks the build toolchain for scripts/test and scripts/demo, installing the
-# Debian packages librdkafka's build needs if they are missing. Sourced after
+# Debian packages the build needs (librdkafka, OpenSSL) if they are missing. Sourced after
 # common.sh.
 
 ensure_toolchain() {
@@ -12,9 +12,11 @@ ensure_toolchain() {
     command -v make >/dev/null 2>&1 || missing+=(make)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     [[ -e /usr/include/zlib.h ]] || missing+=(zlib1g-dev)
+    # OpenSSL for TLS to Kafka (librdkafka), ClickHouse and the registry.
+    [[ -e /usr/include/openssl/ssl.h ]] || missing+=(libssl-dev)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     if ((${#missing[@]})); then
         say "toolchain: installing ${missing[*]} (Debian packages)"
-        apt_install "${missing[@]}"
+        apt_install "$LOG_DIR/toolchain-install.log" "${missing[@]}"
     fi
 }

@@ -127,7 +127,7 @@ pub(super) fn main(config: Option<&Path>, args: &GenerateArgs) -> anyhow::Result
         let registry = match (registry_url.as_str(), args.format) {
             ("", OutputFormat::Json) => None,
             ("", _) => anyhow::bail!("Avro output needs a schema registry: pass --schema-registry URL or set schema_registry.url"),
-            (url, _) => Some(SchemaRegistry::new(url, config.schema_registry.timeout)?),
+            (url, _) => Some(SchemaRegistry::with_config(url, &config.schema_registry)?),
         };
         let publisher = Publisher::new(&config.kafka, &config.topics, registry.as_ref())
             .await

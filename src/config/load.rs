@@ -5,8 +5,10 @@
 //! 2. the file given with `--config`;
 //! 3. environment variables `REACTOR__<SECTION>__<KEY>` (lists comma-separated).
 //!
-//! [`validate`] checks the result without any I/O; reaching brokers and
-//! ClickHouse is a separate startup step.
+//! Then secrets named by `<key>_file` settings are read, and the TLS files
+//! the configuration names are checked to exist. [`validate`] checks the
+//! result without any I/O; reaching brokers and ClickHouse is a separate
+//! startup step.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -82,9 +84,64 @@ pub fn load(
             .try_parsing(true)
             .source(Some(env)),
     );
-    let config: Config = builder.build()?.try_deserialize()?;
+    let mut config: Config = builder.build()?.try_deserialize()?;
+    read_files(&mut config)?;
     validate(&config)?;
     Ok(config)
+}
+
+/// Reads the secrets given as files into their settings, and checks that
+/// every certificate or key file named exists, so a wrong mount is reported
+/// at start with its key rather than as a TLS failure later.
+fn read_files(config: &mut Config) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    let kafka = &mut config.kafka;
+    let registry = &mut config.schema_registry;
+    let clickhouse = &mut config.clickhouse;
+    let secrets = [
+        (
+            "kafka.sasl.password",
+            &mut kafka.sasl.password,
+            &kafka.sasl.password_file,
+        ),
+        (
+            "kafka.tls.key_password",
+            &mut kafka.tls.key_password,
+            &kafka.tls.key_password_file,
+        ),
+        (
+            "schema_registry.password",
+            &mut registry.password,
+            &registry.password_file,
+        ),
+        (
+            "clickhouse.password",
+            &mut clickhouse.password,
+            &clickhouse.password_file,
+        ),
+    ];
+    for (key, secret, file) in secrets {
+        if let Err(problem) = super::secret::read_into(key, secret, file) {
+            problems.push(problem);
+        }
+    }
+    let files = [
+        ("kafka.tls.ca_file", &kafka.tls.ca_file),
+        ("kafka.tls.cert_file", &kafka.tls.cert_file),
+        ("kafka.tls.key_file", &kafka.tls.key_file),
+        ("schema_registry.tls.ca_file", &registry.tls.ca_file),
+        ("clickhouse.tls.ca_file", &clickhouse.tls.ca_file),
+    ];
+    for (key, file) in files {
+        if !file.is_empty() && !Path::new(file).is_file() {
+            problems.push(format!("{key}: {file:?} is not a readable file"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(Problems(problems)))
+    }
 }
 
 /// Checks values that parse but cannot work. Pure: no I/O.
@@ -112,6 +169,39 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     if kafka.batch_max_messages == 0 {
         problem("kafka.batch_max_messages", "must be at least 1".into());
+    }
+    let sasl = &kafka.sasl;
+    if sasl.mechanism != super::SaslMechanism::None {
+        if sasl.username.is_empty() {
+            problem(
+                "kafka.sasl.username",
+                "must be set when kafka.sasl.mechanism is".into(),
+            );
+        }
+        if sasl.password.is_empty() {
+            problem(
+                "kafka.sasl.password",
+                "must be set (or kafka.sasl.password_file) when kafka.sasl.mechanism is".into(),
+            );
+        }
+    }
+    let tls = &kafka.tls;
+    if tls.cert_file.is_empty() != tls.key_file.is_empty() {
+        problem(
+            "kafka.tls.key_file",
+            "kafka.tls.cert_file and kafka.tls.key_file go together; set both or neither".into(),
+        );
+    }
+    let secured = tls.enabled || sasl.mechanism != super::SaslMechanism::None;
+    for (key, _) in kafka.properties.iter() {
+        let security =
+            key == "security.protocol" || key.starts_with("ssl.") || key.starts_with("sasl.");
+        if secured && security {
+            problem(
+                &format!("kafka.properties.{key}"),
+                "conflicts with [kafka.tls] / [kafka.sasl]; configure security in one place".into(),
+            );
+        }
     }
     if kafka.session_timeout < Duration::from_secs(1) {
         problem(
@@ -155,6 +245,12 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         problem(
             "schema_registry.url",
             format!("{registry:?} must start with http:// or https://, or be empty"),
+        );
+    }
+    if config.schema_registry.username.is_empty() && !config.schema_registry.password.is_empty() {
+        problem(
+            "schema_registry.username",
+            "must be set when schema_registry.password is".into(),
         );
     }
 
@@ -466,10 +562,102 @@ mod tests {
     }
 
     #[test]
-    fn password_is_masked_in_debug_output() {
-        let config = load(None, env(&[("REACTOR__CLICKHOUSE__PASSWORD", "s3cret")])).unwrap();
-        assert_eq!(config.clickhouse.password.expose(), "s3cret");
-        assert!(!format!("{config:?}").contains("s3cret"));
+    fn every_secret_is_masked_in_debug_output() {
+        let config = load_str(
+            "",
+            &[
+                ("REACTOR__CLICKHOUSE__PASSWORD", "s3cret-1"),
+                ("REACTOR__KAFKA__SASL__MECHANISM", "PLAIN"),
+                ("REACTOR__KAFKA__SASL__USERNAME", "reactor"),
+                ("REACTOR__KAFKA__SASL__PASSWORD", "s3cret-2"),
+                ("REACTOR__SCHEMA_REGISTRY__USERNAME", "key"),
+                ("REACTOR__SCHEMA_REGISTRY__PASSWORD", "s3cret-3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.clickhouse.password.expose(), "s3cret-1");
+        assert_eq!(config.kafka.sasl.password.expose(), "s3cret-2");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+
+        // Credentials passed straight to librdkafka are masked too.
+        let config = load_str(
+            "[kafka.properties]\n\"sasl.oauthbearer.client.secret\" = \"s3cret-4\"\n",
+            &[],
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(
+            printed.contains("sasl.oauthbearer.client.secret"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_read_from_files_named_by_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let ch = dir.path().join("clickhouse");
+        let kafka = dir.path().join("kafka");
+        std::fs::write(&ch, "from-file-1\n").unwrap();
+        std::fs::write(&kafka, "from-file-2").unwrap();
+        let config = load(
+            None,
+            env(&[
+                ("REACTOR__CLICKHOUSE__PASSWORD_FILE", ch.to_str().unwrap()),
+                ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-256"),
+                ("REACTOR__KAFKA__SASL__USERNAME", "reactor"),
+                (
+                    "REACTOR__KAFKA__SASL__PASSWORD_FILE",
+                    kafka.to_str().unwrap(),
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.clickhouse.password.expose(), "from-file-1");
+        assert_eq!(config.kafka.sasl.password.expose(), "from-file-2");
+    }
+
+    #[test]
+    fn security_settings_are_checked() {
+        let err = load(
+            None,
+            env(&[
+                ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-512"),
+                ("REACTOR__KAFKA__TLS__ENABLED", "true"),
+                ("REACTOR__KAFKA__TLS__CERT_FILE", "/nonexistent/cert.pem"),
+                ("REACTOR__CLICKHOUSE__TLS__CA_FILE", "/nonexistent/ca.pem"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("kafka.tls.cert_file: \"/nonexistent/cert.pem\" is not a readable file"),
+            "{err}"
+        );
+        assert!(err.contains("clickhouse.tls.ca_file"), "{err}");
+
+        let err = load_str(
+            "[kafka.properties]\n\"security.protocol\" = \"SSL\"\n",
+            &[
+                ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-512"),
+                ("REACTOR__KAFKA__TLS__ENABLED", "true"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "kafka.sasl.username: must be set",
+            "kafka.sasl.password: must be set",
+            "kafka.properties.security.protocol: conflicts with",
+        ] {
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
+
+        let err = load(None, env(&[("REACTOR__KAFKA__SASL__MECHANISM", "GSSAPI")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GSSAPI"), "{err}");
     }
 
     #[test]

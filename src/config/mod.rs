@@ -6,6 +6,7 @@ mod load;
 mod secret;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -59,9 +60,107 @@ pub struct KafkaConfig {
     pub session_timeout: Duration,
     /// Most messages per batch handed to a partition actor.
     pub batch_max_messages: usize,
+    /// TLS to the brokers.
+    pub tls: KafkaTlsConfig,
+    /// SASL authentication to the brokers.
+    pub sasl: KafkaSaslConfig,
     /// Extra librdkafka properties, passed through as-is.
     #[serde(default)]
-    pub properties: BTreeMap<String, String>,
+    pub properties: KafkaProperties,
+}
+
+/// `[kafka.tls]`. File paths are empty when unset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTlsConfig {
+    /// Connect to the brokers over TLS.
+    pub enabled: bool,
+    /// PEM file of the CA certificates to trust; empty means the system's.
+    pub ca_file: String,
+    /// PEM client certificate, for brokers that authenticate clients by
+    /// certificate (mutual TLS).
+    pub cert_file: String,
+    /// PEM private key of `cert_file`.
+    pub key_file: String,
+    /// Password of `key_file`, if it is encrypted.
+    pub key_password: Secret,
+    /// File holding `key_password`.
+    pub key_password_file: String,
+}
+
+/// `[kafka.sasl]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSaslConfig {
+    /// SASL mechanism; `None` (empty in TOML) means no SASL.
+    pub mechanism: SaslMechanism,
+    /// User name.
+    pub username: String,
+    /// Password; never logged.
+    pub password: Secret,
+    /// File holding `password`.
+    pub password_file: String,
+}
+
+/// A SASL mechanism librdkafka implements without extra libraries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SaslMechanism {
+    /// No SASL.
+    #[serde(rename = "")]
+    None,
+    /// User name and password in clear (use it with TLS).
+    #[serde(rename = "PLAIN", alias = "plain")]
+    Plain,
+    /// Salted challenge-response, SHA-256.
+    #[serde(rename = "SCRAM-SHA-256", alias = "scram-sha-256")]
+    ScramSha256,
+    /// Salted challenge-response, SHA-512.
+    #[serde(rename = "SCRAM-SHA-512", alias = "scram-sha-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// librdkafka's name for it (`sasl.mechanisms`); `None` for no SASL.
+    pub fn as_librdkafka(self) -> Option<&'static str> {
+        match self {
+            SaslMechanism::None => None,
+            SaslMechanism::Plain => Some("PLAIN"),
+            SaslMechanism::ScramSha256 => Some("SCRAM-SHA-256"),
+            SaslMechanism::ScramSha512 => Some("SCRAM-SHA-512"),
+        }
+    }
+}
+
+/// Pass-through librdkafka properties. `Debug` masks the values of keys that
+/// hold credentials (passwords, keys, tokens), so `check-config --print` and
+/// logs never show them.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct KafkaProperties(pub BTreeMap<String, String>);
+
+impl KafkaProperties {
+    /// Whether librdkafka treats `key` as a credential.
+    pub fn is_sensitive(key: &str) -> bool {
+        ["password", "secret", "pem", "token", "oauthbearer.config"]
+            .iter()
+            .any(|needle| key.contains(needle))
+    }
+
+    /// The properties, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if Self::is_sensitive(k) { "***" } else { v };
+                (k, shown)
+            }))
+            .finish()
+    }
 }
 
 /// Where a partition starts when nothing says where it stopped.
@@ -105,6 +204,24 @@ pub struct SchemaRegistryConfig {
     /// Timeout of one request.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// User name for HTTP basic authentication; empty means none.
+    pub username: String,
+    /// Password for basic authentication; never logged.
+    pub password: Secret,
+    /// File holding `password`.
+    pub password_file: String,
+    /// TLS, for `https://` URLs.
+    pub tls: HttpTlsConfig,
+}
+
+/// `[*.tls]` of an HTTP client (ClickHouse, the schema registry): used when
+/// the URL is `https://`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTlsConfig {
+    /// PEM file of extra CA certificates to trust besides the system's;
+    /// empty means the system's only.
+    pub ca_file: String,
 }
 
 /// `[windows]`
@@ -278,6 +395,10 @@ pub struct ClickHouseConfig {
     pub user: String,
     /// Password; never logged.
     pub password: Secret,
+    /// File holding `password`.
+    pub password_file: String,
+    /// TLS, for `https://` URLs.
+    pub tls: HttpTlsConfig,
     /// Create missing database and tables at start.
     pub create_schema: bool,
     /// Most rows per INSERT.

@@ -13,12 +13,20 @@ use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 use tracing::warn;
 
+use crate::config::SchemaRegistryConfig;
 use crate::telemetry::metrics;
 
-/// A failed registry request.
+/// A failed registry request, or a client that could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("schema registry: {0}")]
-pub struct RegistryError(#[from] SRCError);
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The request failed (or the client could not be built).
+    #[error("schema registry: {0}")]
+    Request(#[from] SRCError),
+    /// `schema_registry.tls.ca_file` could not be used.
+    #[error("schema registry TLS (schema_registry.tls.ca_file): {0}")]
+    Tls(#[from] crate::tls::TlsError),
+}
 
 /// A schema registry at a base URL.
 #[derive(Clone)]
@@ -36,11 +44,27 @@ impl std::fmt::Debug for SchemaRegistry {
 }
 
 impl SchemaRegistry {
-    /// A client for the registry at `url`.
+    /// A client for the registry at `url`, without authentication.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, RegistryError> {
-        let settings = SrSettings::new_builder(url.trim_end_matches('/').to_owned())
-            .set_timeout(timeout)
-            .build()?;
+        let mut builder = SrSettings::new_builder(url.trim_end_matches('/').to_owned());
+        let settings = builder.set_timeout(timeout).build()?;
+        Ok(SchemaRegistry {
+            settings,
+            url: url.to_owned(),
+        })
+    }
+
+    /// A client for the registry at `url` with the authentication and TLS
+    /// settings of `config` (whose own `url` is not used, so a command-line
+    /// override can be passed).
+    pub fn with_config(url: &str, config: &SchemaRegistryConfig) -> Result<Self, RegistryError> {
+        let mut builder = SrSettings::new_builder(url.trim_end_matches('/').to_owned());
+        builder.set_timeout(config.timeout);
+        if !config.username.is_empty() {
+            let password = (!config.password.is_empty()).then(|| config.password.expose());
+            builder.set_basic_authorization(&config.username, password);
+        }
+        let settings = builder.build_with(crate::tls::reqwest_builder(&config.tls.ca_file)?)?;
         Ok(SchemaRegistry {
             settings,
             url: url.to_owned(),

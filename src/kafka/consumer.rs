@@ -204,16 +204,60 @@ pub fn commit<C: Consumer<X>, X: ConsumerContext>(
 }
 
 /// librdkafka settings shared by Reactor's consumers and producers: the
-/// user's pass-through properties first, then what Reactor requires.
+/// user's pass-through properties first, then TLS and SASL from
+/// `[kafka.tls]` and `[kafka.sasl]`, then what Reactor requires.
+///
+/// The result holds credentials: never log it (its `Debug` shows them).
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
-    for (key, value) in &kafka.properties {
+    for (key, value) in kafka.properties.iter() {
+        let _ignored = config.set(key, value);
+    }
+    for (key, value) in security_properties(kafka) {
         let _ignored = config.set(key, value);
     }
     let _ignored = config
         .set("bootstrap.servers", kafka.brokers.join(","))
         .set("client.id", "reactor");
     config
+}
+
+/// The librdkafka properties for `[kafka.tls]` and `[kafka.sasl]`; none when
+/// both are off, so `security.protocol` in `kafka.properties` still works.
+pub fn security_properties(kafka: &KafkaConfig) -> Vec<(&'static str, String)> {
+    let (tls, sasl) = (&kafka.tls, &kafka.sasl);
+    let mechanism = sasl.mechanism.as_librdkafka();
+    let protocol = match (tls.enabled, mechanism.is_some()) {
+        (false, false) => return Vec::new(),
+        (true, false) => "SSL",
+        (false, true) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    };
+    let mut properties = vec![("security.protocol", protocol.to_owned())];
+    if tls.enabled {
+        properties.push(("ssl.endpoint.identification.algorithm", "https".to_owned()));
+        let files = [
+            ("ssl.ca.location", &tls.ca_file),
+            ("ssl.certificate.location", &tls.cert_file),
+            ("ssl.key.location", &tls.key_file),
+        ];
+        for (key, file) in files {
+            if !file.is_empty() {
+                properties.push((key, file.clone()));
+            }
+        }
+        if !tls.key_password.is_empty() {
+            properties.push(("ssl.key.password", tls.key_password.expose().to_owned()));
+        }
+    }
+    if let Some(mechanism) = mechanism {
+        properties.extend([
+            ("sasl.mechanisms", mechanism.to_owned()),
+            ("sasl.username", sasl.username.clone()),
+            ("sasl.password", sasl.password.expose().to_owned()),
+        ]);
+    }
+    properties
 }
 
 /// The consumer, a sender for its events (for [`spawn_driver`]) and the
@@ -290,4 +334,77 @@ pub fn spawn_driver(
                 }
             });
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::producer::BaseProducer;
+
+    use super::*;
+
+    fn kafka(vars: &[(&str, &str)]) -> KafkaConfig {
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        crate::config::load(None, env).unwrap().kafka
+    }
+
+    fn property<'a>(properties: &'a [(&str, String)], key: &str) -> Option<&'a str> {
+        properties
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn no_tls_and_no_sasl_set_nothing() {
+        assert!(security_properties(&kafka(&[])).is_empty());
+    }
+
+    #[test]
+    fn tls_and_sasl_map_to_librdkafka_properties() {
+        let config = kafka(&[
+            ("REACTOR__KAFKA__TLS__ENABLED", "true"),
+            ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-512"),
+            ("REACTOR__KAFKA__SASL__USERNAME", "reactor"),
+            ("REACTOR__KAFKA__SASL__PASSWORD", "hunter2"),
+        ]);
+        let properties = security_properties(&config);
+        assert_eq!(property(&properties, "security.protocol"), Some("SASL_SSL"));
+        assert_eq!(
+            property(&properties, "sasl.mechanisms"),
+            Some("SCRAM-SHA-512")
+        );
+        assert_eq!(property(&properties, "sasl.username"), Some("reactor"));
+        assert_eq!(property(&properties, "sasl.password"), Some("hunter2"));
+        assert_eq!(
+            property(&properties, "ssl.endpoint.identification.algorithm"),
+            Some("https")
+        );
+
+        let plain = kafka(&[
+            ("REACTOR__KAFKA__SASL__MECHANISM", "PLAIN"),
+            ("REACTOR__KAFKA__SASL__USERNAME", "reactor"),
+            ("REACTOR__KAFKA__SASL__PASSWORD", "hunter2"),
+        ]);
+        let properties = security_properties(&plain);
+        assert_eq!(
+            property(&properties, "security.protocol"),
+            Some("SASL_PLAINTEXT")
+        );
+        assert_eq!(property(&properties, "ssl.ca.location"), None);
+    }
+
+    /// librdkafka must be built with TLS and SCRAM support: creating a client
+    /// with these settings fails at once if it is not.
+    #[test]
+    fn librdkafka_accepts_sasl_ssl_settings() {
+        let config = kafka(&[
+            ("REACTOR__KAFKA__BROKERS", "127.0.0.1:9"),
+            ("REACTOR__KAFKA__TLS__ENABLED", "true"),
+            ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-256"),
+            ("REACTOR__KAFKA__SASL__USERNAME", "reactor"),
+            ("REACTOR__KAFKA__SASL__PASSWORD", "hunter2"),
+        ]);
+        let producer: Result<BaseProducer, _> = client_config(&config).create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
 }
