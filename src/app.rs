@@ -222,7 +222,7 @@ async fn wait_for_clickhouse(client: &::clickhouse::Client, url: &str) -> anyhow
         match schema::server_version(client).await {
             Ok(version) => return Ok(version),
             Err(e) if Instant::now() < deadline => {
-                warn!(%url, error = %e, "ClickHouse is not answering yet");
+                warn!(%url, error = %crate::error::Chain(&e), "ClickHouse is not answering yet");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {

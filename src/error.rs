@@ -35,3 +35,44 @@ impl fmt::Display for ExitReason {
         }
     }
 }
+
+/// Displays an error followed by its causes, `outer: cause: root cause`.
+///
+/// For logs: many client errors name only what failed (hyper's "client error
+/// (Connect)") and keep why in their sources ("certificate verify failed").
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            // Wrappers often repeat their cause's text; print it once.
+            if !text.is_empty() && !self.0.to_string().ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn chain_shows_the_root_cause() {
+        let e = Outer(std::io::Error::other("certificate verify failed"));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "client error (Connect): certificate verify failed"
+        );
+    }
+}

@@ -280,6 +280,16 @@ listen = "127.0.0.1:0"
 
     /// Starts `reactor run` with this test's configuration.
     pub fn start_reactor(&self, label: &str) -> Result<ReactorProcess> {
+        self.start_reactor_with_env(label, &[])
+    }
+
+    /// Starts `reactor run` with this test's configuration, overridden by
+    /// `REACTOR__...` variables in `vars`, as a deployment would.
+    pub fn start_reactor_with_env(
+        &self,
+        label: &str,
+        vars: &[(&str, &str)],
+    ) -> Result<ReactorProcess> {
         let logs = reactor_binary()?.parent().map_or_else(
             || self.dir.path().to_owned(),
             |debug| debug.join("../it-logs"),
@@ -293,6 +303,7 @@ listen = "127.0.0.1:0"
             .arg("run")
             .env("RUST_LOG", "info,reactor=debug")
             .env("NO_COLOR", "1")
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -308,7 +308,7 @@ async fn load_checkpoints(
         match checkpoints::load(client, group).await {
             Ok(saved) => return Ok(saved),
             Err(e) if Instant::now() + backoff < deadline => {
-                warn!(error = %e, retry_in = ?backoff, "reading checkpoints failed; retrying");
+                warn!(error = %crate::error::Chain(&e), retry_in = ?backoff, "reading checkpoints failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

@@ -96,7 +96,7 @@ impl SchemaRegistry {
                     Ok(answer) => return Some(answer),
                     Err(e) => {
                         metrics::schema_registry_error();
-                        warn!(url = %self.url, schema_id = id, error = %e, retry_in = ?backoff, "schema registry request failed; retrying");
+                        warn!(url = %self.url, schema_id = id, error = %crate::error::Chain(&e), retry_in = ?backoff, "schema registry request failed; retrying");
                     }
                 },
                 () = &mut stop => return None,

@@ -36,7 +36,8 @@ pub const ROWS_WRITTEN: &str = "reactor_clickhouse_rows_written_total";
 pub const INSERT_DURATION: &str = "reactor_clickhouse_insert_duration_seconds";
 /// Failed ClickHouse inserts, by table and outcome (retry or fatal).
 pub const INSERT_FAILURES: &str = "reactor_clickhouse_insert_failures_total";
-/// Consumer lag per partition, from librdkafka statistics.
+/// Consumer lag per partition, from librdkafka statistics: end offset minus
+/// committed offset, and Reactor commits only what its checkpoints cover.
 pub const CONSUMER_LAG: &str = "reactor_consumer_lag_messages";
 /// Errors reported by the Kafka consumer.
 pub const CONSUMER_ERRORS: &str = "reactor_consumer_errors_total";
@@ -125,7 +126,7 @@ fn describe() {
     describe_gauge!(
         CONSUMER_LAG,
         Unit::Count,
-        "Messages between the last read and the end of the partition."
+        "Messages between the partition's committed offset (Reactor's last checkpoint, which trails the open windows) and its end; a caught-up partition shows about input rate x (window + lateness)."
     );
     describe_counter!(
         CONSUMER_ERRORS,

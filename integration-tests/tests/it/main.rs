@@ -6,9 +6,11 @@ mod analytics;
 mod cli;
 mod exact;
 mod idle;
+mod observability;
 mod recovery;
 mod registry;
 mod restart;
+mod security;
 
 use reactor::event::{Event, EventTime};
 use reactor::generate::{EventGenerator, GeneratorSettings};

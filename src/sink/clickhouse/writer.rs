@@ -213,14 +213,14 @@ async fn insert_with_retry<T: RowOwned + RowWrite>(
             }
             Err(e) if e.disposition() == Disposition::Retry => {
                 metrics::insert_failed(table, "retry");
-                warn!(table, attempt, error = %e, retry_in = ?backoff, "ClickHouse insert failed; retrying");
+                warn!(table, attempt, error = %crate::error::Chain(&e), retry_in = ?backoff, "ClickHouse insert failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
                 attempt += 1;
             }
             Err(e) => {
                 metrics::insert_failed(table, "fatal");
-                error!(table, error = %e, "ClickHouse insert failed and retrying cannot fix it");
+                error!(table, error = %crate::error::Chain(&e), "ClickHouse insert failed and retrying cannot fix it");
                 return Err(e);
             }
         }
