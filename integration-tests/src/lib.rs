@@ -8,7 +8,7 @@
 
 pub mod expected;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -382,6 +382,21 @@ impl ReactorProcess {
         }
     }
 
+    /// Waits until it logs its HTTP address, and returns it (failing if it
+    /// exits first).
+    pub async fn wait_for_http(&mut self, timeout: Duration) -> Result<String> {
+        eventually("reactor's HTTP address", timeout, || {
+            let running = self.is_running();
+            let address = self.http_address();
+            let log = self.log_tail(30);
+            async move {
+                anyhow::ensure!(running, "reactor exited:\n{log}");
+                Ok(address)
+            }
+        })
+        .await
+    }
+
     /// The HTTP address it logged once listening.
     pub fn http_address(&self) -> Option<String> {
         let log = self.log();
@@ -493,4 +508,68 @@ pub fn read_topic(
         messages.push(message?.detach());
     }
     Ok(messages)
+}
+
+/// GETs `url`, with `query` as the URL-encoded `query` parameter if given:
+/// the status code and the body.
+pub async fn http_get(url: &str, query: Option<&str>) -> Result<(u16, String)> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut request = client.get(url);
+    if let Some(query) = query {
+        request = request.query(&[("query", query)]);
+    }
+    let response = request.send().await.with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
+}
+
+/// A file_sd target of the local Prometheus (`scripts/services-start` makes
+/// it read `PROMETHEUS_TARGETS_DIR/*.json`) naming one Reactor; removed on
+/// drop, so Prometheus stops scraping it even when the test fails.
+#[derive(Debug)]
+pub struct ScrapeTarget {
+    path: PathBuf,
+}
+
+impl ScrapeTarget {
+    /// Makes Prometheus scrape `address`, labelled `instance`.
+    pub fn register(instance: &str, address: &str) -> Result<Self> {
+        let dir = prometheus_targets_dir();
+        anyhow::ensure!(
+            dir.is_dir(),
+            "{} does not exist: start Prometheus with scripts/services-start prometheus",
+            dir.display()
+        );
+        let path = dir.join(format!("{instance}.json"));
+        // Written aside and renamed, so Prometheus (which reads *.json only)
+        // never sees half a file.
+        let partial = dir.join(format!("{instance}.json.partial"));
+        std::fs::write(
+            &partial,
+            format!(r#"[{{"targets":["{address}"],"labels":{{"instance":"{instance}"}}}}]"#),
+        )?;
+        std::fs::rename(&partial, &path)?;
+        Ok(ScrapeTarget { path })
+    }
+}
+
+impl Drop for ScrapeTarget {
+    fn drop(&mut self) {
+        let _ignored = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `PROMETHEUS_TARGETS_DIR`, else where `scripts/services-start` puts it.
+fn prometheus_targets_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PROMETHEUS_TARGETS_DIR") {
+        return dir.into();
+    }
+    std::env::var_os("REACTOR_SERVICES_DIR")
+        .map_or_else(
+            || std::env::temp_dir().join("reactor-services"),
+            PathBuf::from,
+        )
+        .join(Path::new("prometheus/targets"))
 }

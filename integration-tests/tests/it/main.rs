@@ -4,6 +4,7 @@
 
 mod analytics;
 mod cli;
+mod dashboards;
 mod exact;
 mod idle;
 mod observability;

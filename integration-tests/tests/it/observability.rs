@@ -6,12 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use integration_tests::{eventually, reactor_binary, TestEnv};
+use integration_tests::{eventually, http_get, reactor_binary, ScrapeTarget, TestEnv};
 use reactor::generate::publish::FormatMix;
 use serde::Deserialize;
 
@@ -32,16 +31,7 @@ async fn prometheus_scrapes_reactor_and_its_endpoints_answer() -> Result<()> {
     let events = crate::events(11, 5_000);
     let mut reactor = env.start_reactor("a")?;
 
-    let address = eventually("reactor's HTTP address", Duration::from_secs(60), || {
-        let running = reactor.is_running();
-        let address = reactor.http_address();
-        let log = reactor.log_tail(30);
-        async move {
-            ensure!(running, "reactor exited:\n{log}");
-            Ok(address)
-        }
-    })
-    .await?;
+    let address = reactor.wait_for_http(Duration::from_secs(60)).await?;
     let base = format!("http://{address}");
 
     // Liveness, then readiness once the startup checks have passed.
@@ -58,7 +48,7 @@ async fn prometheus_scrapes_reactor_and_its_endpoints_answer() -> Result<()> {
     })
     .await?;
 
-    let _target = ScrapeTarget::register(&targets_dir(), &instance, &address)?;
+    let _target = ScrapeTarget::register(&instance, &address)?;
 
     // Events in both formats, and one record that is dead-lettered.
     let _report = publisher
@@ -261,70 +251,6 @@ async fn prometheus_scrapes_reactor_and_its_endpoints_answer() -> Result<()> {
 /// `name` from the environment, else `default`.
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-/// Where the local Prometheus reads file_sd targets from: as
-/// `scripts/services-start` computes it when `PROMETHEUS_TARGETS_DIR` is unset.
-fn targets_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("PROMETHEUS_TARGETS_DIR") {
-        return dir.into();
-    }
-    let state = std::env::var("REACTOR_SERVICES_DIR")
-        .unwrap_or_else(|_| format!("{}/reactor-services", env_or("TMPDIR", "/tmp")));
-    Path::new(&state).join("prometheus/targets")
-}
-
-/// A file_sd targets file naming one Reactor; removed on drop, so Prometheus
-/// stops scraping it even when the test fails.
-#[derive(Debug)]
-struct ScrapeTarget {
-    path: PathBuf,
-}
-
-impl ScrapeTarget {
-    /// Writes `<dir>/<instance>.json`: scrape `address`, labelled `instance`.
-    fn register(dir: &Path, instance: &str, address: &str) -> Result<Self> {
-        ensure!(
-            dir.is_dir(),
-            "{} does not exist: start Prometheus with scripts/services-start prometheus",
-            dir.display()
-        );
-        let path = dir.join(format!("{instance}.json"));
-        // Written aside and renamed, so Prometheus never reads half a file
-        // (it watches *.json only).
-        let partial = dir.join(format!("{instance}.json.partial"));
-        std::fs::write(
-            &partial,
-            format!(r#"[{{"targets":["{address}"],"labels":{{"instance":"{instance}"}}}}]"#),
-        )?;
-        std::fs::rename(&partial, &path)?;
-        Ok(ScrapeTarget { path })
-    }
-}
-
-impl Drop for ScrapeTarget {
-    fn drop(&mut self) {
-        let _ignored = std::fs::remove_file(&self.path);
-    }
-}
-
-/// GETs `url` with curl (with `query` URL-encoded as the `query` parameter):
-/// the status code and the body.
-async fn http_get(url: &str, query: Option<&str>) -> Result<(u16, String)> {
-    let mut curl = tokio::process::Command::new("curl");
-    curl.args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"]);
-    if let Some(query) = query {
-        curl.args(["-G", "--data-urlencode", &format!("query={query}")]);
-    }
-    let out = curl.arg(url).output().await.context("running curl")?;
-    ensure!(
-        out.status.success(),
-        "curl {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout)?;
-    let (body, status) = text.rsplit_once('\n').context("no status code")?;
-    Ok((status.trim().parse()?, body.to_owned()))
 }
 
 /// Labels of a series, without the metric name.
