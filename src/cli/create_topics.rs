@@ -40,7 +40,13 @@ pub(super) fn main(config: Option<&Path>, args: &CreateTopicsArgs) -> anyhow::Re
             args.partitions,
             args.replication,
         ))
-        .with_context(|| format!("cannot create topics on {}", config.kafka.brokers.join(",")))?;
+        .with_context(|| {
+            format!(
+                "cannot create topics on {} (are the brokers up, and do kafka.tls and kafka.sasl \
+                 match their listener?)",
+                config.kafka.brokers.join(",")
+            )
+        })?;
     for name in names {
         let state = if created.iter().any(|c| c == name) {
             "created"

@@ -45,7 +45,11 @@ pub async fn create_topics(
         .iter()
         .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication)))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    // request_timeout bounds the whole call, broker lookup included, so an
+    // unreachable or misconfigured cluster (TLS, SASL) fails instead of hanging.
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(30)))
+        .request_timeout(Some(Duration::from_secs(30)));
     let mut created = Vec::new();
     for result in admin.create_topics(&new, &options).await? {
         match result {
