@@ -397,10 +397,14 @@ impl ReactorProcess {
         .await
     }
 
-    /// The HTTP address it logged once listening.
+    /// The HTTP address it logged once listening (text or JSON logs).
     pub fn http_address(&self) -> Option<String> {
         let log = self.log();
         let line = log.lines().find(|l| l.contains("HTTP server listening"))?;
+        if line.starts_with('{') {
+            let record: serde_json::Value = serde_json::from_str(line).ok()?;
+            return Some(record.get("address")?.as_str()?.to_owned());
+        }
         let start = line.find("address=")? + "address=".len();
         Some(line[start..].split_whitespace().next()?.to_owned())
     }

@@ -7,6 +7,7 @@ mod cli;
 mod dashboards;
 mod exact;
 mod idle;
+mod logs;
 mod observability;
 mod recovery;
 mod registry;
