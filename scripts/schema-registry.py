@@ -43,6 +43,7 @@ global id under every subject, and registering a schema that a subject
 already has returns the existing id without adding a version.
 """
 
+import base64
 import argparse
 import json
 import os
@@ -261,6 +262,8 @@ class Registry:
 
 REGISTRY = Registry()
 ACCESS_LOG = False
+# "Basic <base64>" every request must carry, or None (--basic-auth).
+BASIC_AUTH = None
 
 
 def parse_id(text):
@@ -308,6 +311,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         try:
+            if BASIC_AUTH is not None and self.headers.get("Authorization") != BASIC_AUTH:
+                raise ApiError(401, 401, "Unauthorized")
             path = urlsplit(self.path).path
             parts = [unquote(p) for p in path.split("/") if p]
             result = self.route(self.command, parts)
@@ -380,13 +385,20 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global ACCESS_LOG
+    global ACCESS_LOG, BASIC_AUTH
     parser = argparse.ArgumentParser(description="In-memory Schema Registry stand-in for tests (not for production)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SCHEMA_REGISTRY_PORT", "18081")))
     parser.add_argument("--access-log", action="store_true", help="log each request to stderr")
+    parser.add_argument(
+        "--basic-auth",
+        metavar="USER:PASSWORD",
+        help="require HTTP basic authentication with these credentials (401 otherwise)",
+    )
     args = parser.parse_args()
     ACCESS_LOG = args.access_log
+    if args.basic_auth:
+        BASIC_AUTH = "Basic " + base64.b64encode(args.basic_auth.encode("utf-8")).decode("ascii")
 
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True

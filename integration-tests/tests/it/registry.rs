@@ -37,6 +37,71 @@ async fn an_unreachable_registry_is_an_error_not_an_unknown_id() -> anyhow::Resu
     Ok(())
 }
 
+/// A registry that requires basic authentication (the test stand-in with
+/// `--basic-auth`, on a port of its own): Reactor's client, configured with a
+/// user name and a password file as a deployment would, registers and
+/// resolves schemas; without credentials the registry refuses it.
+#[tokio::test]
+async fn basic_authentication_from_configuration() -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/schema-registry.py");
+    let mut child = std::process::Command::new("python3")
+        .args([
+            script,
+            "--port",
+            &port.to_string(),
+            "--basic-auth",
+            "reactor:s3cret",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let result = async {
+        integration_tests::eventually("the registry to listen", Duration::from_secs(10), || {
+            let url = url.clone();
+            async move {
+                let answer = integration_tests::http_get(&format!("{url}/subjects"), None).await;
+                Ok(answer.ok().map(|(status, _)| status))
+            }
+        })
+        .await
+        .and_then(|status| {
+            anyhow::ensure!(status == 401, "no credentials: HTTP {status}, want 401");
+            Ok(())
+        })?;
+
+        let secrets = tempfile::tempdir()?;
+        let password_file = secrets.path().join("registry-password");
+        std::fs::write(&password_file, "s3cret\n")?;
+        let config = reactor::config::load(
+            None,
+            [
+                ("REACTOR__SCHEMA_REGISTRY__URL", url.as_str()),
+                ("REACTOR__SCHEMA_REGISTRY__USERNAME", "reactor"),
+                (
+                    "REACTOR__SCHEMA_REGISTRY__PASSWORD_FILE",
+                    password_file.to_str().unwrap(),
+                ),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )?;
+        let registry = SchemaRegistry::with_config(&url, &config.schema_registry)?;
+        let (_, schema) = AVRO_SCHEMAS[0];
+        let id = registry.register_avro("it-auth-value", schema).await?;
+        assert!(registry.schema(id).await?.is_some());
+
+        let anonymous = SchemaRegistry::new(&url, Duration::from_secs(2))?;
+        assert!(anonymous.schema(id).await.is_err(), "401 must be an error");
+        anyhow::Ok(())
+    }
+    .await;
+    let _ignored = child.kill();
+    let _ignored = child.wait();
+    result
+}
+
 /// Whitespace-insensitive form of a JSON schema.
 fn canonical(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
