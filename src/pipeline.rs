@@ -19,10 +19,15 @@ use crate::aggregate::{
 };
 use crate::derived::{self, DerivedEvent};
 use crate::event::decode::{DecodeError, Decoder, Format};
-use crate::event::{EventTime, Record};
+use crate::event::{Event, EventTime, Record};
 use crate::kafka::offsets::{Checkpoint, OffsetTracker};
-use crate::rollup::{observations, DimensionsRef, Metric, Rollup, SeriesKey, SeriesKeyRef};
+use crate::rollup::{observations, DimensionsRef, Metric, Rollup};
 use crate::window::{ClosedWindow, Watermark, WindowSpec, Windows};
+
+mod interner;
+
+pub use interner::DimensionsId;
+use interner::Interner;
 
 /// What is aggregated per series in a window: the average always,
 /// percentiles for measured metrics.
@@ -33,10 +38,10 @@ pub struct SeriesState {
 }
 
 impl SeriesState {
-    fn for_metric(metric: &Metric) -> Self {
+    fn new(percentiles: bool) -> Self {
         SeriesState {
             average: Average::default(),
-            percentiles: metric.has_percentiles().then(Percentiles::default),
+            percentiles: percentiles.then(Percentiles::default),
         }
     }
 
@@ -56,10 +61,18 @@ impl SeriesState {
     }
 }
 
-/// Everything aggregated in one window of one partition. A `hashbrown` map,
-/// so that a series is found from borrowed parts ([`SeriesKeyRef`]) and a
-/// key is allocated only when a series first appears in the window.
-pub type WindowState = hashbrown::HashMap<SeriesKey, SeriesState, rustc_hash::FxBuildHasher>;
+/// One series within a partition: a metric and its dimensions, named by
+/// their id in the partition's interner (so a key holds no strings).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesId {
+    /// What is measured.
+    pub metric: Metric,
+    /// For which campaign, content and channel.
+    pub dimensions: DimensionsId,
+}
+
+/// Everything aggregated in one window of one partition.
+pub type WindowState = FxHashMap<SeriesId, SeriesState>;
 
 /// What happens to an event whose windows have all closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -201,7 +214,14 @@ pub struct PartitionPipeline {
     windows: Windows<WindowState>,
     watermark: Watermark,
     offsets: OffsetTracker,
-    histories: FxHashMap<SeriesKey, SeriesHistory>,
+    histories: FxHashMap<SeriesId, SeriesHistory>,
+    /// The dimensions of every open series and every kept history.
+    dimensions: Interner,
+    /// Series in the last window closed: a new window is sized for as many,
+    /// rather than growing (and rehashing) its map step by step.
+    series_hint: usize,
+    /// The last event decoded, whose buffers the next one reuses.
+    scratch: Option<Event>,
     start_offset: Option<i64>,
     last_input: Option<Instant>,
     next_batch: BatchId,
@@ -233,6 +253,9 @@ impl PartitionPipeline {
             watermark: Watermark::new(w.allowed_lateness, start.and_then(|c| c.watermark)),
             offsets: OffsetTracker::new(start.map(|c| c.offset)),
             histories: FxHashMap::default(),
+            dimensions: Interner::default(),
+            series_hint: 0,
+            scratch: None,
             start_offset: start.map(|c| c.offset),
             last_input: None,
             next_batch: 0,
@@ -262,6 +285,7 @@ impl PartitionPipeline {
     /// fetched first); bad records become dead letters.
     pub fn process(&mut self, records: Vec<Record>, now: Instant) -> Result<Output, DecodeError> {
         let mut out = Output::default();
+        let mut scratch = self.scratch.take();
         for record in records {
             out.stats.records += 1;
             if self.start_offset.is_some_and(|start| record.offset < start) {
@@ -277,7 +301,10 @@ impl PartitionPipeline {
                 });
             }
             self.offsets.observe(record.offset);
-            let (event, format) = match self.decoder.decode(record.payload.as_deref()) {
+            let decoded = self
+                .decoder
+                .decode_reusing(record.payload.as_deref(), &mut scratch);
+            let (event, format) = match decoded {
                 Ok(decoded) => decoded,
                 Err(error) if error.disposition() == crate::error::Disposition::Skip => {
                     self.dead_letter(record, error, &mut out);
@@ -295,30 +322,31 @@ impl PartitionPipeline {
                 self.dead_letter(record, error, &mut out);
                 continue;
             }
-            let dimensions = DimensionsRef::of(&event);
+            let dimensions = DimensionsRef::of(event);
+            let slide_ms = self.windows.slide_ms();
             let mut counted = false;
             for start in self.windows.starts_of(time) {
                 if self.watermark.has_passed(self.windows.end_of(start)) {
                     continue;
                 }
                 counted = true;
+                let position = start.as_millis().div_euclid(slide_ms);
+                let id = self.dimensions.intern(dimensions, position);
                 let (state, created) = self.windows.get_or_open(start, record.offset);
                 if created {
                     self.offsets.hold(record.offset);
+                    state.reserve(self.series_hint);
                 }
-                for (metric, value) in observations(&event) {
-                    let key = SeriesKeyRef {
-                        metric: &metric,
-                        dimensions,
+                for (metric, value) in observations(event) {
+                    let percentiles = metric.has_percentiles();
+                    let key = SeriesId {
+                        metric,
+                        dimensions: id,
                     };
-                    match state.get_mut(&key) {
-                        Some(series) => series.record(value),
-                        None => {
-                            let mut series = SeriesState::for_metric(&metric);
-                            series.record(value);
-                            let _new = state.insert(key.to_owned(), series);
-                        }
-                    }
+                    state
+                        .entry(key)
+                        .or_insert_with(|| SeriesState::new(percentiles))
+                        .record(value);
                 }
             }
             if !counted {
@@ -332,6 +360,7 @@ impl PartitionPipeline {
             }
             self.watermark.observe(time);
         }
+        self.scratch = scratch;
         if out.stats.records > 0 {
             self.last_input = Some(now);
         }
@@ -419,6 +448,7 @@ impl PartitionPipeline {
         }
         out.stats.windows_closed += closed.len() as u64;
         let mut rows = Vec::with_capacity(closed.iter().map(|w| w.state.len()).sum());
+        self.series_hint = closed.iter().map(|w| w.state.len()).max().unwrap_or(0);
         let mut events = Vec::new();
         let mut held_offsets = Vec::with_capacity(closed.len());
         let slide_ms = self.windows.slide_ms();
@@ -437,8 +467,8 @@ impl PartitionPipeline {
             // meaning, and sorting would move every row around.
             for (key, series_state) in state {
                 let mut row = Rollup {
-                    metric: key.metric.name().into_owned(),
-                    dimensions: key.dimensions.clone(),
+                    metric: key.metric.name(),
+                    dimensions: self.dimensions.get(key.dimensions).clone(),
                     window_start: start,
                     window_end: end,
                     source_topic: Arc::clone(&self.topic),
@@ -496,6 +526,16 @@ impl PartitionPipeline {
             .div_euclid(slide_ms);
         self.histories
             .retain(|_, h| h.last_position().is_some_and(|p| p >= oldest_kept));
+        // Dimensions are kept while a kept history or an open window may
+        // refer to them: a history's last position, and every open window's,
+        // is at most the newest position its dimensions were seen in.
+        let oldest_open = self
+            .windows
+            .iter()
+            .map(|(start, _)| start.as_millis().div_euclid(slide_ms))
+            .min()
+            .unwrap_or(i64::MAX);
+        self.dimensions.forget_before(oldest_kept.min(oldest_open));
     }
 
     /// The sink has durably written batch `id`.

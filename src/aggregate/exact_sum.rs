@@ -12,44 +12,56 @@
 /// The exact sum of the `f64` values added, correctly rounded when read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExactSum {
-    /// Non-overlapping partials, increasing in magnitude; their exact sum is
-    /// the exact sum of everything added.
-    partials: Vec<f64>,
+    /// The largest partial, inline: integer-valued data (every count) never
+    /// needs another, so most sums never allocate.
+    top: Option<f64>,
+    /// The other non-overlapping partials, increasing in magnitude; with
+    /// `top` last, their exact sum is the exact sum of everything added.
+    low: Vec<f64>,
 }
 
 impl ExactSum {
     /// Adds `x` exactly. Non-finite values poison the sum, as in `math.fsum`.
     pub fn add(&mut self, mut x: f64) {
+        let Some(top) = self.top else {
+            self.top = Some(x);
+            return;
+        };
         let mut kept = 0;
-        for i in 0..self.partials.len() {
-            let mut y = self.partials[i];
-            if x.abs() < y.abs() {
-                std::mem::swap(&mut x, &mut y);
-            }
-            let hi = x + y;
-            let lo = y - (hi - x);
+        for i in 0..self.low.len() {
+            let (hi, lo) = two_sum(x, self.low[i]);
             if lo != 0.0 {
-                self.partials[kept] = lo;
+                self.low[kept] = lo;
                 kept += 1;
             }
             x = hi;
         }
-        self.partials.truncate(kept);
-        self.partials.push(x);
+        let (hi, lo) = two_sum(x, top);
+        if lo != 0.0 {
+            if kept < self.low.len() {
+                self.low[kept] = lo;
+            } else {
+                self.low.push(lo);
+            }
+            kept += 1;
+        }
+        self.low.truncate(kept);
+        self.top = Some(hi);
     }
 
     /// Adds everything `other` holds, exactly.
     pub fn merge(&mut self, other: &ExactSum) {
-        for &partial in &other.partials {
+        for &partial in other.low.iter().chain(&other.top) {
             self.add(partial);
         }
     }
 
     /// The sum, correctly rounded to the nearest `f64` (ties to even).
     pub fn value(&self) -> f64 {
-        let Some((&top, rest)) = self.partials.split_last() else {
+        let Some(top) = self.top else {
             return 0.0;
         };
+        let rest = &self.low;
         let mut total = top;
         let mut rest = rest.iter().rev().peekable();
         while let Some(&x) = rest.next() {
@@ -73,6 +85,15 @@ impl ExactSum {
         }
         total
     }
+}
+
+/// `x + y` as the rounded sum and its exact rounding error (Fast2Sum on the
+/// larger magnitude first).
+#[inline]
+fn two_sum(x: f64, y: f64) -> (f64, f64) {
+    let (x, y) = if x.abs() < y.abs() { (y, x) } else { (x, y) };
+    let hi = x + y;
+    (hi, y - (hi - x))
 }
 
 #[cfg(test)]

@@ -69,6 +69,11 @@ impl Trend {
         if self.points.back().is_some_and(|&(last, _)| x <= last) {
             return None; // a window already counted (cannot happen in order)
         }
+        if self.points.capacity() == 0 {
+            // Exactly the window kept (and the one pushed before trimming),
+            // rather than growing 4, 8, 16.
+            self.points.reserve_exact(settings.windows.max(2) + 1);
+        }
         self.points.push_back((x, value));
         while self.points.len() > settings.windows.max(2) {
             let _oldest = self.points.pop_front();

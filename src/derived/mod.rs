@@ -224,7 +224,7 @@ pub fn rollup_event(row: &Rollup) -> RollupEvent {
     let dims = &row.dimensions;
     RollupEvent {
         id: event_id(DerivedKind::Rollup, &row.metric, dims, start, end - start),
-        metric: row.metric.clone(),
+        metric: row.metric.to_string(),
         campaign_id: dims.campaign_id.clone(),
         content_id: dims.content_id.clone(),
         channel: dims.channel.clone(),
@@ -266,7 +266,7 @@ pub fn signals_of_row(
             .map(|(t, change, previous)| {
                 DerivedEvent::Trend(TrendEvent {
                     id: id(DerivedKind::Trend),
-                    metric: row.metric.clone(),
+                    metric: row.metric.to_string(),
                     campaign_id: dims.campaign_id.clone(),
                     content_id: dims.content_id.clone(),
                     channel: dims.channel.clone(),
@@ -282,7 +282,7 @@ pub fn signals_of_row(
     let anomaly = score.filter(|s| s.anomalous).map(|s| {
         DerivedEvent::Anomaly(AnomalyEvent {
             id: id(DerivedKind::Anomaly),
-            metric: row.metric.clone(),
+            metric: row.metric.to_string(),
             campaign_id: dims.campaign_id.clone(),
             content_id: dims.content_id.clone(),
             channel: dims.channel.clone(),

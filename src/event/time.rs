@@ -45,10 +45,81 @@ impl EventTime {
 
     /// Parses RFC 3339 (any offset) into milliseconds, truncating below.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        if let Some(time) = parse_utc_fast(text.as_bytes()) {
+            return Some(time);
+        }
         let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
         let millis = t.unix_timestamp_nanos().div_euclid(1_000_000);
         i64::try_from(millis).ok().map(EventTime)
     }
+}
+
+/// The common form `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what producers and
+/// `to_rfc3339` write), without a general parser; `None` for anything else,
+/// which the general parser then reads (or rejects).
+fn parse_utc_fast(b: &[u8]) -> Option<EventTime> {
+    fn digits(b: &[u8]) -> Option<i64> {
+        b.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    }
+    if b.len() < 20 || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if punctuation.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (hour, minute, second) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    let fraction = &b[19..b.len() - 1];
+    let millis = match fraction {
+        [] => 0,
+        [b'.', rest @ ..] if !rest.is_empty() && rest.len() <= 9 => {
+            digits(rest)? * 10i64.pow(9 - rest.len() as u32) / 1_000_000
+        }
+        _ => return None,
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > month_days[(month - 1) as usize]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        // Leap seconds and invalid dates: left to the general parser.
+        return None;
+    }
+    // Days since the epoch of a proleptic Gregorian date (Howard Hinnant's
+    // `days_from_civil`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(EventTime(seconds * 1_000 + millis))
 }
 
 impl fmt::Display for EventTime {
@@ -120,6 +191,42 @@ mod tests {
         assert_eq!(utc, plus_one);
         assert_eq!(utc.as_millis() % 1000, 123);
         assert_eq!(utc.to_rfc3339(), "2026-11-23T09:30:00.123Z");
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_general_parser() {
+        let general = |text: &str| {
+            let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+            i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000))
+                .ok()
+                .map(EventTime)
+        };
+        for text in [
+            "2026-11-23T09:30:00Z",
+            "2026-11-23T09:30:00.1Z",
+            "2026-11-23T09:30:00.123Z",
+            "2026-11-23T09:30:00.123456789Z",
+            "2000-02-29T23:59:59.999Z",
+            "2100-03-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.5Z",
+            "2024-12-31T12:00:00Z",
+        ] {
+            assert_eq!(parse_utc_fast(text.as_bytes()), general(text), "{text}");
+            assert!(parse_utc_fast(text.as_bytes()).is_some(), "{text}");
+        }
+        for text in [
+            "2026-11-23T09:30:00+01:00",
+            "2026-02-29T09:30:00Z",
+            "2026-11-23t09:30:00Z",
+            "2026-11-23T09:30:00.Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23T09:30:60Z",
+            "2026-11-23T09:30:00.1234567890Z",
+            "+026-11-23T09:30:00Z",
+        ] {
+            assert_eq!(parse_utc_fast(text.as_bytes()), None, "{text}");
+        }
     }
 
     #[test]

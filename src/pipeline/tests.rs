@@ -85,7 +85,7 @@ type Table = BTreeMap<(String, String, i64), Rollup>;
 fn write(table: &mut Table, rows: &[Rollup]) {
     for row in rows {
         let key = (
-            row.metric.clone(),
+            row.metric.to_string(),
             row.dimensions.content_id.clone(),
             row.window_start.as_millis(),
         );

@@ -104,6 +104,15 @@ impl Dimensions {
     pub fn of(event: &Event) -> Self {
         DimensionsRef::of(event).to_owned()
     }
+
+    /// Borrowed.
+    pub fn as_ref(&self) -> DimensionsRef<'_> {
+        DimensionsRef {
+            campaign_id: &self.campaign_id,
+            content_id: &self.content_id,
+            channel: &self.channel,
+        }
+    }
 }
 
 /// [`Dimensions`] borrowed from an event, to find a series without
@@ -150,54 +159,6 @@ impl<'a> DimensionsRef<'a> {
     }
 }
 
-/// A [`SeriesKey`] made of borrowed parts. It hashes exactly like the owned
-/// key (the derived `Hash` of `SeriesKey` feeds the metric, then each
-/// dimension's `str`), so it can look one up in a `hashbrown` map.
-#[derive(Debug, Clone, Copy)]
-pub struct SeriesKeyRef<'a> {
-    /// What is measured.
-    pub metric: &'a Metric,
-    /// For which campaign, content and channel.
-    pub dimensions: DimensionsRef<'a>,
-}
-
-impl std::hash::Hash for SeriesKeyRef<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.metric.hash(state);
-        self.dimensions.campaign_id.hash(state);
-        self.dimensions.content_id.hash(state);
-        self.dimensions.channel.hash(state);
-    }
-}
-
-impl hashbrown::Equivalent<SeriesKey> for SeriesKeyRef<'_> {
-    fn equivalent(&self, key: &SeriesKey) -> bool {
-        *self.metric == key.metric
-            && self.dimensions.campaign_id == key.dimensions.campaign_id
-            && self.dimensions.content_id == key.dimensions.content_id
-            && self.dimensions.channel == key.dimensions.channel
-    }
-}
-
-impl SeriesKeyRef<'_> {
-    /// An owned copy.
-    pub fn to_owned(self) -> SeriesKey {
-        SeriesKey {
-            metric: self.metric.clone(),
-            dimensions: self.dimensions.to_owned(),
-        }
-    }
-}
-
-/// One aggregated time series: a metric for one combination of dimensions.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeriesKey {
-    /// What is measured.
-    pub metric: Metric,
-    /// For which campaign, content and channel.
-    pub dimensions: Dimensions,
-}
-
 /// One value of one metric.
 pub type Observation = (Metric, f64);
 
@@ -227,8 +188,8 @@ pub fn observations(event: &Event) -> impl Iterator<Item = Observation> {
 /// `reactor.rollups` without its version, which the sink stamps.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Rollup {
-    /// Metric name.
-    pub metric: String,
+    /// Metric name ([`Metric::name`]: static but for conversion kinds).
+    pub metric: Cow<'static, str>,
     /// Dimensions.
     pub dimensions: Dimensions,
     /// Window start (inclusive).
@@ -265,43 +226,8 @@ pub struct Rollup {
 
 #[cfg(test)]
 mod tests {
-    use std::hash::BuildHasher;
-
     use super::*;
     use crate::event::{ConversionEvent, EngagementEvent};
-
-    #[test]
-    fn a_borrowed_key_hashes_and_compares_like_the_owned_one() {
-        let key = SeriesKey {
-            metric: Metric::Conversion("purchase".into()),
-            dimensions: Dimensions {
-                campaign_id: "c".into(),
-                content_id: String::new(),
-                channel: "web".into(),
-            },
-        };
-        let borrowed = SeriesKeyRef {
-            metric: &key.metric,
-            dimensions: DimensionsRef {
-                campaign_id: "c",
-                content_id: "",
-                channel: "web",
-            },
-        };
-        let hasher = rustc_hash::FxBuildHasher;
-        assert_eq!(hasher.hash_one(&key), hasher.hash_one(borrowed));
-        assert!(hashbrown::Equivalent::equivalent(&borrowed, &key));
-        assert_eq!(borrowed.to_owned(), key);
-        let shifted = SeriesKeyRef {
-            dimensions: DimensionsRef {
-                campaign_id: "",
-                content_id: "c",
-                channel: "web",
-            },
-            ..borrowed
-        };
-        assert_ne!(hasher.hash_one(&key), hasher.hash_one(shifted));
-    }
 
     #[test]
     fn an_engagement_counts_its_kind_and_measures_dwell() {

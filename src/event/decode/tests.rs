@@ -261,3 +261,40 @@ fn field_rules() {
         .unwrap_err();
     assert_eq!(err.kind(), "invalid_field");
 }
+
+#[test]
+fn decoding_into_a_reused_event_gives_what_decode_gives() {
+    let full = to_json(&conversion()).unwrap();
+    let Event::Conversion(mut sparse) = conversion() else {
+        unreachable!()
+    };
+    sparse.channel = None;
+    sparse.revenue = None;
+    sparse.currency = None;
+    sparse.content_id = Some("content-9".into());
+    let sparse = to_json(&Event::Conversion(sparse)).unwrap();
+    let payloads: Vec<Vec<u8>> = vec![
+        full.clone(),
+        sparse.clone(),
+        br#"{"event_id": "x"}"#.to_vec(),
+        br#"{"event_id": "c-2", "occurred_at": 1763890200000, "campaign_id": "c", "user_id": "u", "kind": "signup", "cost": 1.5}"#.to_vec(),
+        b"{not json".to_vec(),
+        to_json(&engagement()).unwrap(),
+        full,
+        sparse,
+    ];
+    let decoder = decoder(TopicKind::Conversion);
+    let mut slot = Some(engagement()); // of another kind: replaced
+    for payload in &payloads {
+        let want = decoder.decode(Some(payload));
+        let got = decoder
+            .decode_reusing(Some(payload), &mut slot)
+            .map(|(event, format)| (event.clone(), format));
+        assert_eq!(
+            got.map_err(|e| e.to_string()),
+            want.map_err(|e| e.to_string()),
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+}

@@ -60,7 +60,7 @@ impl RollupRow {
     /// The stored form of `rollup`, stamped with `version`.
     pub fn new(rollup: Rollup, version: u64) -> Self {
         RollupRow {
-            metric: rollup.metric,
+            metric: rollup.metric.into_owned(),
             campaign_id: rollup.dimensions.campaign_id,
             content_id: rollup.dimensions.content_id,
             channel: rollup.dimensions.channel,
