@@ -15,13 +15,12 @@ use rand_chacha::ChaCha8Rng;
 use rdkafka::message::Message;
 use reactor::aggregate::{rank, QUANTILES, RELATIVE_ACCURACY};
 use reactor::derived::{event_id, AnomalyEvent, DerivedKind, RollupEvent};
-use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime};
+use reactor::event::Event;
 use reactor::generate::publish::FormatMix;
 use reactor::rollup::Dimensions;
 use reactor::sink::derived::DERIVED_SCHEMAS;
 use serde::Deserialize;
 
-const START_MS: i64 = 1_767_225_600_000;
 const SPIKE_MINUTE: i64 = 15;
 
 /// A click series for one content: about 150 clicks a minute with dwell
@@ -38,18 +37,7 @@ fn spike_series(seed: u64) -> Vec<Event> {
         };
         for i in 0..clicks {
             let dwell = (rng.random_range(4.0f64..12.0)).exp() as i64;
-            events.push(Event::Engagement(EngagementEvent {
-                event_id: format!("spike-{minute}-{i}"),
-                occurred_at: EventTime::from_millis(
-                    START_MS + minute * 60_000 + i * 59_000 / clicks,
-                ),
-                content_id: "spike-content".into(),
-                campaign_id: "spike-campaign".into(),
-                channel: "web".into(),
-                user_id: format!("user-{i}"),
-                kind: EngagementKind::Click,
-                dwell_ms: Some(dwell),
-            }));
+            events.push(crate::spike_click(minute, i, clicks, dwell));
         }
     }
     events
@@ -111,7 +99,7 @@ async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow
         content_id: "spike-content".into(),
         channel: "web".into(),
     };
-    let spike_start = START_MS + SPIKE_MINUTE * 60_000;
+    let spike_start = crate::START_MS + SPIKE_MINUTE * 60_000;
     let want_id = event_id(
         DerivedKind::Anomaly,
         "engagement.click",

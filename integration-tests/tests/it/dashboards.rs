@@ -11,10 +11,9 @@ use std::time::Duration;
 use anyhow::{anyhow, ensure, Context, Result};
 use integration_tests::expected::rollups;
 use integration_tests::{eventually, Scenario, ScrapeTarget, TestEnv};
-use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime};
+use reactor::event::Event;
 use reactor::generate::publish::FormatMix;
 
-const START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const SPIKE_MINUTE: i64 = 15;
 
 /// Clicks on one content: about 40 a minute for 20 minutes and 400 in minute
@@ -28,18 +27,7 @@ fn spike_series() -> Vec<Event> {
             40 + minute % 3
         };
         for i in 0..clicks {
-            events.push(Event::Engagement(EngagementEvent {
-                event_id: format!("spike-{minute}-{i}"),
-                occurred_at: EventTime::from_millis(
-                    START_MS + minute * 60_000 + i * 59_000 / clicks,
-                ),
-                content_id: "spike-content".into(),
-                campaign_id: "spike-campaign".into(),
-                channel: "web".into(),
-                user_id: format!("user-{i}"),
-                kind: EngagementKind::Click,
-                dwell_ms: Some(1_000 + 37 * i),
-            }));
+            events.push(crate::spike_click(minute, i, clicks, 1_000 + 37 * i));
         }
     }
     events
