@@ -52,7 +52,8 @@ py_tools() {
 # npm_tools DIR : `npm ci` in DIR (which holds package.json and
 # package-lock.json) unless node_modules already matches the lock file.
 npm_tools() {
-    local dir=$1 log="$LOG_DIR/npm-$(basename "$1").log"
+    local dir=$1 log
+    log="$LOG_DIR/npm-$(basename "$1").log"
     command -v npm >/dev/null 2>&1 || die "npm not found: apt-get install nodejs npm"
     mkdir -p "$LOG_DIR"
     if [[ -f $dir/node_modules/.package-lock.json ]] &&
