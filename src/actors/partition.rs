@@ -507,6 +507,7 @@ impl Actor for PartitionActor {
         }
         let _ignored = self.stop.send(true);
         self.deps.health.forget(&self.topic, self.partition);
+        metrics::partition_released(&self.topic, self.partition);
         info!(parent: &self.span, reason = %self.exit, "partition stopped");
         self.supervisor.do_send(PartitionExited {
             topic: self.topic.to_string(),

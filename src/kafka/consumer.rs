@@ -149,7 +149,9 @@ impl ClientContext for RebalanceContext {
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (partition, p) in &stats.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
+                // Only partitions this consumer fetches: librdkafka keeps
+                // reporting a lag for partitions it was assigned before.
+                if *partition >= 0 && p.consumer_lag >= 0 && p.fetch_state == "active" {
                     metrics::consumer_lag(topic, *partition, p.consumer_lag);
                 }
             }

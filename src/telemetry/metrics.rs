@@ -211,6 +211,18 @@ pub fn partition_progress(
     }
 }
 
+/// Marks a partition this process no longer owns (revoked, or stopped): its
+/// open-window, watermark and lag gauges read NaN from now on, until an owner
+/// sets them again. The exporter cannot delete a series, and a frozen last
+/// value would be summed, graphed and alerted on as if it were current; NaN
+/// is ignored by comparisons and shows as a gap.
+pub fn partition_released(topic: &str, partition: i32) {
+    let (topic, partition) = (topic.to_owned(), partition.to_string());
+    for name in [OPEN_WINDOWS, WATERMARK, CONSUMER_LAG] {
+        gauge!(name, "topic" => topic.clone(), "partition" => partition.clone()).set(f64::NAN);
+    }
+}
+
 /// Sets a partition's consumer lag.
 pub fn consumer_lag(topic: &str, partition: i32, lag: i64) {
     gauge!(CONSUMER_LAG, "topic" => topic.to_owned(), "partition" => partition.to_string())

@@ -9,6 +9,7 @@ mod exact;
 mod idle;
 mod logs;
 mod observability;
+mod rebalance;
 mod recovery;
 mod registry;
 mod restart;

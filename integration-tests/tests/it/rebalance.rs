@@ -1,0 +1,138 @@
+//! When a second replica joins and partitions move to it, the replica that
+//! gave them up stops reporting them: their open-window, watermark and lag
+//! gauges read NaN instead of freezing at their last value, so sums,
+//! dashboards and alerts follow the new owner. The partitions it keeps go
+//! on reporting real values.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use integration_tests::{eventually, http_get, TestEnv};
+use reactor::generate::publish::FormatMix;
+
+type Partition = (String, i32);
+
+/// The values of gauge `name` on a `/metrics` page, by topic and partition.
+fn gauge(metrics: &str, name: &str) -> BTreeMap<Partition, f64> {
+    let mut values = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |key: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+        };
+        if let (Some(topic), Some(partition), Ok(value)) = (
+            label("topic"),
+            label("partition").and_then(|p| p.parse().ok()),
+            value.trim().parse::<f64>(),
+        ) {
+            values.insert((topic, partition), value);
+        }
+    }
+    values
+}
+
+/// The partitions a replica's `/state` lists.
+async fn owned(address: &str) -> Result<BTreeSet<Partition>> {
+    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
+    anyhow::ensure!(status == 200, "/state: HTTP {status}");
+    let states: Vec<serde_json::Value> = serde_json::from_str(&body)?;
+    states
+        .iter()
+        .map(|s| {
+            let topic = s["topic"].as_str().context("topic")?.to_owned();
+            let partition = s["partition"].as_i64().context("partition")?;
+            Ok((topic, i32::try_from(partition)?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
+    let scenario = crate::without_idle_closing();
+    let env = TestEnv::new("rebalance", &scenario).await?;
+    let publisher = env.publisher().await?;
+    let mut a = env.start_reactor("a")?;
+    let a_address = a.wait_for_http(Duration::from_secs(60)).await?;
+    let _report = publisher
+        .publish(FormatMix::Json.assign(crate::events(5, 3_000)), None, None)
+        .await?;
+    let all = 3 * usize::try_from(scenario.partitions)?;
+    eventually(
+        "replica a to report every partition",
+        Duration::from_secs(60),
+        || {
+            let url = format!("http://{a_address}/metrics");
+            async move {
+                let (_, metrics) = http_get(&url, None).await?;
+                let open = gauge(&metrics, "reactor_open_windows");
+                Ok((open.len() == all && open.values().all(|v| v.is_finite())).then_some(()))
+            }
+        },
+    )
+    .await?;
+
+    let mut b = env.start_reactor("b")?;
+    let b_address = b.wait_for_http(Duration::from_secs(60)).await?;
+    let moved = eventually(
+        "partitions to move to replica b",
+        Duration::from_secs(90),
+        || {
+            let b_address = b_address.clone();
+            async move {
+                let moved = owned(&b_address).await.unwrap_or_default();
+                Ok((!moved.is_empty() && moved.len() < all).then_some(moved))
+            }
+        },
+    )
+    .await?;
+
+    let (kept, metrics) = eventually(
+        "replica a to mark the moved partitions NaN",
+        Duration::from_secs(60),
+        || {
+            let (a_address, moved) = (a_address.clone(), moved.clone());
+            async move {
+                let kept = owned(&a_address).await?;
+                let (_, metrics) = http_get(&format!("http://{a_address}/metrics"), None).await?;
+                let open = gauge(&metrics, "reactor_open_windows");
+                let released = moved
+                    .iter()
+                    .all(|p| open.get(p).is_some_and(|v| v.is_nan()));
+                let disjoint = kept.is_disjoint(&moved) && kept.len() + moved.len() == all;
+                Ok((released && disjoint).then_some((kept, metrics)))
+            }
+        },
+    )
+    .await?;
+    let open = gauge(&metrics, "reactor_open_windows");
+    for partition in &kept {
+        assert!(
+            open.get(partition).is_some_and(|v| v.is_finite()),
+            "kept partition {partition:?} reports {:?}",
+            open.get(partition)
+        );
+    }
+    for partition in &moved {
+        for name in ["reactor_watermark_seconds", "reactor_consumer_lag_messages"] {
+            let value = gauge(&metrics, name).get(partition).copied();
+            assert!(
+                value.is_none_or(f64::is_nan),
+                "{name} of moved {partition:?} on replica a: {value:?}"
+            );
+        }
+    }
+
+    b.terminate(Duration::from_secs(30))?;
+    a.terminate(Duration::from_secs(30))?;
+    env.cleanup().await;
+    Ok(())
+}
