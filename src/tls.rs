@@ -31,18 +31,25 @@ pub enum TlsError {
     Setup(String),
 }
 
-fn read(ca_file: &str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(ca_file).map_err(|source| TlsError::Read {
+/// The certificates of the PEM bundle `ca_file`, parsed by `parse` (each TLS
+/// stack has its own certificate type); an error if there are none.
+fn ca_certificates<T, E: std::fmt::Display>(
+    ca_file: &str,
+    parse: impl FnOnce(&[u8]) -> Result<Vec<T>, E>,
+) -> Result<Vec<T>, TlsError> {
+    let pem = std::fs::read(ca_file).map_err(|source| TlsError::Read {
         path: ca_file.into(),
         source,
-    })
-}
-
-fn parse_error(ca_file: &str, reason: impl ToString) -> TlsError {
-    TlsError::Parse {
+    })?;
+    let parse_error = |reason: String| TlsError::Parse {
         path: Path::new(ca_file).into(),
-        reason: reason.to_string(),
+        reason,
+    };
+    let certificates = parse(&pem).map_err(|e| parse_error(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(parse_error("no certificate found".into()));
     }
+    Ok(certificates)
 }
 
 /// A TLS connector trusting the system's CAs and those in `ca_file` (none
@@ -50,12 +57,7 @@ fn parse_error(ca_file: &str, reason: impl ToString) -> TlsError {
 pub fn connector(ca_file: &str) -> Result<native_tls::TlsConnector, TlsError> {
     let mut builder = native_tls::TlsConnector::builder();
     if !ca_file.is_empty() {
-        let certificates = native_tls::Certificate::stack_from_pem(&read(ca_file)?)
-            .map_err(|e| parse_error(ca_file, e))?;
-        if certificates.is_empty() {
-            return Err(parse_error(ca_file, "no certificate found"));
-        }
-        for certificate in certificates {
+        for certificate in ca_certificates(ca_file, native_tls::Certificate::stack_from_pem)? {
             builder.add_root_certificate(certificate);
         }
     }
@@ -67,12 +69,7 @@ pub fn connector(ca_file: &str) -> Result<native_tls::TlsConnector, TlsError> {
 pub fn reqwest_builder(ca_file: &str) -> Result<reqwest::ClientBuilder, TlsError> {
     let mut builder = reqwest::Client::builder();
     if !ca_file.is_empty() {
-        let certificates = reqwest::Certificate::from_pem_bundle(&read(ca_file)?)
-            .map_err(|e| parse_error(ca_file, e))?;
-        if certificates.is_empty() {
-            return Err(parse_error(ca_file, "no certificate found"));
-        }
-        for certificate in certificates {
+        for certificate in ca_certificates(ca_file, reqwest::Certificate::from_pem_bundle)? {
             builder = builder.add_root_certificate(certificate);
         }
     }

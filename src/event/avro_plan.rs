@@ -17,9 +17,7 @@
 
 use apache_avro::Schema;
 
-use super::{
-    ContentEvent, ConversionEvent, EngagementEvent, EngagementKind, Event, EventTime, TopicKind,
-};
+use super::{EngagementKind, Event, EventTime, TopicKind};
 
 /// The event fields a plan can fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,15 +143,9 @@ impl AvroPlan {
 
     /// Decodes one Avro body (without the Confluent header).
     pub fn decode(&self, body: &[u8]) -> Result<Event, String> {
-        let mut reader = Reader { buf: body };
-        let mut b = Builder::default();
-        for (target, schema) in &self.fields {
-            match target {
-                Some(target) => b.set(*target, reader.value(schema)?)?,
-                None => reader.skip(schema)?,
-            }
-        }
-        b.build(self.kind)
+        let mut event = super::decode::blank(self.kind);
+        self.decode_into(body, &mut event)?;
+        Ok(event)
     }
 
     /// [`Self::decode`] into `event`, reusing its `String`s' buffers when it
@@ -427,7 +419,10 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// [`Self::build`] into `event`, checking fields in the same order.
+    /// Writes the fields read into `event`, reusing its `String`s when it is
+    /// of `kind` (else it is replaced by a blank event of `kind` first).
+    /// Missing required fields are errors, checked in the same order for
+    /// every kind: event_id, occurred_at, campaign_id, then the kind's own.
     fn build_into(self, kind: TopicKind, event: &mut Event) -> Result<(), String> {
         fn need<T>(value: Option<T>, field: &str) -> Result<T, String> {
             value.ok_or_else(|| format!("missing field `{field}`"))
@@ -496,59 +491,12 @@ impl<'a> Builder<'a> {
                 e.cost = self.cost;
                 put_option(&mut e.currency, self.currency);
             }
-            _ => *event = self.build(kind)?,
+            _ => {
+                *event = super::decode::blank(kind);
+                return self.build_into(kind, event);
+            }
         }
         Ok(())
-    }
-
-    fn build(self, kind: TopicKind) -> Result<Event, String> {
-        fn need<T>(value: Option<T>, field: &str) -> Result<T, String> {
-            value.ok_or_else(|| format!("missing field `{field}`"))
-        }
-        let owned = |s: Option<&str>| s.map(str::to_owned);
-        let event_id = need(self.event_id, "event_id")?.to_owned();
-        let occurred_at = EventTime::from_millis(need(self.occurred_at, "occurred_at")?);
-        let campaign_id = need(self.campaign_id, "campaign_id")?.to_owned();
-        Ok(match kind {
-            TopicKind::Content => Event::Content(ContentEvent {
-                event_id,
-                occurred_at,
-                content_id: need(self.content_id, "content_id")?.to_owned(),
-                campaign_id,
-                channel: need(self.channel, "channel")?.to_owned(),
-                content_type: need(self.content_type, "content_type")?.to_owned(),
-                sentiment: self.sentiment,
-                seo_score: self.seo_score,
-            }),
-            TopicKind::Engagement => {
-                let kind = need(self.kind, "kind")?;
-                Event::Engagement(EngagementEvent {
-                    event_id,
-                    occurred_at,
-                    content_id: need(self.content_id, "content_id")?.to_owned(),
-                    campaign_id,
-                    channel: need(self.channel, "channel")?.to_owned(),
-                    user_id: need(self.user_id, "user_id")?.to_owned(),
-                    kind: EngagementKind::ALL
-                        .into_iter()
-                        .find(|k| k.as_str() == kind)
-                        .ok_or_else(|| format!("unknown engagement kind {kind:?}"))?,
-                    dwell_ms: self.dwell_ms,
-                })
-            }
-            TopicKind::Conversion => Event::Conversion(ConversionEvent {
-                event_id,
-                occurred_at,
-                campaign_id,
-                content_id: owned(self.content_id),
-                channel: owned(self.channel),
-                user_id: need(self.user_id, "user_id")?.to_owned(),
-                kind: need(self.kind, "kind")?.to_owned(),
-                revenue: self.revenue,
-                cost: self.cost,
-                currency: owned(self.currency),
-            }),
-        })
     }
 }
 
@@ -559,6 +507,7 @@ mod tests {
 
     use super::*;
     use crate::event::decode::reader_schema;
+    use crate::event::{ContentEvent, ConversionEvent, EngagementEvent};
 
     fn generic(writer: &Schema, kind: TopicKind, body: &[u8]) -> Event {
         let reader = reader_schema(kind).unwrap();

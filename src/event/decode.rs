@@ -419,7 +419,7 @@ fn decode_json_into(json: &[u8], event: &mut Event) -> Result<(), DecodeError> {
 }
 
 /// An empty event of a kind, to decode into.
-fn blank(kind: TopicKind) -> Event {
+pub(super) fn blank(kind: TopicKind) -> Event {
     match kind {
         TopicKind::Content => Event::Content(ContentEvent {
             event_id: String::new(),
