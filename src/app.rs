@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,22 +19,36 @@ use crate::actors::messages::Shutdown;
 use crate::actors::{
     PartitionDeps, PartitionSettings, RestartPolicy, Supervisor, SupervisorSettings,
 };
+use crate::aggregate::{AnomalySettings, HistorySettings, TrendSettings};
 use crate::config::Config;
-use crate::event::registry::SchemaRegistry;
+use crate::error::Failure;
+use crate::event::TopicKind;
 use crate::health::Health;
 use crate::kafka::{admin, consumer, producer};
+use crate::pipeline::{PipelineSettings, WindowSettings};
+use crate::registry::SchemaRegistry;
+use crate::retry::Backoff;
 use crate::sink::clickhouse::{self, schema, RollupWriter, WriterSettings};
 use crate::sink::derived::DerivedSink;
 use crate::sink::side_topic::{SideTopic, SideTopicSink};
+use crate::window::WindowSpec;
 
 /// How long startup waits for ClickHouse and the brokers to answer.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runtime options of `reactor run` (command-line flags, not configuration).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where to write the HTTP server's bound address once it listens.
+    pub http_address_file: Option<PathBuf>,
+}
 
 /// Runs Reactor until `shutdown` resolves (then drains and returns `Ok`) or
 /// something unrecoverable happens (then returns the error). Must run inside
 /// an actix `System`.
 pub async fn run(
     config: Config,
+    options: RunOptions,
     prometheus: PrometheusHandle,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -95,9 +110,9 @@ pub async fn run(
 
     // Consumer, supervisor, driver.
     let settings = PartitionSettings {
-        pipelines: crate::event::TopicKind::ALL
+        pipelines: TopicKind::ALL
             .into_iter()
-            .map(|kind| (kind, config.pipeline_settings(kind)))
+            .map(|kind| (kind, pipeline_settings(&config, kind)))
             .collect(),
         batch_max_messages: config.kafka.batch_max_messages,
         checkpoint_interval: config.pipeline.checkpoint_interval,
@@ -157,7 +172,12 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-    info!(address = %listener.local_addr()?, "HTTP server listening");
+    let address = listener.local_addr()?;
+    info!(%address, "HTTP server listening");
+    if let Some(path) = &options.http_address_file {
+        write_atomically(path, &address.to_string())
+            .with_context(|| format!("cannot write the HTTP address to {}", path.display()))?;
+    }
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(crate::http::serve(
         listener,
@@ -172,16 +192,20 @@ pub async fn run(
     ));
     health.set_started();
 
-    let failure = tokio::select! {
+    // `None` from the channel: the supervisor is gone without saying why.
+    let failure: Option<Option<Failure>> = tokio::select! {
         () = shutdown => None,
-        reason = fatal.recv() => Some(reason.unwrap_or_else(|| "the supervisor stopped".into())),
+        failure = fatal.recv() => Some(failure),
     };
 
     // Shutdown, in reverse order.
     let started = Instant::now();
     match &failure {
         None => info!("stopping: draining partitions"),
-        Some(reason) => error!(%reason, "stopping after an unrecoverable error"),
+        Some(Some(failure)) => {
+            error!(error = %failure, remedy = failure.remedy().unwrap_or(""), "stopping after an unrecoverable error")
+        }
+        Some(None) => error!("stopping: the supervisor stopped unexpectedly"),
     }
     let (done, drained) = oneshot::channel();
     supervisor.do_send(Shutdown { done });
@@ -212,18 +236,60 @@ pub async fn run(
     info!(took = ?started.elapsed(), "stopped");
     match failure {
         None => Ok(()),
-        Some(reason) => bail!(reason),
+        Some(Some(failure)) => match failure.remedy() {
+            Some(remedy) => bail!("{failure}\n  what to do: {remedy}"),
+            None => bail!("{failure}"),
+        },
+        Some(None) => {
+            bail!("the partition supervisor stopped unexpectedly (a bug); restart Reactor")
+        }
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a
+/// reader never sees half of it.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path)
+}
+
+/// The pipeline settings of partitions of `kind`, from configuration.
+pub fn pipeline_settings(config: &Config, kind: TopicKind) -> PipelineSettings {
+    let (size, slide) = config.windows.size_and_slide(kind);
+    PipelineSettings {
+        windows: WindowSettings {
+            spec: WindowSpec { size, slide },
+            allowed_lateness: config.windows.allowed_lateness,
+            idle_timeout: config.windows.idle_timeout,
+            max_future_skew: config.windows.max_future_skew,
+            late_policy: config.windows.late_policy,
+        },
+        history: HistorySettings {
+            trend: TrendSettings {
+                windows: config.trend.windows,
+                threshold: config.trend.threshold,
+            },
+            anomaly: AnomalySettings {
+                alpha: config.anomaly.alpha,
+                warm_up: config.anomaly.warm_up,
+                threshold: config.anomaly.threshold,
+            },
+        },
+        history_retention: config.history.retention,
     }
 }
 
 async fn wait_for_clickhouse(client: &::clickhouse::Client, url: &str) -> anyhow::Result<String> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
     loop {
         match schema::server_version(client).await {
             Ok(version) => return Ok(version),
             Err(e) if Instant::now() < deadline => {
-                warn!(%url, error = %crate::error::Chain(&e), "ClickHouse is not answering yet");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                let delay = backoff.next_delay();
+                warn!(%url, error = %crate::error::Chain(&e), retry_in = ?delay, "ClickHouse is not answering yet");
+                tokio::time::sleep(delay).await;
             }
             Err(e) => {
                 return Err(e).with_context(|| {
@@ -253,7 +319,7 @@ async fn check_topics(config: &Arc<Config>) -> anyhow::Result<()> {
             t.trends.as_str(),
             t.anomalies.as_str(),
         ]);
-        if config.windows.late_policy == crate::pipeline::LatePolicy::SideTopic {
+        if config.windows.late_policy == crate::window::LatePolicy::SideTopic {
             needed.push(&t.late);
         }
         admin::partition_counts(&config.kafka, &needed, STARTUP_TIMEOUT)

@@ -50,6 +50,8 @@ pub mod health;
 pub mod http;
 pub mod kafka;
 pub mod pipeline;
+pub mod registry;
+pub mod retry;
 pub mod rollup;
 pub mod sink;
 pub mod telemetry;

@@ -10,8 +10,8 @@ use reactor::aggregate::{AnomalySettings, HistorySettings, TrendSettings};
 use reactor::event::decode::{reader_schema, Decoder, Format};
 use reactor::event::encode::{to_confluent_avro, to_json};
 use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime, Record, TopicKind};
-use reactor::pipeline::{LatePolicy, PartitionPipeline, PipelineSettings, WindowSettings};
-use reactor::window::WindowSpec;
+use reactor::pipeline::{PartitionPipeline, PipelineSettings, WindowSettings};
+use reactor::window::{LatePolicy, WindowSpec};
 
 const START_MS: i64 = 1_767_225_600_000;
 pub(crate) const SCHEMA_ID: u32 = 7;

@@ -7,7 +7,8 @@ use tokio::sync::oneshot;
 
 use crate::error::ExitReason;
 use crate::event::Record;
-use crate::kafka::{Checkpoint, RebalanceEvent};
+use crate::kafka::RebalanceEvent;
+use crate::pipeline::Checkpoint;
 use crate::pipeline::PipelineState;
 
 /// Records read from a partition, for its actor.

@@ -25,16 +25,17 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
 use crate::derived::{self, DerivedEvent};
-use crate::error::ExitReason;
-use crate::event::registry::SchemaRegistry;
+use crate::error::{ExitReason, Failure};
 use crate::event::Record;
 use crate::health::Health;
 use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
-use crate::kafka::Checkpoint;
+use crate::pipeline::Checkpoint;
 use crate::pipeline::{Output, PartitionPipeline, PipelineSettings, Rejected, RollupBatch};
+use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::RollupWriter;
 use crate::sink::derived::DerivedSink;
 use crate::sink::side_topic::{Forward, SideTopicSink};
+use crate::sink::SinkError;
 use crate::telemetry::metrics;
 
 /// A partition's split-off message queue.
@@ -213,12 +214,20 @@ impl PartitionActor {
     fn process(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
         match self.pipeline.process(batch.records, batch.received_at) {
             Ok(out) => self.dispatch(out, ctx),
-            Err(e) => self.fail(format!("processing a batch: {e}"), ctx),
+            Err(e) => self.fail(Failure::new("processing a batch", e), ctx),
         }
     }
 
     fn dispatch(&mut self, out: Output, ctx: &mut Context<Self>) {
-        metrics::batch(&self.topic, self.partition, &out.stats);
+        let stats = &out.stats;
+        let counts = metrics::BatchCounts {
+            records: stats.records,
+            json: stats.json,
+            avro: stats.avro,
+            late: stats.late,
+            windows_closed: stats.windows_closed,
+        };
+        metrics::batch(&self.topic, self.partition, counts);
         if out.stats.late > 0 {
             debug!(parent: &self.span, late = out.stats.late, watermark = ?self.pipeline.state().watermark, "late events dropped");
         }
@@ -298,26 +307,32 @@ impl PartitionActor {
                             let publish = derived.publish(&events, stop);
                             futures::join!(ack, publish)
                         };
-                        let _handle = ctx.spawn(both.into_actor(act).map(
-                            move |(written, published), act, ctx| match (written, published) {
-                                (Ok(Ok(())), Ok(true)) => {
-                                    act.pipeline.rollups_written(id);
-                                    act.maybe_finish_drain(ctx);
-                                }
-                                (Ok(Err(e)), _) => {
-                                    act.fail(format!("writing rollups to ClickHouse: {e}"), ctx)
-                                }
-                                (Err(_), _) => {
-                                    act.fail("the ClickHouse writer stopped".into(), ctx)
-                                }
-                                (_, Err(e)) => {
-                                    act.fail(format!("publishing derived events: {e}"), ctx)
-                                }
-                                (_, Ok(false)) => {} // stopping: the next owner re-reads them
-                            },
-                        ));
+                        let _handle =
+                            ctx.spawn(both.into_actor(act).map(
+                                move |(written, published), act, ctx| match (written, published) {
+                                    (Ok(Ok(())), Ok(true)) => {
+                                        act.pipeline.rollups_written(id);
+                                        act.maybe_finish_drain(ctx);
+                                    }
+                                    (Ok(Err(e)), _) => act.fail(
+                                        Failure::shared("writing rollups to ClickHouse", e),
+                                        ctx,
+                                    ),
+                                    (Err(_), _) => act.fail(
+                                        Failure::new(
+                                            "writing rollups to ClickHouse",
+                                            SinkError::Stopped("clickhouse"),
+                                        ),
+                                        ctx,
+                                    ),
+                                    (_, Err(e)) => {
+                                        act.fail(Failure::new("publishing derived events", e), ctx)
+                                    }
+                                    (_, Ok(false)) => {} // stopping: the next owner re-reads them
+                                },
+                            ));
                     }
-                    Err(e) => act.fail(e.to_string(), ctx),
+                    Err(e) => act.fail(Failure::new("queueing rollups for ClickHouse", e), ctx),
                 }),
         );
     }
@@ -335,12 +350,15 @@ impl PartitionActor {
         let writer = self.deps.writer.clone();
         let (topic, partition) = (Arc::clone(&self.topic), self.partition);
         let write = async move {
+            const ACTION: &str = "writing the checkpoint to ClickHouse";
             let ack = writer
                 .write_checkpoint(&topic, partition, checkpoint)
                 .await
-                .map_err(|e| e.to_string())?;
-            ack.await
-                .map_err(|_| "the ClickHouse writer stopped".to_owned())?
+                .map_err(|e| Failure::new(ACTION, e))?;
+            match ack.await {
+                Ok(written) => written.map_err(|e| Failure::shared(ACTION, e)),
+                Err(_) => Err(Failure::new(ACTION, SinkError::Stopped("clickhouse"))),
+            }
         };
         let _handle = ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.checkpoint_in_flight = false;
@@ -350,7 +368,7 @@ impl PartitionActor {
                     act.commit(checkpoint);
                     act.maybe_finish_drain(ctx);
                 }
-                Err(e) => act.fail(format!("writing the checkpoint to ClickHouse: {e}"), ctx),
+                Err(failure) => act.fail(failure, ctx),
             }
         }));
     }
@@ -411,9 +429,9 @@ impl PartitionActor {
         }
     }
 
-    fn fail(&mut self, reason: String, ctx: &mut Context<Self>) {
-        error!(parent: &self.span, %reason, "partition failed");
-        self.exit = ExitReason::Failed(reason);
+    fn fail(&mut self, failure: Failure, ctx: &mut Context<Self>) {
+        error!(parent: &self.span, error = %failure, retryable = failure.is_retryable(), "partition failed");
+        self.exit = ExitReason::Failed(failure);
         ctx.stop();
     }
 }

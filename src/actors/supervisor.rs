@@ -4,11 +4,12 @@
 //! protocol): on assignment it loads the partitions' checkpoints from
 //! ClickHouse, splits their queues and starts a [`PartitionActor`] for each,
 //! spreading them over the worker arbiters; on revocation it drains them and
-//! returns the offsets to commit. A partition actor that fails is restarted
-//! from its last checkpoint after a back-off ([`RestartPolicy`]); once a
-//! partition's restart budget is spent, the supervisor reports a fatal error
-//! and the process exits, for its orchestrator to restart. One failing
-//! partition never stops the others before that.
+//! returns the offsets to commit. A partition actor that fails with a
+//! retryable error is restarted from its last checkpoint after a back-off
+//! ([`RestartPolicy`]); a failure retrying cannot fix (a missing table, bad
+//! credentials), or a spent restart budget, is reported as fatal at once and
+//! the process exits with the cause and what to do, for its orchestrator to
+//! restart. One failing partition never stops the others before that.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,19 +25,83 @@ use super::messages::{
     Drain, GetAllStates, GetState, PartitionExited, PartitionState, Rebalance, Shutdown,
 };
 use super::partition::{PartitionActor, PartitionDeps};
-use super::restart::{RestartHistory, RestartPolicy};
+use super::restart::{Decision, RestartHistory, RestartPolicy};
 use crate::config::StartFrom;
-use crate::error::ExitReason;
+use crate::error::{Classified, Disposition, ExitReason, Failure};
 use crate::event::decode::Decoder;
 use crate::event::TopicKind;
 use crate::kafka::consumer::{commit, TopicPartition};
-use crate::kafka::{Checkpoint, RebalanceEvent};
-use crate::pipeline::PartitionPipeline;
+use crate::kafka::RebalanceEvent;
+use crate::pipeline::{Checkpoint, PartitionPipeline};
+use crate::retry::Backoff;
 use crate::sink::clickhouse::checkpoints;
+use crate::sink::SinkError;
 use crate::telemetry::metrics;
 
 /// How long assignment waits for ClickHouse to hand out checkpoints.
 const CHECKPOINT_LOAD_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Why the supervisor cannot go on. Every variant is fatal: a bug, a
+/// configuration that does not match the topics, or a broker refusing what
+/// the consumer protocol needs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisorError {
+    /// The group assigned a topic Reactor does not read.
+    #[error("assigned {topic}/{partition}, which is not an input topic")]
+    NotAnInput {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// librdkafka would not split the partition's queue.
+    #[error("cannot split the queue of {topic}/{partition}")]
+    SplitQueue {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// An embedded reader schema does not parse (a build defect).
+    #[error("embedded Avro schema for {kind} events")]
+    Schema {
+        /// The topic kind.
+        kind: &'static str,
+        /// Why.
+        #[source]
+        source: apache_avro::Error,
+    },
+    /// Seeking a restarted partition back to its checkpoint failed.
+    #[error("cannot rewind {topic}/{partition} to {offset}")]
+    Seek {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Where to.
+        offset: String,
+        /// Why.
+        #[source]
+        source: Box<rdkafka::error::KafkaError>,
+    },
+    /// A message arrived on the consumer's main queue.
+    #[error("a message of {topic}/{partition} (offset {offset}) arrived on the consumer's main queue; partition ordering can no longer be guaranteed")]
+    UnexpectedMessage {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+    },
+}
+
+impl Classified for SupervisorError {
+    fn disposition(&self) -> Disposition {
+        Disposition::Fatal
+    }
+}
 
 /// A running partition actor.
 #[derive(Debug)]
@@ -67,7 +132,7 @@ pub struct Supervisor {
     workers: Vec<ArbiterHandle>,
     next_worker: usize,
     events: Option<mpsc::UnboundedReceiver<RebalanceEvent>>,
-    fatal: mpsc::UnboundedSender<String>,
+    fatal: mpsc::UnboundedSender<Failure>,
     /// Partitions the group has assigned to this process.
     assigned: HashSet<TopicPartition>,
     running: HashMap<TopicPartition, Running>,
@@ -94,7 +159,7 @@ impl Supervisor {
         settings: SupervisorSettings,
         workers: Vec<ArbiterHandle>,
         events: mpsc::UnboundedReceiver<RebalanceEvent>,
-        fatal: mpsc::UnboundedSender<String>,
+        fatal: mpsc::UnboundedSender<Failure>,
     ) -> Self {
         Supervisor {
             deps,
@@ -112,9 +177,9 @@ impl Supervisor {
         }
     }
 
-    fn report_fatal(&self, reason: String) {
-        error!(%reason, "fatal");
-        let _ignored = self.fatal.send(reason);
+    fn report_fatal(&self, failure: Failure) {
+        error!(error = %failure, remedy = failure.remedy().unwrap_or(""), "fatal");
+        let _ignored = self.fatal.send(failure);
     }
 
     fn start_offset(&self, checkpoint: Option<Checkpoint>) -> Offset {
@@ -131,28 +196,37 @@ impl Supervisor {
         (topic, partition): &TopicPartition,
         checkpoint: Option<Checkpoint>,
         ctx: &mut Context<Self>,
-    ) -> Result<(), String> {
-        let kind =
-            *self.settings.topics.get(topic).ok_or_else(|| {
-                format!("assigned {topic}/{partition}, which is not an input topic")
-            })?;
+    ) -> Result<(), SupervisorError> {
+        let not_an_input = || SupervisorError::NotAnInput {
+            topic: topic.clone(),
+            partition: *partition,
+        };
+        let kind = *self.settings.topics.get(topic).ok_or_else(not_an_input)?;
+        let settings = *self
+            .deps
+            .settings
+            .pipelines
+            .get(&kind)
+            .ok_or_else(not_an_input)?;
+        let decoder = Decoder::new(kind, self.deps.registry.is_some()).map_err(|source| {
+            SupervisorError::Schema {
+                kind: kind.as_str(),
+                source,
+            }
+        })?;
         let queue = self
             .deps
             .consumer
             .split_partition_queue(topic, *partition)
-            .ok_or_else(|| format!("cannot split the queue of {topic}/{partition}"))?;
-        let decoder = Decoder::new(kind, self.deps.registry.is_some())
-            .map_err(|e| format!("embedded Avro schema for {}: {e}", kind.as_str()))?;
+            .ok_or_else(|| SupervisorError::SplitQueue {
+                topic: topic.clone(),
+                partition: *partition,
+            })?;
         let pipeline = PartitionPipeline::new(
             Arc::from(topic.as_str()),
             *partition,
             decoder,
-            self.deps
-                .settings
-                .pipelines
-                .get(&kind)
-                .copied()
-                .ok_or_else(|| format!("no pipeline settings for {} topics", kind.as_str()))?,
+            settings,
             checkpoint,
         );
         let generation = self.next_generation;
@@ -201,7 +275,9 @@ impl Supervisor {
             let saved = match loaded {
                 Ok(saved) => saved,
                 Err(e) => {
-                    act.report_fatal(format!("cannot read checkpoints from ClickHouse: {e}"));
+                    act.report_fatal(
+                        Failure::new("reading checkpoints from ClickHouse", e).fatal(),
+                    );
                     let _ignored = reply.send(Vec::new());
                     return;
                 }
@@ -210,7 +286,7 @@ impl Supervisor {
             for tp in partitions {
                 let checkpoint = saved.get(&tp).copied();
                 if let Err(e) = act.start_partition(&tp, checkpoint, ctx) {
-                    act.report_fatal(e);
+                    act.report_fatal(Failure::new("starting a partition", e));
                     continue;
                 }
                 info!(topic = %tp.0, partition = tp.1, ?checkpoint, "resuming partition");
@@ -283,16 +359,19 @@ impl Supervisor {
         // Seek first: this bumps the partition's fetch version, so records
         // fetched for the failed actor are discarded before the new one reads.
         let offset = self.start_offset(checkpoint);
-        if let Err(e) = self.deps.consumer.seek(&tp.0, tp.1, offset, Duration::ZERO) {
-            self.report_fatal(format!(
-                "cannot rewind {}/{} to {offset:?}: {e}",
-                tp.0, tp.1
-            ));
+        if let Err(source) = self.deps.consumer.seek(&tp.0, tp.1, offset, Duration::ZERO) {
+            let error = SupervisorError::Seek {
+                topic: tp.0.clone(),
+                partition: tp.1,
+                offset: format!("{offset:?}"),
+                source: Box::new(source),
+            };
+            self.report_fatal(Failure::new("restarting a partition", error));
             return;
         }
         match self.start_partition(&tp, checkpoint, ctx) {
             Ok(()) => info!(topic = %tp.0, partition = tp.1, ?checkpoint, "partition restarted"),
-            Err(e) => self.report_fatal(e),
+            Err(e) => self.report_fatal(Failure::new("restarting a partition", e)),
         }
     }
 }
@@ -301,18 +380,21 @@ impl Supervisor {
 async fn load_checkpoints(
     client: &clickhouse::Client,
     group: &str,
-) -> Result<HashMap<TopicPartition, Checkpoint>, String> {
+) -> Result<HashMap<TopicPartition, Checkpoint>, SinkError> {
     let deadline = Instant::now() + CHECKPOINT_LOAD_DEADLINE;
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         match checkpoints::load(client, group).await {
             Ok(saved) => return Ok(saved),
-            Err(e) if Instant::now() + backoff < deadline => {
-                warn!(error = %crate::error::Chain(&e), retry_in = ?backoff, "reading checkpoints failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            Err(e) if e.disposition() == Disposition::Retry => {
+                let delay = backoff.next_delay();
+                if Instant::now() + delay >= deadline {
+                    return Err(e);
+                }
+                warn!(error = %crate::error::Chain(&e), retry_in = ?delay, "reading checkpoints failed; retrying");
+                tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -343,11 +425,14 @@ impl Handler<Rebalance> for Supervisor {
                 lost,
                 reply,
             } => self.on_revoked(partitions, lost, reply, ctx),
-            RebalanceEvent::UnexpectedMessage { partition, offset } => self.report_fatal(format!(
-                "a message of {}/{} (offset {offset}) arrived on the consumer's main queue; \
-                 partition ordering can no longer be guaranteed",
-                partition.0, partition.1
-            )),
+            RebalanceEvent::UnexpectedMessage { partition, offset } => {
+                let error = SupervisorError::UnexpectedMessage {
+                    topic: partition.0,
+                    partition: partition.1,
+                    offset,
+                };
+                self.report_fatal(Failure::new("consuming", error));
+            }
         }
     }
 }
@@ -365,25 +450,24 @@ impl Handler<PartitionExited> for Supervisor {
             return; // drained on purpose, or a report from an older generation
         }
         let _ignored = self.running.remove(&tp);
-        let ExitReason::Failed(reason) = exit.reason else {
+        let ExitReason::Failed(failure) = exit.reason else {
             return;
         };
-        metrics::partition_restart(&tp.0, tp.1);
         let history = self.histories.entry(tp.clone()).or_default();
-        match self.settings.restart.decide(history, Instant::now()) {
-            Some(delay) => {
-                warn!(topic = %tp.0, partition = tp.1, %reason, restart_in = ?delay, "partition failed; restarting from its checkpoint");
+        let name = format!("{}/{}", tp.0, tp.1);
+        match self
+            .settings
+            .restart
+            .decide(&name, failure.clone(), history, Instant::now())
+        {
+            Decision::Restart(delay) => {
+                metrics::partition_restart(&tp.0, tp.1);
+                warn!(topic = %tp.0, partition = tp.1, error = %failure, restart_in = ?delay, "partition failed; restarting from its checkpoint");
                 let checkpoint = exit.checkpoint;
                 let _handle =
                     ctx.run_later(delay, move |act, ctx| act.restart(tp, checkpoint, ctx));
             }
-            None => self.report_fatal(format!(
-                "partition {}/{} failed {} times within {}; last error: {reason}",
-                tp.0,
-                tp.1,
-                self.settings.restart.max_restarts,
-                humantime::format_duration(self.settings.restart.window)
-            )),
+            Decision::Stop(failure) => self.report_fatal(failure),
         }
     }
 }

@@ -7,10 +7,10 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::event::registry::SchemaRegistry;
 use crate::event::EventTime;
 use crate::generate::publish::{FormatMix, Publisher};
 use crate::generate::{EventGenerator, GeneratorSettings};
+use crate::registry::SchemaRegistry;
 
 /// Options of `generate`.
 #[derive(Debug, Args)]

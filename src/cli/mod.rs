@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 pub use check_config::CheckConfigArgs;
 pub use create_topics::CreateTopicsArgs;
 pub use generate::GenerateArgs;
+pub use run::RunArgs;
 
 /// Reactor: a stream processor for marketing analytics. Consumes content,
 /// engagement and conversion events from Kafka, rolls them up in event-time
@@ -39,7 +40,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Consume the input topics and write rollups until SIGTERM or Ctrl-C.
-    Run,
+    Run(RunArgs),
     /// Validate the configuration without connecting to anything.
     CheckConfig(CheckConfigArgs),
     /// Create the topics named in the configuration that do not exist yet.
@@ -53,7 +54,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         let config = self.config.as_deref();
         match self.command {
-            Command::Run => run::main(config),
+            Command::Run(args) => run::main(config, &args),
             Command::CheckConfig(args) => check_config::main(config, &args),
             Command::CreateTopics(args) => create_topics::main(config, &args),
             Command::Generate(args) => generate::main(config, &args),

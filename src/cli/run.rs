@@ -1,14 +1,24 @@
 //! `reactor run`: the stream processor itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use clap::Args;
 use tracing::info;
 
 use crate::{app, telemetry};
 
+/// `reactor run` options: runtime knobs, not configuration.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Once the HTTP server listens, write its address (`ip:port`) to this
+    /// file: for `http.listen` port 0, and for scripts that need the port.
+    #[arg(long, env = "REACTOR_HTTP_ADDRESS_FILE", value_name = "FILE")]
+    pub http_address_file: Option<PathBuf>,
+}
+
 /// Loads configuration, sets up telemetry, and runs until SIGTERM or Ctrl-C.
-pub(super) fn main(config: Option<&Path>) -> anyhow::Result<()> {
+pub(super) fn main(config: Option<&Path>, args: &RunArgs) -> anyhow::Result<()> {
     let config = super::load_config(config)?;
     telemetry::init_tracing(&config.log).context("cannot set up logging")?;
     let prometheus = telemetry::metrics::install().context("cannot set up metrics")?;
@@ -22,7 +32,10 @@ pub(super) fn main(config: Option<&Path>) -> anyhow::Result<()> {
         lateness = %humantime::format_duration(config.windows.allowed_lateness),
         "starting Reactor"
     );
-    actix_rt::System::new().block_on(app::run(config, prometheus, shutdown_signal()))
+    let options = app::RunOptions {
+        http_address_file: args.http_address_file.clone(),
+    };
+    actix_rt::System::new().block_on(app::run(config, options, prometheus, shutdown_signal()))
 }
 
 /// Resolves on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).

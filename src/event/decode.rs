@@ -1,28 +1,26 @@
-//! Turning Kafka payloads into [`Event`]s.
-//!
-//! One topic accepts both formats, told apart by the first byte:
-//! - `0x00`: Avro in the Confluent wire format (magic byte, 4-byte big-endian
-//!   schema id, Avro binary body written with that registered schema);
-//! - `{` (after optional whitespace): a JSON object.
+//! Turning Kafka payloads into [`Event`]s: JSON, or Confluent-framed Avro
+//! (see [`super::framing`]), then [validated](super::validate).
 //!
 //! Decoding is synchronous and does no I/O. Writer schemas for Avro come from
-//! the schema registry; the caller asks [`Decoder::missing_schema`] which ids
-//! it must fetch first and hands the answers to [`Decoder::add_writer_schema`].
+//! the schema registry: the caller asks [`Decoder::missing_schema`] which ids
+//! it must fetch first (the shell's `registry` module does the fetching) and
+//! hands the answers to [`Decoder::add_writer_schema`], so the decoder is
+//! tested with plain schema texts and no runtime. An Avro body is read with
+//! its writer schema straight into the event struct (`serde_avro_fast`);
+//! schema evolution works as serde does: fields matched by name, unknown
+//! writer fields skipped, optional fields the writer lacks left empty.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::avro_plan::AvroPlan;
-use super::{
-    ContentEvent, ConversionEvent, EngagementEvent, EngagementKind, Event, EventTime, TopicKind,
-};
-use crate::error::Disposition;
-use crate::rollup::Metric;
+use super::framing::{Framed, FramingError};
+use super::validate::{validate, Invalid};
+use super::{Event, TopicKind};
+use crate::error::{Classified, Disposition};
 
 /// The Avro schemas Reactor reads with (`schemas/avro/*.avsc`), embedded.
 pub const AVRO_SCHEMAS: [(TopicKind, &str); 3] = [
@@ -71,9 +69,8 @@ impl Format {
 /// What the registry said about a schema id.
 #[derive(Debug, Clone)]
 pub enum WriterSchema {
-    /// Found, parsed, and readable with our reader schema; with a compiled
-    /// fast decoder when the schema allows one.
-    Usable(Arc<Schema>, Option<Arc<AvroPlan>>),
+    /// Found, parsed, and readable with our reader schema.
+    Usable(Arc<serde_avro_fast::Schema>),
     /// The registry does not know the id.
     NotFound,
     /// Found but unusable (unparseable, not Avro, or incompatible with the
@@ -87,21 +84,9 @@ pub enum WriterSchema {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// No bytes at all (a tombstone or empty message).
-    #[error("empty payload")]
-    EmptyPayload,
-    /// Neither framing matches.
-    #[error("unrecognised payload: first byte {first_byte:#04x} is neither 0x00 (Confluent Avro) nor '{{' (JSON)")]
-    UnknownFormat {
-        /// The offending byte.
-        first_byte: u8,
-    },
-    /// Shorter than the 5-byte Confluent header.
-    #[error("truncated Confluent header: {len} bytes, need at least 5")]
-    Truncated {
-        /// Payload length.
-        len: usize,
-    },
+    /// Neither JSON nor Confluent Avro.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     /// An Avro message arrived but no registry is configured.
     #[error("Avro message with schema id {schema_id}, but no schema_registry.url is configured")]
     NoSchemaRegistry {
@@ -134,39 +119,9 @@ pub enum DecodeError {
     /// missing required fields, which serde names).
     #[error("invalid JSON: {0}")]
     Json(String),
-    /// `occurred_at` outside 2000-01-01..2100-01-01.
-    #[error(
-        "absurd timestamp: occurred_at {millis} ms ({time}) is outside 2000-01-01..2100-01-01"
-    )]
-    AbsurdTimestamp {
-        /// The value received.
-        millis: i64,
-        /// The same, readable.
-        time: String,
-    },
-    /// `occurred_at` too far ahead of the partition's watermark: a producer
-    /// clock or time-zone bug that would otherwise close every open window.
-    #[error(
-        "timestamp too far in the future: occurred_at {time} is {ahead_ms} ms ahead of the partition's watermark {watermark}, more than windows.max_future_skew ({max_skew_ms} ms); fix the producer's clock, or raise windows.max_future_skew if the stream really jumped ahead"
-    )]
-    FutureTimestamp {
-        /// The event time, readable.
-        time: String,
-        /// The watermark, readable.
-        watermark: String,
-        /// How far ahead.
-        ahead_ms: i64,
-        /// The limit.
-        max_skew_ms: i64,
-    },
-    /// A field has a value that cannot be right.
-    #[error("invalid {field}: {reason}")]
-    InvalidField {
-        /// Field name.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// Decoded, but not a usable event.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     /// Internal: the caller did not resolve this schema id before decoding.
     #[error("schema id {schema_id} was not fetched before decoding")]
     SchemaNotFetched {
@@ -179,10 +134,8 @@ impl DecodeError {
     /// A short, fixed label for metrics and the `reactor.error.kind` header.
     pub fn kind(&self) -> &'static str {
         match self {
-            DecodeError::EmptyPayload => "empty_payload",
-            DecodeError::UnknownFormat { .. } | DecodeError::Truncated { .. } => {
-                "unrecognised_format"
-            }
+            DecodeError::Framing(FramingError::Empty) => "empty_payload",
+            DecodeError::Framing(_) => "unrecognised_format",
             DecodeError::NoSchemaRegistry { .. }
             | DecodeError::UnknownSchemaId { .. }
             | DecodeError::UnusableSchema { .. } => "unknown_schema",
@@ -193,55 +146,19 @@ impl DecodeError {
             }
             DecodeError::Avro { .. } => "invalid_avro",
             DecodeError::Json(_) => "invalid_json",
-            DecodeError::AbsurdTimestamp { .. } => "absurd_timestamp",
-            DecodeError::FutureTimestamp { .. } => "future_timestamp",
-            DecodeError::InvalidField { .. } => "invalid_field",
+            DecodeError::Invalid(invalid) => invalid.kind(),
             DecodeError::SchemaNotFetched { .. } => "internal",
         }
     }
+}
 
-    /// What to do about it: a bad record is skipped (dead-lettered); an
-    /// unfetched schema is a bug in the caller.
-    pub fn disposition(&self) -> Disposition {
+impl Classified for DecodeError {
+    /// A bad record is skipped (dead-lettered). An unfetched schema is a bug
+    /// in the caller; restarting the partition fetches it again.
+    fn disposition(&self) -> Disposition {
         match self {
-            DecodeError::SchemaNotFetched { .. } => Disposition::Fatal,
+            DecodeError::SchemaNotFetched { .. } => Disposition::Retry,
             _ => Disposition::Skip,
-        }
-    }
-}
-
-/// A payload split by its framing, before any decoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framed<'a> {
-    /// A JSON document.
-    Json(&'a [u8]),
-    /// Confluent Avro: schema id and body.
-    Avro {
-        /// Registry id of the writer schema.
-        schema_id: u32,
-        /// Avro binary body.
-        body: &'a [u8],
-    },
-}
-
-impl<'a> Framed<'a> {
-    /// Recognises the framing without decoding anything.
-    pub fn of(payload: Option<&'a [u8]>) -> Result<Self, DecodeError> {
-        let payload = payload.unwrap_or_default();
-        match payload.first() {
-            None => Err(DecodeError::EmptyPayload),
-            Some(0) => match payload.split_first_chunk::<5>() {
-                Some(([_, id @ ..], body)) => Ok(Framed::Avro {
-                    schema_id: u32::from_be_bytes(*id),
-                    body,
-                }),
-                None => Err(DecodeError::Truncated { len: payload.len() }),
-            },
-            Some(_) => match payload.iter().find(|b| !b.is_ascii_whitespace()) {
-                Some(b'{') => Ok(Framed::Json(payload)),
-                Some(&first_byte) => Err(DecodeError::UnknownFormat { first_byte }),
-                None => Err(DecodeError::EmptyPayload),
-            },
         }
     }
 }
@@ -285,117 +202,89 @@ impl Decoder {
     pub fn add_writer_schema(&mut self, schema_id: u32, schema_text: Option<&str>) {
         let entry = match schema_text {
             None => WriterSchema::NotFound,
-            Some(text) => match Schema::parse_str(text) {
-                Err(e) => WriterSchema::Unusable(format!("not a valid Avro schema: {e}")),
-                Ok(writer) => match SchemaCompatibility::can_read(&writer, &self.reader) {
-                    Ok(()) => {
-                        let plan = AvroPlan::compile(&writer, self.kind).map(Arc::new);
-                        WriterSchema::Usable(Arc::new(writer), plan)
-                    }
-                    Err(e) => WriterSchema::Unusable(format!(
-                        "cannot be read as a {} event: {e}",
-                        self.kind.as_str()
-                    )),
-                },
-            },
+            Some(text) => self.writer_schema(text),
         };
         let _previous = self.writers.insert(schema_id, entry);
     }
 
+    fn writer_schema(&self, text: &str) -> WriterSchema {
+        let writer = match Schema::parse_str(text) {
+            Ok(writer) => writer,
+            Err(e) => return WriterSchema::Unusable(format!("not a valid Avro schema: {e}")),
+        };
+        if let Err(e) = SchemaCompatibility::can_read(&writer, &self.reader) {
+            return WriterSchema::Unusable(format!(
+                "cannot be read as a {} event: {e}",
+                self.kind.as_str()
+            ));
+        }
+        match text.parse::<serde_avro_fast::Schema>() {
+            Ok(schema) => WriterSchema::Usable(Arc::new(schema)),
+            Err(e) => WriterSchema::Unusable(format!("not a supported Avro schema: {e}")),
+        }
+    }
+
     /// Decodes and validates one payload.
     pub fn decode(&self, payload: Option<&[u8]>) -> Result<(Event, Format), DecodeError> {
-        let (event, format) = match Framed::of(payload)? {
-            Framed::Json(json) => (self.decode_json(json)?, Format::Json),
-            Framed::Avro { schema_id, body } => (self.decode_avro(schema_id, body)?, Format::Avro),
-        };
-        validate(&event)?;
-        Ok((event, format))
+        let mut slot = None;
+        let format = self.decode_in(payload, &mut slot)?;
+        slot.map(|event| (event, format))
+            .ok_or(DecodeError::Framing(FramingError::Empty))
     }
 
     /// [`Self::decode`] into `slot`, reusing the buffers of the event
-    /// decoded there before: JSON strings are copied into the previous
-    /// event's `String`s rather than allocated (serde's in-place
-    /// deserialisation), which is most of the cost of a JSON event after
-    /// parsing itself. Same result, same errors as [`Self::decode`].
+    /// decoded there before: strings are copied into the previous event's
+    /// `String`s rather than allocated (serde's in-place deserialisation),
+    /// which is most of the cost of an event after parsing itself. Same
+    /// result, same errors as [`Self::decode`].
     pub fn decode_reusing<'e>(
         &self,
         payload: Option<&[u8]>,
         slot: &'e mut Option<Event>,
     ) -> Result<(&'e Event, Format), DecodeError> {
-        let (event, format) = match Framed::of(payload)? {
+        let format = self.decode_in(payload, slot)?;
+        slot.as_ref()
+            .map(|event| (event, format))
+            .ok_or(DecodeError::Framing(FramingError::Empty))
+    }
+
+    fn decode_in(
+        &self,
+        payload: Option<&[u8]>,
+        slot: &mut Option<Event>,
+    ) -> Result<Format, DecodeError> {
+        let framed = Framed::of(payload)?;
+        let event = match slot {
+            Some(event) if event.topic_kind() == self.kind => event,
+            _ => slot.insert(Event::blank(self.kind)),
+        };
+        let format = match framed {
             Framed::Json(json) => {
-                let event = slot.get_or_insert_with(|| blank(self.kind));
-                if event.topic_kind() != self.kind {
-                    *event = blank(self.kind);
-                }
                 decode_json_into(json, event)?;
-                (event, Format::Json)
+                Format::Json
             }
-            Framed::Avro { schema_id, body } => match self.writers.get(&schema_id) {
-                Some(WriterSchema::Usable(_, Some(plan))) => {
-                    let event = slot.get_or_insert_with(|| blank(self.kind));
-                    plan.decode_into(body, event)
-                        .map_err(|message| DecodeError::Avro { schema_id, message })?;
-                    (event, Format::Avro)
-                }
-                _ => (
-                    slot.insert(self.decode_avro(schema_id, body)?),
-                    Format::Avro,
-                ),
-            },
+            Framed::Avro { schema_id, body } => {
+                let schema = self.usable_writer(schema_id)?;
+                decode_avro_into(schema, body, event)
+                    .map_err(|message| DecodeError::Avro { schema_id, message })?;
+                Format::Avro
+            }
         };
         validate(event)?;
-        Ok((event, format))
+        Ok(format)
     }
 
-    fn decode_json(&self, json: &[u8]) -> Result<Event, DecodeError> {
-        fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, DecodeError> {
-            serde_json::from_slice(json).map_err(|e| DecodeError::Json(e.to_string()))
+    fn usable_writer(&self, schema_id: u32) -> Result<&serde_avro_fast::Schema, DecodeError> {
+        match self.writers.get(&schema_id) {
+            Some(WriterSchema::Usable(schema)) => Ok(schema),
+            Some(WriterSchema::NotFound) => Err(DecodeError::UnknownSchemaId { schema_id }),
+            Some(WriterSchema::Unusable(reason)) => Err(DecodeError::UnusableSchema {
+                schema_id,
+                reason: reason.clone(),
+            }),
+            None if !self.registry_configured => Err(DecodeError::NoSchemaRegistry { schema_id }),
+            None => Err(DecodeError::SchemaNotFetched { schema_id }),
         }
-        Ok(match self.kind {
-            TopicKind::Content => Event::Content(parse(json)?),
-            TopicKind::Engagement => Event::Engagement(parse(json)?),
-            TopicKind::Conversion => Event::Conversion(parse(json)?),
-        })
-    }
-
-    fn decode_avro(&self, schema_id: u32, mut body: &[u8]) -> Result<Event, DecodeError> {
-        let writer = match self.writers.get(&schema_id) {
-            Some(WriterSchema::Usable(_, Some(plan))) => {
-                return plan
-                    .decode(body)
-                    .map_err(|message| DecodeError::Avro { schema_id, message });
-            }
-            Some(WriterSchema::Usable(schema, None)) => schema,
-            Some(WriterSchema::NotFound) => return Err(DecodeError::UnknownSchemaId { schema_id }),
-            Some(WriterSchema::Unusable(reason)) => {
-                return Err(DecodeError::UnusableSchema {
-                    schema_id,
-                    reason: reason.clone(),
-                })
-            }
-            None if !self.registry_configured => {
-                return Err(DecodeError::NoSchemaRegistry { schema_id })
-            }
-            None => return Err(DecodeError::SchemaNotFetched { schema_id }),
-        };
-        let avro_error = |e: apache_avro::Error| DecodeError::Avro {
-            schema_id,
-            message: e.to_string(),
-        };
-        let value = apache_avro::from_avro_datum(writer, &mut body, Some(&self.reader))
-            .map_err(avro_error)?;
-        Ok(match self.kind {
-            TopicKind::Content => {
-                Event::Content(apache_avro::from_value(&value).map_err(avro_error)?)
-            }
-            TopicKind::Engagement => {
-                Event::Engagement(apache_avro::from_value(&value).map_err(avro_error)?)
-            }
-            TopicKind::Conversion => {
-                Event::Conversion(apache_avro::from_value(&value).map_err(avro_error)?)
-            }
-        })
     }
 }
 
@@ -418,148 +307,24 @@ fn decode_json_into(json: &[u8], event: &mut Event) -> Result<(), DecodeError> {
     }
 }
 
-/// An empty event of a kind, to decode into.
-pub(super) fn blank(kind: TopicKind) -> Event {
-    match kind {
-        TopicKind::Content => Event::Content(ContentEvent {
-            event_id: String::new(),
-            occurred_at: EventTime::default(),
-            content_id: String::new(),
-            campaign_id: String::new(),
-            channel: String::new(),
-            content_type: String::new(),
-            sentiment: None,
-            seo_score: None,
-        }),
-        TopicKind::Engagement => Event::Engagement(EngagementEvent {
-            event_id: String::new(),
-            occurred_at: EventTime::default(),
-            content_id: String::new(),
-            campaign_id: String::new(),
-            channel: String::new(),
-            user_id: String::new(),
-            kind: EngagementKind::Impression,
-            dwell_ms: None,
-        }),
-        TopicKind::Conversion => Event::Conversion(ConversionEvent {
-            event_id: String::new(),
-            occurred_at: EventTime::default(),
-            campaign_id: String::new(),
-            content_id: None,
-            channel: None,
-            user_id: String::new(),
-            kind: String::new(),
-            revenue: None,
-            cost: None,
-            currency: None,
-        }),
-    }
-}
-
-/// Checks what the schema cannot express.
-fn validate(event: &Event) -> Result<(), DecodeError> {
-    let time = event.occurred_at();
-    if !time.is_plausible() {
-        return Err(DecodeError::AbsurdTimestamp {
-            millis: time.as_millis(),
-            time: time.to_rfc3339(),
-        });
+/// Overwrites `event` with the Avro `body` written with `writer`.
+fn decode_avro_into(
+    writer: &serde_avro_fast::Schema,
+    body: &[u8],
+    event: &mut Event,
+) -> Result<(), String> {
+    fn read_into<'de, T: Deserialize<'de>>(
+        writer: &serde_avro_fast::Schema,
+        body: &'de [u8],
+        place: &mut T,
+    ) -> Result<(), String> {
+        let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, writer);
+        T::deserialize_in_place(state.deserializer(), place).map_err(|e| e.to_string())
     }
     match event {
-        Event::Content(ContentEvent {
-            event_id,
-            content_id,
-            campaign_id,
-            channel,
-            sentiment,
-            seo_score,
-            ..
-        }) => {
-            non_empty("event_id", event_id)?;
-            non_empty("campaign_id", campaign_id)?;
-            non_empty("content_id", content_id)?;
-            non_empty("channel", channel)?;
-            finite("sentiment", *sentiment)?;
-            finite("seo_score", *seo_score)?;
-        }
-        Event::Engagement(EngagementEvent {
-            event_id,
-            content_id,
-            campaign_id,
-            channel,
-            dwell_ms,
-            ..
-        }) => {
-            non_empty("event_id", event_id)?;
-            non_empty("campaign_id", campaign_id)?;
-            non_empty("content_id", content_id)?;
-            non_empty("channel", channel)?;
-            if let Some(dwell) = *dwell_ms {
-                if dwell < 0 {
-                    return Err(invalid("dwell_ms", format!("{dwell} is negative")));
-                }
-            }
-        }
-        Event::Conversion(ConversionEvent {
-            event_id,
-            campaign_id,
-            kind,
-            revenue,
-            cost,
-            currency,
-            ..
-        }) => {
-            non_empty("event_id", event_id)?;
-            non_empty("campaign_id", campaign_id)?;
-            let valid_kind = !kind.is_empty()
-                && kind.len() <= 32
-                && kind.starts_with(|c: char| c.is_ascii_lowercase())
-                && kind
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !valid_kind {
-                return Err(invalid(
-                    "kind",
-                    format!("{kind:?} must be 1-32 lower-case letters, digits or _, starting with a letter"),
-                ));
-            }
-            if Metric::RESERVED_CONVERSION_KINDS.contains(&kind.as_str()) {
-                return Err(invalid(
-                    "kind",
-                    format!("{kind:?} is reserved: conversion.{kind} is the measured metric"),
-                ));
-            }
-            finite("revenue", *revenue)?;
-            finite("cost", *cost)?;
-            if let Some(code) = currency {
-                if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
-                    return Err(invalid(
-                        "currency",
-                        format!("{code:?} is not an ISO 4217 code such as \"EUR\""),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn invalid(field: &'static str, reason: String) -> DecodeError {
-    DecodeError::InvalidField { field, reason }
-}
-
-fn non_empty(field: &'static str, value: &str) -> Result<(), DecodeError> {
-    if value.trim().is_empty() {
-        Err(invalid(field, "must not be empty".into()))
-    } else {
-        Ok(())
-    }
-}
-
-fn finite(field: &'static str, value: Option<f64>) -> Result<(), DecodeError> {
-    match value {
-        Some(v) if !v.is_finite() => Err(invalid(field, format!("{v} is not a finite number"))),
-        _ => Ok(()),
+        Event::Content(e) => read_into(writer, body, e),
+        Event::Engagement(e) => read_into(writer, body, e),
+        Event::Conversion(e) => read_into(writer, body, e),
     }
 }
 

@@ -40,9 +40,5 @@ pub fn to_confluent_avro(
     }
     .resolve(schema)?;
     let body = apache_avro::to_avro_datum(schema, value)?;
-    let mut framed = Vec::with_capacity(5 + body.len());
-    framed.push(0);
-    framed.extend_from_slice(&schema_id.to_be_bytes());
-    framed.extend_from_slice(&body);
-    Ok(framed)
+    Ok(super::framing::confluent(schema_id, &body))
 }

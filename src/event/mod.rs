@@ -1,14 +1,15 @@
 //! Domain events as producers publish them, independent of wire format, and
-//! the [`Record`] a partition hands to the pipeline.
+//! the [`Record`] a partition hands to the pipeline. Pure: no I/O.
 //!
 //! The same structs are read from JSON and from Avro (through serde), so the
-//! two formats cannot drift apart; [`decode`] picks the format per message.
+//! two formats cannot drift apart; [`decode`] picks the format per message
+//! ([`framing`]) and checks what the schemas cannot ([`validate`]).
 
-mod avro_plan;
 pub mod decode;
 pub mod encode;
-pub mod registry;
+pub mod framing;
 mod time;
+pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
@@ -184,7 +185,51 @@ pub enum Event {
     Conversion(ConversionEvent),
 }
 
+impl ConversionEvent {
+    /// Conversion kinds that would collide with a measured metric's name
+    /// (`conversion.revenue`, `conversion.cost`).
+    pub const RESERVED_KINDS: [&'static str; 2] = ["revenue", "cost"];
+}
+
 impl Event {
+    /// An empty event of a kind, to decode into.
+    pub fn blank(kind: TopicKind) -> Event {
+        match kind {
+            TopicKind::Content => Event::Content(ContentEvent {
+                event_id: String::new(),
+                occurred_at: EventTime::default(),
+                content_id: String::new(),
+                campaign_id: String::new(),
+                channel: String::new(),
+                content_type: String::new(),
+                sentiment: None,
+                seo_score: None,
+            }),
+            TopicKind::Engagement => Event::Engagement(EngagementEvent {
+                event_id: String::new(),
+                occurred_at: EventTime::default(),
+                content_id: String::new(),
+                campaign_id: String::new(),
+                channel: String::new(),
+                user_id: String::new(),
+                kind: EngagementKind::Impression,
+                dwell_ms: None,
+            }),
+            TopicKind::Conversion => Event::Conversion(ConversionEvent {
+                event_id: String::new(),
+                occurred_at: EventTime::default(),
+                campaign_id: String::new(),
+                content_id: None,
+                channel: None,
+                user_id: String::new(),
+                kind: String::new(),
+                revenue: None,
+                cost: None,
+                currency: None,
+            }),
+        }
+    }
+
     /// The event's time.
     pub fn occurred_at(&self) -> EventTime {
         match self {

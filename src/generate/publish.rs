@@ -13,9 +13,9 @@ use rdkafka::util::Timeout;
 use crate::config::{KafkaConfig, TopicsConfig};
 use crate::event::decode::{reader_schema, Format, AVRO_SCHEMAS};
 use crate::event::encode::{to_confluent_avro, to_json};
-use crate::event::registry::SchemaRegistry;
 use crate::event::{Event, TopicKind};
 use crate::kafka::producer;
+use crate::registry::SchemaRegistry;
 
 /// Which format each event is published in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,7 +68,7 @@ pub enum PublishError {
     Kafka(#[from] rdkafka::error::KafkaError),
     /// The registry refused.
     #[error(transparent)]
-    Registry(#[from] crate::event::registry::RegistryError),
+    Registry(#[from] crate::registry::RegistryError),
     /// Avro encoding failed.
     #[error("avro encoding: {0}")]
     Avro(#[from] apache_avro::Error),

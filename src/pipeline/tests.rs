@@ -1,8 +1,9 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use proptest::prelude::*;
 
 use super::*;
+use crate::derived;
 use crate::event::encode::to_json;
 use crate::event::{EngagementEvent, EngagementKind, Event, TopicKind};
 

@@ -34,9 +34,6 @@ pub enum Metric {
 }
 
 impl Metric {
-    /// Conversion kinds that would collide with a measured metric's name.
-    pub const RESERVED_CONVERSION_KINDS: [&'static str; 2] = ["revenue", "cost"];
-
     /// Whether rollups of this metric carry p50..p99. Counts do not (every
     /// observation is 1).
     pub fn has_percentiles(&self) -> bool {

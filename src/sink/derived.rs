@@ -18,7 +18,10 @@ use tracing::warn;
 
 use crate::config::{DerivedFormat, TopicsConfig};
 use crate::derived::{DerivedEvent, DerivedKind};
-use crate::event::registry::SchemaRegistry;
+use crate::error::{Classified, Disposition};
+use crate::event::framing;
+use crate::registry::SchemaRegistry;
+use crate::retry::{pause, Backoff};
 use crate::telemetry::metrics;
 
 /// The Avro schema of each derived event kind (`schemas/avro/*.avsc`).
@@ -71,6 +74,13 @@ pub enum DerivedError {
         /// Why.
         message: String,
     },
+}
+
+impl Classified for DerivedError {
+    /// A bug or a configuration problem: retrying cannot fix either.
+    fn disposition(&self) -> Disposition {
+        Disposition::Fatal
+    }
 }
 
 #[derive(Debug)]
@@ -158,7 +168,7 @@ impl DerivedSink {
             .collect::<Result<Vec<_>, _>>()?;
         tokio::pin!(stop);
         let mut pending: Vec<usize> = (0..events.len()).collect();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {
             let mut deliveries: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(pending.len());
             let mut failed = Vec::new();
@@ -212,11 +222,9 @@ impl DerivedSink {
             if failed.is_empty() {
                 return Ok(true);
             }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {},
-                () = &mut stop => return Ok(false),
+            if !pause(backoff.next_delay(), stop.as_mut()).await {
+                return Ok(false);
             }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
             pending = failed;
         }
     }
@@ -245,11 +253,7 @@ fn encode(encoding: &Encoding, event: &DerivedEvent) -> Result<Vec<u8>, DerivedE
             .map_err(|e| error(e.to_string()))?;
             let body =
                 apache_avro::to_avro_datum(schema, value).map_err(|e| error(e.to_string()))?;
-            let mut framed = Vec::with_capacity(5 + body.len());
-            framed.push(0);
-            framed.extend_from_slice(&id.to_be_bytes());
-            framed.extend_from_slice(&body);
-            Ok(framed)
+            Ok(framing::confluent(*id, &body))
         }
     }
 }

@@ -5,7 +5,9 @@ pub mod clickhouse;
 pub mod derived;
 pub mod side_topic;
 
-use crate::error::Disposition;
+use std::borrow::Cow;
+
+use crate::error::{Classified, Disposition};
 
 /// A failed write.
 #[derive(Debug, thiserror::Error)]
@@ -19,18 +21,32 @@ pub enum SinkError {
     Stopped(&'static str),
 }
 
-impl SinkError {
+impl Classified for SinkError {
     /// Whether retrying can help.
     ///
     /// ClickHouse errors about the data or the schema (unknown table or
     /// column, type or parse errors, missing database, access denied) will
     /// fail again the same way; network errors, timeouts, overload and
     /// anything unknown are worth retrying.
-    pub fn disposition(&self) -> Disposition {
+    fn disposition(&self) -> Disposition {
         match self {
             SinkError::Stopped(_) => Disposition::Fatal,
             SinkError::ClickHouse(e) => clickhouse_disposition(e),
         }
+    }
+
+    fn remedy(&self) -> Option<Cow<'static, str>> {
+        let SinkError::ClickHouse(::clickhouse::error::Error::BadResponse(message)) = self else {
+            return None;
+        };
+        let remedy = match exception_code(message)? {
+            60 | 81 => "the database or a table is missing: check clickhouse.database, or set clickhouse.create_schema = true and restart so Reactor creates them (schemas/clickhouse/)",
+            16 | 47 | 53 => "the table does not match this Reactor version: apply schemas/clickhouse/ (or migrate the table) and restart",
+            192 | 193 | 516 => "ClickHouse refused the credentials: check clickhouse.user and clickhouse.password (or password_file)",
+            497 => "clickhouse.user may not do this: grant it SELECT, INSERT and CREATE on clickhouse.database",
+            _ => return None,
+        };
+        Some(remedy.into())
     }
 }
 
@@ -80,7 +96,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classifies_clickhouse_exceptions() {
+    fn classifies_clickhouse_exceptions_and_says_what_to_do() {
         let bad =
             |m: &str| SinkError::ClickHouse(::clickhouse::error::Error::BadResponse(m.into()));
         assert_eq!(
@@ -105,5 +121,11 @@ mod tests {
             Disposition::Fatal
         );
         assert_eq!(exception_code("Code: 117, e.displayText()"), Some(117));
+        let missing =
+            bad("Code: 60, e.displayText() = DB::Exception: Table x.rollups doesn't exist");
+        assert!(missing
+            .remedy()
+            .is_some_and(|r| r.contains("clickhouse.create_schema")));
+        assert_eq!(bad("Code: 252, Too many parts").remedy(), None);
     }
 }

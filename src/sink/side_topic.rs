@@ -20,6 +20,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use tracing::warn;
 
+use crate::retry::{pause, Backoff};
 use crate::telemetry::metrics;
 
 /// Which side topic a sink writes, which decides its header names.
@@ -104,7 +105,7 @@ impl SideTopicSink {
         let partition = record.source_partition.to_string();
         let offset = record.offset.to_string();
         tokio::pin!(stop);
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {
             let headers = OwnedHeaders::new()
                 .insert(Header {
@@ -140,16 +141,15 @@ impl SideTopicSink {
                     Ok(_) => return true,
                     Err((e, _)) => {
                         metrics::side_topic_failure(&self.topic);
-                        warn!(topic = %self.topic, error = %e, retry_in = ?backoff, "forwarding a record failed; retrying");
+                        let delay = backoff.next_delay();
+                        warn!(topic = %self.topic, error = %e, retry_in = ?delay, "forwarding a record failed; retrying");
+                        if !pause(delay, stop.as_mut()).await {
+                            return false;
+                        }
                     }
                 },
                 () = &mut stop => return false,
             }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {},
-                () = &mut stop => return false,
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     }
 }

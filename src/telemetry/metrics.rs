@@ -8,8 +8,6 @@ use metrics::{
 };
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 
-use crate::pipeline::Stats;
-
 /// Records read from input partitions.
 pub const EVENTS_CONSUMED: &str = "reactor_events_consumed_total";
 /// Records decoded, by format.
@@ -155,8 +153,23 @@ fn describe() {
     );
 }
 
+/// What one processed batch of a partition counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Records read.
+    pub records: u64,
+    /// Records decoded from JSON.
+    pub json: u64,
+    /// Records decoded from Avro.
+    pub avro: u64,
+    /// Records whose windows had all closed.
+    pub late: u64,
+    /// Windows closed.
+    pub windows_closed: u64,
+}
+
 /// Counts one processed batch of a partition.
-pub fn batch(topic: &str, partition: i32, stats: &Stats) {
+pub fn batch(topic: &str, partition: i32, stats: BatchCounts) {
     let (topic, partition) = (topic.to_owned(), partition.to_string());
     counter!(EVENTS_CONSUMED, "topic" => topic.clone(), "partition" => partition)
         .increment(stats.records);

@@ -12,3 +12,13 @@ mod windows;
 
 pub use watermark::Watermark;
 pub use windows::{ClosedWindow, OpenWindow, WindowSpec, Windows};
+
+/// What happens to an event whose windows have all closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatePolicy {
+    /// Counted (`reactor_late_events_total`) and dropped.
+    Drop,
+    /// Counted and sent to the late-events topic with the reason.
+    SideTopic,
+}

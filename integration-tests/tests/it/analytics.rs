@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use apache_avro::Schema;
 use integration_tests::expected::rollups;
-use integration_tests::{read_topic, Scenario, TestEnv};
+use integration_tests::{read_topic_async, Scenario, TestEnv};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdkafka::message::Message;
@@ -107,11 +107,13 @@ async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow
         spike_start,
         60_000,
     );
-    let kafka = env.kafka().clone();
-    let topic = env.topics().anomalies.clone();
-    let messages =
-        tokio::task::spawn_blocking(move || read_topic(&kafka, &topic, 1, Duration::from_secs(60)))
-            .await??;
+    let messages = read_topic_async(
+        env.kafka(),
+        &env.topics().anomalies,
+        1,
+        Duration::from_secs(60),
+    )
+    .await?;
     let mut anomalies = Vec::new();
     for message in &messages {
         let event: AnomalyEvent =
@@ -149,13 +151,13 @@ async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow
             )
         })
         .collect();
-    let kafka = env.kafka().clone();
-    let topic = env.topics().rollups.clone();
-    let count = want_ids.len();
-    let messages = tokio::task::spawn_blocking(move || {
-        read_topic(&kafka, &topic, count, Duration::from_secs(60))
-    })
-    .await??;
+    let messages = read_topic_async(
+        env.kafka(),
+        &env.topics().rollups,
+        want_ids.len(),
+        Duration::from_secs(60),
+    )
+    .await?;
     let mut got_ids = BTreeSet::new();
     for message in &messages {
         let event: RollupEvent =
@@ -198,7 +200,6 @@ async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow
     assert!(checked > 1_000, "only {checked} rows with percentiles");
     assert!(sketched >= 20, "only {sketched} rows came from the sketch");
 
-    assert!(reactor.terminate(Duration::from_secs(30))?);
-    env.cleanup().await;
+    reactor.stop()?;
     Ok(())
 }

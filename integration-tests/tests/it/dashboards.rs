@@ -54,8 +54,7 @@ fn dashboards_python() -> Result<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_runs_over_reactors_rollups() -> Result<()> {
     let python = dashboards_python()?;
-    let prometheus =
-        std::env::var("PROMETHEUS_URL").unwrap_or_else(|_| "http://127.0.0.1:19090".to_owned());
+    let prometheus = integration_tests::Services::from_env().prometheus;
     let scenario = Scenario {
         partitions: 2,
         extra: "[anomaly]\nwarm_up = 5\n",
@@ -150,11 +149,6 @@ async fn every_dashboard_query_runs_over_reactors_rollups() -> Result<()> {
     );
     assert!(stdout.contains("OK: queries executed"), "{stdout}");
 
-    assert!(
-        reactor.terminate(Duration::from_secs(30))?,
-        "reactor did not exit cleanly:\n{}",
-        reactor.log_tail(30)
-    );
-    env.cleanup().await;
+    reactor.stop()?;
     Ok(())
 }

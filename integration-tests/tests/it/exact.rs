@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use integration_tests::expected::rollups;
-use integration_tests::{read_topic, TestEnv};
-use rdkafka::message::{Headers, Message};
+use integration_tests::{header, read_topic_async, TestEnv};
 use reactor::event::decode::Format;
 use reactor::generate::publish::FormatMix;
 
@@ -78,24 +77,13 @@ async fn rollups_are_exact_and_bad_input_is_dead_lettered() -> anyhow::Result<()
     for (_, _, kind) in &bad {
         *want_kinds.entry((*kind).to_owned()).or_default() += 1;
     }
-    let bad_count = bad.len();
-    let kafka = env.kafka().clone();
-    let dead_letter_topic = topics.dead_letter.clone();
-    let letters = tokio::task::spawn_blocking(move || {
-        read_topic(
-            &kafka,
-            &dead_letter_topic,
-            bad_count,
-            Duration::from_secs(60),
-        )
-    })
-    .await??;
-    let header = |m: &rdkafka::message::OwnedMessage, name: &str| -> String {
-        m.headers()
-            .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
+    let letters = read_topic_async(
+        env.kafka(),
+        &topics.dead_letter,
+        bad.len(),
+        Duration::from_secs(60),
+    )
+    .await?;
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for letter in &letters {
         *kinds
@@ -119,11 +107,6 @@ async fn rollups_are_exact_and_bad_input_is_dead_lettered() -> anyhow::Result<()
     }
     assert_eq!(kinds, want_kinds, "dead-letter reasons");
 
-    assert!(
-        reactor.terminate(Duration::from_secs(30))?,
-        "reactor did not exit cleanly:\n{}",
-        reactor.log_tail(30)
-    );
-    env.cleanup().await;
+    reactor.stop()?;
     Ok(())
 }

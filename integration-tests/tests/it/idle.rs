@@ -25,7 +25,6 @@ async fn idle_partitions_flush_their_last_windows() -> anyhow::Result<()> {
 
     env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(90))
         .await?;
-    assert!(reactor.terminate(Duration::from_secs(30))?);
-    env.cleanup().await;
+    reactor.stop()?;
     Ok(())
 }

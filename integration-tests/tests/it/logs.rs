@@ -29,7 +29,7 @@ async fn json_logs_are_one_object_per_line_with_the_partition_span() -> Result<(
         },
     )
     .await?;
-    reactor.terminate(Duration::from_secs(30))?;
+    reactor.stop()?;
 
     let log = reactor.log();
     let mut partition_lines = 0;
@@ -50,6 +50,5 @@ async fn json_logs_are_one_object_per_line_with_the_partition_span() -> Result<(
         }
     }
     ensure!(partition_lines >= 1, "no partition started line in:\n{log}");
-    env.cleanup().await;
     Ok(())
 }

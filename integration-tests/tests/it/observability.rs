@@ -21,10 +21,10 @@ const LATENESS_MS: i64 = 10_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_reactor_and_its_endpoints_answer() -> Result<()> {
-    let prometheus = env_or("PROMETHEUS_URL", "http://127.0.0.1:19090");
     // Windows stay open (no idle closing), so /state has some to show.
     let scenario = crate::without_idle_closing();
     let env = TestEnv::new("observability", &scenario).await?;
+    let prometheus = env.services.prometheus.clone();
     // Unique per test run: the consumer group is a fresh random name.
     let instance = env.kafka().group_id.clone();
     let publisher = env.publisher().await?;
@@ -101,7 +101,7 @@ async fn prometheus_scrapes_reactor_and_its_endpoints_answer() -> Result<()> {
     )
     .await?;
     assert_eq!(
-        reactor.metric("reactor_events_consumed_total"),
+        reactor.metric("reactor_events_consumed_total").await,
         Some(consumed),
         "/metrics"
     );
@@ -239,18 +239,8 @@ async fn prometheus_scrapes_reactor_and_its_endpoints_answer() -> Result<()> {
     )
     .await?;
 
-    assert!(
-        reactor.terminate(Duration::from_secs(30))?,
-        "reactor did not exit cleanly:\n{}",
-        reactor.log_tail(30)
-    );
-    env.cleanup().await;
+    reactor.stop()?;
     Ok(())
-}
-
-/// `name` from the environment, else `default`.
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
 /// Labels of a series, without the metric name.

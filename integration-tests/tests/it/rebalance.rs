@@ -4,41 +4,14 @@
 //! dashboards and alerts follow the new owner. The partitions it keeps go
 //! on reporting real values.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::{eventually, http_get, TestEnv};
+use integration_tests::{eventually, http_get, scrape, TestEnv};
 use reactor::generate::publish::FormatMix;
 
 type Partition = (String, i32);
-
-/// The values of gauge `name` on a `/metrics` page, by topic and partition.
-fn gauge(metrics: &str, name: &str) -> BTreeMap<Partition, f64> {
-    let mut values = BTreeMap::new();
-    for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix('{')) else {
-            continue;
-        };
-        let Some((labels, value)) = rest.rsplit_once("} ") else {
-            continue;
-        };
-        let label = |key: &str| {
-            labels
-                .split(',')
-                .find_map(|kv| kv.strip_prefix(&format!("{key}=\"")))
-                .map(|v| v.trim_end_matches('"').to_owned())
-        };
-        if let (Some(topic), Some(partition), Ok(value)) = (
-            label("topic"),
-            label("partition").and_then(|p| p.parse().ok()),
-            value.trim().parse::<f64>(),
-        ) {
-            values.insert((topic, partition), value);
-        }
-    }
-    values
-}
 
 /// The partitions a replica's `/state` lists.
 async fn owned(address: &str) -> Result<BTreeSet<Partition>> {
@@ -70,10 +43,11 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
         "replica a to report every partition",
         Duration::from_secs(60),
         || {
-            let url = format!("http://{a_address}/metrics");
+            let a_address = a_address.clone();
             async move {
-                let (_, metrics) = http_get(&url, None).await?;
-                let open = gauge(&metrics, "reactor_open_windows");
+                let open = scrape(&a_address)
+                    .await?
+                    .by_partition("reactor_open_windows");
                 Ok((open.len() == all && open.values().all(|v| v.is_finite())).then_some(()))
             }
         },
@@ -102,8 +76,8 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
             let (a_address, moved) = (a_address.clone(), moved.clone());
             async move {
                 let kept = owned(&a_address).await?;
-                let (_, metrics) = http_get(&format!("http://{a_address}/metrics"), None).await?;
-                let open = gauge(&metrics, "reactor_open_windows");
+                let metrics = scrape(&a_address).await?;
+                let open = metrics.by_partition("reactor_open_windows");
                 let released = moved
                     .iter()
                     .all(|p| open.get(p).is_some_and(|v| v.is_nan()));
@@ -113,7 +87,7 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
         },
     )
     .await?;
-    let open = gauge(&metrics, "reactor_open_windows");
+    let open = metrics.by_partition("reactor_open_windows");
     for partition in &kept {
         assert!(
             open.get(partition).is_some_and(|v| v.is_finite()),
@@ -123,7 +97,7 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
     }
     for partition in &moved {
         for name in ["reactor_watermark_seconds", "reactor_consumer_lag_messages"] {
-            let value = gauge(&metrics, name).get(partition).copied();
+            let value = metrics.by_partition(name).get(partition).copied();
             assert!(
                 value.is_none_or(f64::is_nan),
                 "{name} of moved {partition:?} on replica a: {value:?}"
@@ -131,8 +105,7 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
         }
     }
 
-    b.terminate(Duration::from_secs(30))?;
-    a.terminate(Duration::from_secs(30))?;
-    env.cleanup().await;
+    b.stop()?;
+    a.stop()?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use integration_tests::Services;
 use reactor::event::decode::AVRO_SCHEMAS;
-use reactor::event::registry::SchemaRegistry;
+use reactor::registry::SchemaRegistry;
 
 #[tokio::test]
 async fn registers_resolves_and_reports_unknown_ids() -> anyhow::Result<()> {

@@ -72,7 +72,6 @@ async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> 
         "the second instance did not resume from checkpoints:\n{}",
         second.log_tail(40)
     );
-    assert!(second.terminate(Duration::from_secs(30))?);
-    env.cleanup().await;
+    second.stop()?;
     Ok(())
 }

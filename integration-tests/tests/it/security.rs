@@ -65,8 +65,7 @@ async fn rollups_reach_clickhouse_over_tls_with_a_password_from_a_file() -> anyh
     let log = reactor.log();
     assert!(log.contains(&https_url), "the log names the HTTPS endpoint");
     assert!(!log.contains(PASSWORD), "the password leaked into the log");
-    reactor.terminate(Duration::from_secs(20))?;
-    env.cleanup().await;
+    reactor.stop()?;
     Ok(())
 }
 
@@ -94,6 +93,5 @@ async fn an_untrusted_certificate_is_refused_with_a_clear_error() -> anyhow::Res
     .with_context(|| reactor.log_tail(20))?;
     assert!(!reactor.log().contains(PASSWORD));
     reactor.kill();
-    env.cleanup().await;
     Ok(())
 }

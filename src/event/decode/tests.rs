@@ -1,6 +1,6 @@
 use super::*;
 use crate::event::encode::{to_confluent_avro, to_json};
-use crate::event::{EngagementKind, EventTime};
+use crate::event::{ConversionEvent, EngagementEvent, EngagementKind, EventTime};
 
 const T: i64 = 1_763_890_200_000; // 2025-11-23T09:30:00Z
 
@@ -170,21 +170,20 @@ fn corrupt_avro_body_is_an_avro_error() {
 #[test]
 fn framing_errors() {
     let decoder = decoder(TopicKind::Content);
-    assert_eq!(decoder.decode(None).unwrap_err(), DecodeError::EmptyPayload);
-    assert_eq!(
-        decoder.decode(Some(b"")).unwrap_err(),
-        DecodeError::EmptyPayload
-    );
-    assert_eq!(
-        decoder.decode(Some(b"   ")).unwrap_err(),
-        DecodeError::EmptyPayload
-    );
+    let empty = DecodeError::Framing(FramingError::Empty);
+    assert_eq!(decoder.decode(None).unwrap_err(), empty);
+    assert_eq!(decoder.decode(Some(b"")).unwrap_err(), empty);
+    assert_eq!(decoder.decode(Some(b"   ")).unwrap_err(), empty);
+    assert_eq!(empty.kind(), "empty_payload");
     assert_eq!(
         decoder.decode(Some(&[0, 0, 1])).unwrap_err(),
-        DecodeError::Truncated { len: 3 }
+        DecodeError::Framing(FramingError::Truncated { len: 3 })
     );
     let err = decoder.decode(Some(b"\xff\xfe garbage")).unwrap_err();
-    assert_eq!(err, DecodeError::UnknownFormat { first_byte: 0xff });
+    assert_eq!(
+        err,
+        DecodeError::Framing(FramingError::UnknownFormat { first_byte: 0xff })
+    );
     assert!(err.to_string().contains("0xff"), "{err}");
     assert_eq!(
         decoder.decode(Some(b"[1,2]")).unwrap_err().kind(),
@@ -242,7 +241,7 @@ fn field_rules() {
             .decode(Some(&to_json(&Event::Conversion(e)).unwrap()))
             .unwrap_err();
         assert!(
-            matches!(&err, DecodeError::InvalidField { field: f, .. } if *f == field),
+            matches!(&err, DecodeError::Invalid(Invalid::Field { field: f, .. }) if *f == field),
             "{field}: {err}"
         );
     };
@@ -296,5 +295,199 @@ fn decoding_into_a_reused_event_gives_what_decode_gives() {
             "{}",
             String::from_utf8_lossy(payload)
         );
+    }
+}
+
+/// The decoder reads Avro with `serde_avro_fast`; these check it against
+/// `apache_avro`'s generic decoding and schema resolution, which it replaced.
+mod against_apache_avro {
+    use apache_avro::types::Value;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::ContentEvent;
+
+    fn generic(writer: &Schema, kind: TopicKind, body: &[u8]) -> Event {
+        let reader = reader_schema(kind).unwrap();
+        let value = apache_avro::from_avro_datum(writer, &mut &body[..], Some(&reader)).unwrap();
+        match kind {
+            TopicKind::Content => Event::Content(apache_avro::from_value(&value).unwrap()),
+            TopicKind::Engagement => Event::Engagement(apache_avro::from_value(&value).unwrap()),
+            TopicKind::Conversion => Event::Conversion(apache_avro::from_value(&value).unwrap()),
+        }
+    }
+
+    fn fast(writer: &str, kind: TopicKind, body: &[u8], slot: &mut Event) -> Result<(), String> {
+        if slot.topic_kind() != kind {
+            *slot = Event::blank(kind);
+        }
+        decode_avro_into(&writer.parse().unwrap(), body, slot)
+    }
+
+    fn body(event: &Event) -> Vec<u8> {
+        avro(event, 1)[5..].to_vec()
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 é€-]{0,12}"
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let time = (946_684_800_000i64..4_102_444_799_999).prop_map(EventTime::from_millis);
+        let number = prop::option::of(-1e9f64..1e9);
+        prop_oneof![
+            (
+                text(),
+                time.clone(),
+                text(),
+                text(),
+                text(),
+                text(),
+                number.clone(),
+                number.clone()
+            )
+                .prop_map(|(id, t, content, campaign, channel, ty, s, seo)| {
+                    Event::Content(ContentEvent {
+                        event_id: id,
+                        occurred_at: t,
+                        content_id: content,
+                        campaign_id: campaign,
+                        channel,
+                        content_type: ty,
+                        sentiment: s,
+                        seo_score: seo,
+                    })
+                }),
+            (
+                text(),
+                time.clone(),
+                text(),
+                text(),
+                0usize..6,
+                prop::option::of(any::<i64>())
+            )
+                .prop_map(|(id, t, content, campaign, kind, dwell)| {
+                    Event::Engagement(EngagementEvent {
+                        event_id: id,
+                        occurred_at: t,
+                        content_id: content,
+                        campaign_id: campaign.clone(),
+                        channel: campaign,
+                        user_id: "u".into(),
+                        kind: EngagementKind::ALL[kind],
+                        dwell_ms: dwell,
+                    })
+                }),
+            (
+                text(),
+                time,
+                prop::option::of(text()),
+                text(),
+                number.clone(),
+                number
+            )
+                .prop_map(|(id, t, content, kind, revenue, cost)| {
+                    Event::Conversion(ConversionEvent {
+                        event_id: id,
+                        occurred_at: t,
+                        campaign_id: "c".into(),
+                        content_id: content.clone(),
+                        channel: content,
+                        user_id: "u".into(),
+                        kind,
+                        revenue,
+                        cost,
+                        currency: Some("EUR".into()),
+                    })
+                }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn reads_what_the_generic_decoder_reads(event in event(), first in event()) {
+            // Into a fresh event, and into a previous one of either kind
+            // (reused buffers, or replaced).
+            let kind = event.topic_kind();
+            let writer = schema_text(kind);
+            let body = body(&event);
+            let mut slot = Event::blank(kind);
+            fast(writer, kind, &body, &mut slot).unwrap();
+            prop_assert_eq!(&slot, &generic(&reader_schema(kind).unwrap(), kind, &body));
+            prop_assert_eq!(&slot, &event);
+            let mut reused = first;
+            fast(writer, kind, &body, &mut reused).unwrap();
+            prop_assert_eq!(&reused, &event);
+            // A truncated body fails, whatever the slot held.
+            let cut = &body[..body.len() / 2];
+            prop_assert!(fast(writer, kind, cut, &mut reused).is_err());
+        }
+    }
+
+    #[test]
+    fn an_evolved_writer_schema_reads_the_same_as_generic_resolution() {
+        let text = r#"{"type": "record", "name": "EngagementEvent", "namespace": "io.reactor.events", "fields": [
+                {"name": "tags", "type": {"type": "map", "values": {"type": "array", "items": "string"}}},
+                {"name": "kind", "type": {"type": "enum", "name": "EngagementKind", "symbols": ["impression", "view", "click", "like", "share", "comment"]}},
+                {"name": "campaign_id", "type": "string"},
+                {"name": "score", "type": ["null", "float", "string"]},
+                {"name": "event_id", "type": "string"},
+                {"name": "occurred_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+                {"name": "content_id", "type": "string"},
+                {"name": "checksum", "type": {"type": "fixed", "name": "md5", "size": 4}},
+                {"name": "channel", "type": "string"},
+                {"name": "user_id", "type": "string"},
+                {"name": "nested", "type": {"type": "record", "name": "Nested", "fields": [{"name": "a", "type": "double"}, {"name": "b", "type": "bytes"}]}}
+            ]}"#;
+        let writer = Schema::parse_str(text).unwrap();
+        let value = Value::Record(vec![
+            (
+                "tags".into(),
+                Value::Map(
+                    [(
+                        "k".to_owned(),
+                        Value::Array(vec![Value::String("x".into())]),
+                    )]
+                    .into(),
+                ),
+            ),
+            ("kind".into(), Value::Enum(2, "click".into())),
+            ("campaign_id".into(), Value::String("campaign-1".into())),
+            ("score".into(), Value::Union(1, Box::new(Value::Float(0.5)))),
+            ("event_id".into(), Value::String("e-9".into())),
+            (
+                "occurred_at".into(),
+                Value::TimestampMillis(1_767_225_600_123),
+            ),
+            ("content_id".into(), Value::String("content-2".into())),
+            ("checksum".into(), Value::Fixed(4, vec![1, 2, 3, 4])),
+            ("channel".into(), Value::String("web".into())),
+            ("user_id".into(), Value::String("u-1".into())),
+            (
+                "nested".into(),
+                Value::Record(vec![
+                    ("a".into(), Value::Double(1.0)),
+                    ("b".into(), Value::Bytes(vec![9; 3])),
+                ]),
+            ),
+        ]);
+        let body = apache_avro::to_avro_datum(&writer, value).unwrap();
+        let mut decoder = decoder(TopicKind::Engagement);
+        decoder.add_writer_schema(5, Some(text));
+        let mut payload = vec![0, 0, 0, 0, 5];
+        payload.extend_from_slice(&body);
+        let (event, _) = decoder.decode(Some(&payload)).unwrap();
+        assert_eq!(event, generic(&writer, TopicKind::Engagement, &body));
+        let Event::Engagement(e) = &event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(
+            (e.kind, e.dwell_ms, e.channel.as_str()),
+            (EngagementKind::Click, None, "web")
+        );
+        let err = decoder
+            .decode(Some(&payload[..payload.len() - 1]))
+            .unwrap_err();
+        assert_eq!(err.kind(), "invalid_avro", "{err}");
     }
 }

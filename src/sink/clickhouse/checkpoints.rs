@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::rows::CheckpointRow;
-use crate::kafka::Checkpoint;
+use crate::pipeline::Checkpoint;
 use crate::sink::SinkError;
 
 /// The newest checkpoint of every partition of `group`, keyed by (topic, partition).

@@ -4,7 +4,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use crate::event::EventTime;
-use crate::kafka::Checkpoint;
+use crate::pipeline::Checkpoint;
 use crate::rollup::Rollup;
 
 /// A row of `rollups`.

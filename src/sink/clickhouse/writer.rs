@@ -9,6 +9,7 @@
 //! failures are retried with back-off, indefinitely; a failure retrying
 //! cannot fix is reported to every request of the batch.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clickhouse::{RowOwned, RowWrite};
@@ -16,8 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
 use super::rows::{CheckpointRow, RollupRow};
-use crate::error::Disposition;
-use crate::kafka::Checkpoint;
+use crate::error::{Classified, Disposition};
+use crate::pipeline::Checkpoint;
+use crate::retry::Backoff;
 use crate::rollup::Rollup;
 use crate::sink::SinkError;
 use crate::telemetry::metrics;
@@ -33,12 +35,17 @@ pub struct WriterSettings {
     pub request_timeout: Duration,
 }
 
-/// The outcome of a submitted write, once it is durable (or has failed for good).
-pub type Ack = oneshot::Receiver<Result<(), String>>;
+/// The outcome of a write: `Ok` once durable, or the error retrying could
+/// not fix (shared by every request of the failed insert).
+pub type WriteResult = Result<(), Arc<SinkError>>;
+
+/// Resolves to the [`WriteResult`] of a submitted write; a receive error
+/// means the writer task is gone.
+pub type Ack = oneshot::Receiver<WriteResult>;
 
 enum Request {
-    Rollups(Vec<Rollup>, oneshot::Sender<Result<(), String>>),
-    Checkpoint(CheckpointRow, oneshot::Sender<Result<(), String>>),
+    Rollups(Vec<Rollup>, oneshot::Sender<WriteResult>),
+    Checkpoint(CheckpointRow, oneshot::Sender<WriteResult>),
 }
 
 /// Submits rows to the writer task. Cheap to clone.
@@ -151,7 +158,7 @@ async fn run(
 struct Batch {
     rollups: Vec<RollupRow>,
     checkpoints: Vec<CheckpointRow>,
-    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    waiters: Vec<oneshot::Sender<WriteResult>>,
 }
 
 impl Batch {
@@ -189,7 +196,7 @@ impl Batch {
             )
             .await;
         }
-        let outcome = result.map_err(|e| e.to_string());
+        let outcome = result.map_err(Arc::new);
         for waiter in self.waiters {
             let _receiver_gone = waiter.send(outcome.clone());
         }
@@ -202,7 +209,7 @@ async fn insert_with_retry<T: RowOwned + RowWrite>(
     rows: &[T],
     timeout: Duration,
 ) -> Result<(), SinkError> {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut attempt = 1u32;
     loop {
         let started = Instant::now();
@@ -213,9 +220,9 @@ async fn insert_with_retry<T: RowOwned + RowWrite>(
             }
             Err(e) if e.disposition() == Disposition::Retry => {
                 metrics::insert_failed(table, "retry");
-                warn!(table, attempt, error = %crate::error::Chain(&e), retry_in = ?backoff, "ClickHouse insert failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                let delay = backoff.next_delay();
+                warn!(table, attempt, error = %crate::error::Chain(&e), retry_in = ?delay, "ClickHouse insert failed; retrying");
+                tokio::time::sleep(delay).await;
                 attempt += 1;
             }
             Err(e) => {

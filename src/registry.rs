@@ -1,5 +1,7 @@
-//! The schema registry client: resolves the writer schema of Confluent-framed
-//! Avro messages by id, and registers schemas (for the load generator).
+//! The schema registry client (shell, HTTP): resolves the writer schema of
+//! Confluent-framed Avro messages by id for the decoder, which asks for the
+//! ids it is missing and is handed the answers; and registers schemas (for
+//! derived events and the load generator).
 //!
 //! Any Confluent-compatible registry works: Confluent Schema Registry,
 //! Karapace, Redpanda, Apicurio (in its Confluent-compatible mode).
@@ -14,6 +16,8 @@ use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSche
 use tracing::warn;
 
 use crate::config::SchemaRegistryConfig;
+use crate::error::{Classified, Disposition};
+use crate::retry::{pause, Backoff};
 use crate::telemetry::metrics;
 
 /// A failed registry request, or a client that could not be set up.
@@ -26,6 +30,17 @@ pub enum RegistryError {
     /// `schema_registry.tls.ca_file` could not be used.
     #[error("schema registry TLS (schema_registry.tls.ca_file): {0}")]
     Tls(#[from] crate::tls::TlsError),
+}
+
+impl Classified for RegistryError {
+    /// Requests are retried unless the registry says they cannot succeed;
+    /// TLS set-up errors are configuration.
+    fn disposition(&self) -> Disposition {
+        match self {
+            RegistryError::Request(e) if e.retriable => Disposition::Retry,
+            RegistryError::Request(_) | RegistryError::Tls(_) => Disposition::Fatal,
+        }
+    }
 }
 
 /// A schema registry at a base URL.
@@ -89,23 +104,22 @@ impl SchemaRegistry {
         stop: impl std::future::Future<Output = ()>,
     ) -> Option<Option<String>> {
         tokio::pin!(stop);
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             tokio::select! {
                 result = self.schema(id) => match result {
                     Ok(answer) => return Some(answer),
                     Err(e) => {
                         metrics::schema_registry_error();
-                        warn!(url = %self.url, schema_id = id, error = %crate::error::Chain(&e), retry_in = ?backoff, "schema registry request failed; retrying");
+                        let delay = backoff.next_delay();
+                        warn!(url = %self.url, schema_id = id, error = %crate::error::Chain(&e), retry_in = ?delay, "schema registry request failed; retrying");
+                        if !pause(delay, stop.as_mut()).await {
+                            return None;
+                        }
                     }
                 },
                 () = &mut stop => return None,
             }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {},
-                () = &mut stop => return None,
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     }
 

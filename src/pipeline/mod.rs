@@ -6,28 +6,37 @@
 //! partition actor, which feeds it batches of records and the wall-clock
 //! ticks used for idle closing, ships what it emits, and reports back when
 //! rollups, derived events, dead letters and late records are durable. From
-//! those reports it derives the [`Checkpoint`] that is safe to resume from.
+//! those reports its [`CheckpointLedger`] derives the [`Checkpoint`] that is
+//! safe to resume from.
+//!
+//! - [`checkpoint`]: the ledger of held offsets and pending batches.
+//! - `close`: closing windows into rows, trend and anomaly verdicts.
+//! - [`rejection`]: why a record is not aggregated.
+//! - `interner`: each partition's dimensions, stored once.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::aggregate::{
-    Aggregator, Average, HistorySettings, NoiseFloor, Percentiles, SeriesHistory,
-};
-use crate::derived::{self, DerivedEvent};
+use crate::aggregate::{Aggregator, Average, HistorySettings, Percentiles, SeriesHistory};
+use crate::derived::DerivedEvent;
+use crate::error::{Classified, Disposition};
 use crate::event::decode::{DecodeError, Decoder, Format};
-use crate::event::{Event, EventTime, Record};
-use crate::kafka::offsets::{Checkpoint, OffsetTracker};
+use crate::event::{EventTime, Record};
 use crate::rollup::{observations, DimensionsRef, Metric, Rollup};
-use crate::window::{ClosedWindow, Watermark, WindowSpec, Windows};
+use crate::window::{LatePolicy, Watermark, WindowSpec, Windows};
 
+pub mod checkpoint;
+mod close;
 mod interner;
+pub mod rejection;
 
+pub use checkpoint::{BatchId, Checkpoint, CheckpointLedger, OffsetTracker};
 pub use interner::DimensionsId;
 use interner::Interner;
+pub use rejection::{Rejected, Rejection};
 
 /// What is aggregated per series in a window: the average always,
 /// percentiles for measured metrics.
@@ -74,16 +83,6 @@ pub struct SeriesId {
 /// Everything aggregated in one window of one partition.
 pub type WindowState = FxHashMap<SeriesId, SeriesState>;
 
-/// What happens to an event whose windows have all closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LatePolicy {
-    /// Counted (`reactor_late_events_total`) and dropped.
-    Drop,
-    /// Counted and sent to the late-events topic with the reason.
-    SideTopic,
-}
-
 /// Windowing settings of a pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowSettings {
@@ -111,9 +110,6 @@ pub struct PipelineSettings {
     pub history_retention: Duration,
 }
 
-/// Identifies one batch of rollups handed to the sink.
-pub type BatchId = u64;
-
 /// Closed-window rows to write and derived events to publish; report
 /// [`PartitionPipeline::rollups_written`] with its id once both are durable.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,24 +121,6 @@ pub struct RollupBatch {
     /// Trend and anomaly events (each row is also published as a rollup
     /// event, built by the sink).
     pub events: Vec<DerivedEvent>,
-}
-
-/// An input record that is not aggregated and goes to a side topic instead:
-/// the dead-letter topic (unusable) or the late-events topic (policy
-/// `side-topic`). Its offset is held until
-/// [`PartitionPipeline::forwarded`] reports that the broker has it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejected {
-    /// Offset of the record.
-    pub offset: i64,
-    /// Its key.
-    pub key: Option<Vec<u8>>,
-    /// Its payload.
-    pub payload: Option<Vec<u8>>,
-    /// Why, for people.
-    pub reason: String,
-    /// Why, as a fixed label (`DecodeError::kind`, or `late`).
-    pub kind: &'static str,
 }
 
 /// Counts for one call, for metrics.
@@ -177,16 +155,6 @@ pub struct Output {
     pub stats: Stats,
 }
 
-/// A rollup batch not yet acknowledged, and the checkpoint that becomes
-/// valid once it and every earlier batch are.
-#[derive(Debug, Clone)]
-struct PendingBatch {
-    id: BatchId,
-    held_offsets: Vec<i64>,
-    checkpoint: Option<Checkpoint>,
-    written: bool,
-}
-
 /// A snapshot of a pipeline's state, for `/state` and tests.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PipelineState {
@@ -213,7 +181,7 @@ pub struct PartitionPipeline {
     settings: PipelineSettings,
     windows: Windows<WindowState>,
     watermark: Watermark,
-    offsets: OffsetTracker,
+    ledger: CheckpointLedger,
     histories: FxHashMap<SeriesId, SeriesHistory>,
     /// The dimensions of every open series and every kept history.
     dimensions: Interner,
@@ -221,15 +189,8 @@ pub struct PartitionPipeline {
     /// rather than growing (and rehashing) its map step by step.
     series_hint: usize,
     /// The last event decoded, whose buffers the next one reuses.
-    scratch: Option<Event>,
-    start_offset: Option<i64>,
+    scratch: Option<crate::event::Event>,
     last_input: Option<Instant>,
-    next_batch: BatchId,
-    pending: VecDeque<PendingBatch>,
-    /// The newest checkpoint known to be valid while batches are pending.
-    stable: Option<Checkpoint>,
-    /// Dead letters and late records not yet acknowledged.
-    forwards_in_flight: usize,
 }
 
 impl PartitionPipeline {
@@ -251,17 +212,12 @@ impl PartitionPipeline {
             settings,
             windows: Windows::new(w.spec),
             watermark: Watermark::new(w.allowed_lateness, start.and_then(|c| c.watermark)),
-            offsets: OffsetTracker::new(start.map(|c| c.offset)),
+            ledger: CheckpointLedger::new(start),
             histories: FxHashMap::default(),
             dimensions: Interner::default(),
             series_hint: 0,
             scratch: None,
-            start_offset: start.map(|c| c.offset),
             last_input: None,
-            next_batch: 0,
-            pending: VecDeque::new(),
-            stable: start,
-            forwards_in_flight: 0,
         }
     }
 
@@ -288,26 +244,18 @@ impl PartitionPipeline {
         let mut scratch = self.scratch.take();
         for record in records {
             out.stats.records += 1;
-            if self.start_offset.is_some_and(|start| record.offset < start) {
+            if self.ledger.is_before_start(record.offset) {
                 out.stats.stale += 1;
                 continue;
             }
-            if self.stable.is_none() {
-                // Nothing has been written yet: resuming here with no
-                // watermark rebuilds everything from the first record.
-                self.stable = Some(Checkpoint {
-                    offset: record.offset,
-                    watermark: None,
-                });
-            }
-            self.offsets.observe(record.offset);
+            self.ledger.observe(record.offset);
             let decoded = self
                 .decoder
                 .decode_reusing(record.payload.as_deref(), &mut scratch);
             let (event, format) = match decoded {
                 Ok(decoded) => decoded,
-                Err(error) if error.disposition() == crate::error::Disposition::Skip => {
-                    self.dead_letter(record, error, &mut out);
+                Err(error) if error.disposition() == Disposition::Skip => {
+                    self.dead_letter(record, error.into(), &mut out);
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -334,7 +282,7 @@ impl PartitionPipeline {
                 let id = self.dimensions.intern(dimensions, position);
                 let (state, created) = self.windows.get_or_open(start, record.offset);
                 if created {
-                    self.offsets.hold(record.offset);
+                    self.ledger.window_opened(record.offset);
                     state.reserve(self.series_hint);
                 }
                 for (metric, value) in observations(event) {
@@ -352,8 +300,7 @@ impl PartitionPipeline {
             if !counted {
                 out.stats.late += 1;
                 if self.settings.windows.late_policy == LatePolicy::SideTopic {
-                    let reason = self.late_reason(time);
-                    let late = self.reject(record, reason, "late");
+                    let late = self.reject(record, self.late(time));
                     out.late.push(late);
                 }
                 continue;
@@ -370,33 +317,32 @@ impl PartitionPipeline {
         Ok(out)
     }
 
-    fn dead_letter(&mut self, record: Record, error: DecodeError, out: &mut Output) {
-        let letter = self.reject(record, error.to_string(), error.kind());
+    fn dead_letter(&mut self, record: Record, why: Rejection, out: &mut Output) {
+        let letter = self.reject(record, why);
         out.dead_letters.push(letter);
     }
 
     /// Holds the record's offset until it is forwarded.
-    fn reject(&mut self, record: Record, reason: String, kind: &'static str) -> Rejected {
-        self.offsets.hold(record.offset);
-        self.forwards_in_flight += 1;
+    fn reject(&mut self, record: Record, why: Rejection) -> Rejected {
+        self.ledger.forwarding(record.offset);
         Rejected {
             offset: record.offset,
             key: record.key,
             payload: record.payload,
-            reason,
-            kind,
+            reason: why.to_string(),
+            kind: why.kind(),
         }
     }
 
     /// The clock-skew guard: an event further than `max_future_skew` ahead
     /// of the watermark would close every open window; it is rejected and
     /// does not move the watermark.
-    fn too_far_ahead(&self, time: EventTime) -> Option<DecodeError> {
+    fn too_far_ahead(&self, time: EventTime) -> Option<Rejection> {
         let watermark = self.watermark.current()?;
         let max_skew_ms =
             i64::try_from(self.settings.windows.max_future_skew.as_millis()).unwrap_or(i64::MAX);
         let ahead_ms = time.as_millis().saturating_sub(watermark.as_millis());
-        (ahead_ms > max_skew_ms).then(|| DecodeError::FutureTimestamp {
+        (ahead_ms > max_skew_ms).then(|| Rejection::FutureTimestamp {
             time: time.to_rfc3339(),
             watermark: watermark.to_rfc3339(),
             ahead_ms,
@@ -404,14 +350,18 @@ impl PartitionPipeline {
         })
     }
 
-    fn late_reason(&self, time: EventTime) -> String {
+    fn late(&self, time: EventTime) -> Rejection {
         let newest = self.windows.starts_of(time).next().unwrap_or(time);
-        format!(
-            "late: occurred_at {time} falls in windows that closed when the partition's watermark passed their end (newest window ends {}, watermark {}); windows.allowed_lateness is {}",
-            self.windows.end_of(newest),
-            self.watermark.current().map_or_else(|| "none".to_owned(), EventTime::to_rfc3339),
-            humantime::format_duration(self.settings.windows.allowed_lateness),
-        )
+        Rejection::Late {
+            time: time.to_rfc3339(),
+            newest_end: self.windows.end_of(newest).to_rfc3339(),
+            watermark: self
+                .watermark
+                .current()
+                .map_or_else(|| "none".to_owned(), EventTime::to_rfc3339),
+            lateness: humantime::format_duration(self.settings.windows.allowed_lateness)
+                .to_string(),
+        }
     }
 
     /// Records that input was seen at `at` even though no batch was
@@ -441,147 +391,27 @@ impl PartitionPipeline {
         out
     }
 
-    fn close(&mut self, watermark: EventTime, out: &mut Output) {
-        let closed = self.windows.close_through(watermark);
-        if closed.is_empty() {
-            return;
-        }
-        out.stats.windows_closed += closed.len() as u64;
-        let mut rows = Vec::with_capacity(closed.iter().map(|w| w.state.len()).sum());
-        self.series_hint = closed.iter().map(|w| w.state.len()).max().unwrap_or(0);
-        let mut events = Vec::new();
-        let mut held_offsets = Vec::with_capacity(closed.len());
-        let slide_ms = self.windows.slide_ms();
-        let history = self.settings.history;
-        let thresholds = (history.trend.threshold, history.anomaly.threshold);
-        for ClosedWindow {
-            start,
-            end,
-            first_offset,
-            state,
-        } in closed
-        {
-            held_offsets.push(first_offset);
-            let position = start.as_millis().div_euclid(slide_ms);
-            // Rows in map order: the table is keyed, so order carries no
-            // meaning, and sorting would move every row around.
-            for (key, series_state) in state {
-                let mut row = Rollup {
-                    metric: key.metric.name(),
-                    dimensions: self.dimensions.get(key.dimensions).clone(),
-                    window_start: start,
-                    window_end: end,
-                    source_topic: Arc::clone(&self.topic),
-                    source_partition: self.partition,
-                    ..Rollup::default()
-                };
-                series_state.finish(&mut row);
-                let observed = key.metric.tracked_value(&row);
-                let floor = if key.metric.is_count() {
-                    NoiseFloor::Count
-                } else {
-                    NoiseFloor::Measure
-                };
-                let verdict = self
-                    .histories
-                    .entry(key)
-                    .or_default()
-                    .close_window(position, observed, floor, &history);
-                row.trend_slope = verdict.trend.map(|t| t.slope);
-                row.anomaly_score = verdict.score.map(|s| s.score);
-                events.extend(derived::signals_of_row(
-                    &row,
-                    verdict.trend.as_ref(),
-                    verdict.score.as_ref(),
-                    observed,
-                    thresholds,
-                ));
-                rows.push(row);
-            }
-        }
-        self.forget_quiet_series(watermark);
-        let id = self.next_batch;
-        self.next_batch += 1;
-        // Once this batch and all before it are written, every window that
-        // this watermark has closed is durable, and every window still open
-        // starts at or after the resume offset: a valid checkpoint.
-        self.pending.push_back(PendingBatch {
-            id,
-            held_offsets,
-            checkpoint: self.current_checkpoint(),
-            written: false,
-        });
-        out.rollups = Some(RollupBatch { id, rows, events });
-    }
-
-    /// Drops the history of series whose last window is older than the
-    /// retention, so state does not grow with every key ever seen.
-    fn forget_quiet_series(&mut self, watermark: EventTime) {
-        let slide_ms = self.windows.slide_ms();
-        let retention_ms =
-            i64::try_from(self.settings.history_retention.as_millis()).unwrap_or(i64::MAX);
-        let oldest_kept = watermark
-            .as_millis()
-            .saturating_sub(retention_ms)
-            .div_euclid(slide_ms);
-        self.histories
-            .retain(|_, h| h.last_position().is_some_and(|p| p >= oldest_kept));
-        // Dimensions are kept while a kept history or an open window may
-        // refer to them: a history's last position, and every open window's,
-        // is at most the newest position its dimensions were seen in.
-        let oldest_open = self
-            .windows
-            .iter()
-            .map(|(start, _)| start.as_millis().div_euclid(slide_ms))
-            .min()
-            .unwrap_or(i64::MAX);
-        self.dimensions.forget_before(oldest_kept.min(oldest_open));
-    }
-
-    /// The sink has durably written batch `id`.
+    /// The sinks have durably written batch `id`.
     pub fn rollups_written(&mut self, id: BatchId) {
-        if let Some(batch) = self.pending.iter_mut().find(|b| b.id == id) {
-            batch.written = true;
-            for offset in std::mem::take(&mut batch.held_offsets) {
-                let _held = self.offsets.release(offset);
-            }
-        }
-        while self.pending.front().is_some_and(|b| b.written) {
-            if let Some(checkpoint) = self.pending.pop_front().and_then(|b| b.checkpoint) {
-                self.stable = Some(checkpoint);
-            }
-        }
+        self.ledger.rollups_written(id);
     }
 
     /// The broker has the [`Rejected`] record at `offset` (dead letter or
     /// late record).
     pub fn forwarded(&mut self, offset: i64) {
-        if self.offsets.release(offset) {
-            self.forwards_in_flight = self.forwards_in_flight.saturating_sub(1);
-        }
-    }
-
-    fn current_checkpoint(&self) -> Option<Checkpoint> {
-        self.offsets.resume_offset().map(|offset| Checkpoint {
-            offset,
-            watermark: self.watermark.current(),
-        })
+        self.ledger.forwarded(offset);
     }
 
     /// The newest checkpoint that is safe to resume from: everything before
     /// its offset is durable or re-derivable, and every window its watermark
     /// closes is written.
     pub fn checkpoint(&self) -> Option<Checkpoint> {
-        if self.pending.is_empty() {
-            self.current_checkpoint().or(self.stable)
-        } else {
-            self.stable
-        }
+        self.ledger.checkpoint(self.watermark.current())
     }
 
     /// Whether rollups or dead letters are awaiting acknowledgement.
     pub fn has_unacknowledged_output(&self) -> bool {
-        !self.pending.is_empty() || self.forwards_in_flight > 0
+        self.ledger.has_unacknowledged_output()
     }
 
     /// The settings this pipeline runs with.
@@ -608,8 +438,8 @@ impl PartitionPipeline {
                 .map(|(start, w)| (start.as_millis(), w.state.len()))
                 .collect(),
             watermark: self.watermark.current().map(EventTime::as_millis),
-            batches_in_flight: self.pending.len(),
-            offsets_held: self.offsets.held(),
+            batches_in_flight: self.ledger.batches_in_flight(),
+            offsets_held: self.ledger.offsets_held(),
             series_tracked: self.histories.len(),
             checkpoint_offset: self.checkpoint().map(|c| c.offset),
         }

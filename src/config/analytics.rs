@@ -1,0 +1,87 @@
+//! `[trend]`, `[anomaly]`, `[history]` and `[derived]`: what is computed
+//! across windows and published about it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Problems;
+
+/// `[trend]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendConfig {
+    /// Closed windows the slope is fitted over.
+    pub windows: usize,
+    /// Slope magnitude whose crossing publishes a trend event.
+    pub threshold: f64,
+}
+
+/// `[anomaly]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// EWMA weight of the newest window.
+    pub alpha: f64,
+    /// Windows before a series is scored.
+    pub warm_up: u32,
+    /// |score| that makes a window an anomaly.
+    pub threshold: f64,
+}
+
+/// `[history]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// A series not seen for this long (event time) loses its trend and
+    /// baseline.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+/// `[derived]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedConfig {
+    /// Encoding of derived events.
+    pub format: DerivedFormat,
+}
+
+/// Encoding of derived events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DerivedFormat {
+    /// JSON objects.
+    Json,
+    /// Confluent-framed Avro, schemas registered in the schema registry.
+    Avro,
+}
+
+impl TrendConfig {
+    /// Checks `[trend]`.
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        if !(2..=1000).contains(&self.windows) {
+            problems.push(
+                "trend.windows",
+                format_args!("{} must be between 2 and 1000", self.windows),
+            );
+        }
+        problems.positive("trend.threshold", self.threshold);
+    }
+}
+
+impl AnomalyConfig {
+    /// Checks `[anomaly]`.
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
+            problems.push(
+                "anomaly.alpha",
+                format_args!("{} must be in (0, 1]", self.alpha),
+            );
+        }
+        if self.warm_up == 0 {
+            problems.push("anomaly.warm_up", "must be at least 1");
+        }
+        problems.positive("anomaly.threshold", self.threshold);
+    }
+}

@@ -1,0 +1,223 @@
+//! Loading and validation, end to end from TOML and environment variables.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::*;
+
+fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    vars.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load_str(toml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+    file.write_all(toml.as_bytes()).unwrap();
+    load(Some(file.path()), env(vars))
+}
+
+#[test]
+fn defaults_load_and_validate() {
+    let config = load(None, env(&[])).unwrap();
+    assert_eq!(config.kafka.brokers, vec!["127.0.0.1:9092"]);
+    assert_eq!(config.windows.size, Duration::from_secs(60));
+    assert_eq!(config.topics.dead_letter, "reactor.dead-letter");
+}
+
+#[test]
+fn file_overrides_defaults_and_env_overrides_file() {
+    let config = load_str(
+        "[kafka]\ngroup_id = \"from-file\"\nbrokers = [\"a:1\"]\n[windows]\nsize = \"5m\"\n",
+        &[
+            ("REACTOR__KAFKA__GROUP_ID", "from-env"),
+            ("REACTOR__KAFKA__BROKERS", "b:2,c:3"),
+            ("REACTOR__CLICKHOUSE__BATCH_MAX_ROWS", "7"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.kafka.group_id, "from-env");
+    assert_eq!(config.kafka.brokers, vec!["b:2", "c:3"]);
+    assert_eq!(config.windows.size, Duration::from_secs(300));
+    assert_eq!(config.clickhouse.batch_max_rows, 7);
+}
+
+#[test]
+fn unknown_key_is_an_error_naming_the_key() {
+    let err = load_str("[kafka]\nbrokerz = [\"a:1\"]\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("brokerz"), "{err}");
+    let err = load(None, env(&[("REACTOR__WINDOWS__SIZ", "1m")])).unwrap_err();
+    assert!(err.to_string().contains("siz"), "{err}");
+}
+
+#[test]
+fn bad_duration_is_an_error() {
+    let err = load_str("[windows]\nsize = \"ten minutes\"\n", &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("size"), "{text}");
+}
+
+#[test]
+fn empty_broker_list_is_reported_with_its_key() {
+    let err = load_str("[kafka]\nbrokers = []\n", &[]).unwrap_err();
+    let ConfigError::Invalid(problems) = err else {
+        panic!("expected Invalid, got {err}")
+    };
+    let all: Vec<_> = problems.iter().collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(all[0].starts_with("kafka.brokers: the broker list is empty"));
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let err = load_str(
+        "[windows]\nsize = \"1500ms\"\n[clickhouse]\ndatabase = \"my-db\"\nurl = \"localhost:8123\"\n[topics]\nrollups = \"content.events\"\n",
+        &[],
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for key in [
+        "windows.size",
+        "clickhouse.database",
+        "clickhouse.url",
+        "topics.rollups",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn hopping_windows_and_analytics_settings_are_checked() {
+    let config = load_str(
+        "[windows]\nslide = \"30s\"\n[windows.engagement]\nsize = \"5m\"\nslide = \"1m\"\n",
+        &[],
+    )
+    .unwrap();
+    use crate::event::TopicKind;
+    let spec = config.windows.size_and_slide(TopicKind::Engagement);
+    assert_eq!(spec, (Duration::from_secs(300), Duration::from_secs(60)));
+    let spec = config.windows.size_and_slide(TopicKind::Content);
+    assert_eq!(spec, (Duration::from_secs(60), Duration::from_secs(30)));
+    let err = load_str(
+        "[windows]\nslide = \"25s\"\n[anomaly]\nalpha = 0.0\n[trend]\nwindows = 1\n[derived]\nformat = \"avro\"\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "windows.slide",
+        "anomaly.alpha",
+        "trend.windows",
+        "derived.format",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
+    }
+}
+
+#[test]
+fn every_secret_is_masked_in_debug_output() {
+    let config = load_str(
+        "",
+        &[
+            ("REACTOR__CLICKHOUSE__PASSWORD", "s3cret-1"),
+            ("REACTOR__KAFKA__SASL__MECHANISM", "PLAIN"),
+            ("REACTOR__KAFKA__SASL__USERNAME", "reactor"),
+            ("REACTOR__KAFKA__SASL__PASSWORD", "s3cret-2"),
+            ("REACTOR__SCHEMA_REGISTRY__USERNAME", "key"),
+            ("REACTOR__SCHEMA_REGISTRY__PASSWORD", "s3cret-3"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.clickhouse.password.expose(), "s3cret-1");
+    assert_eq!(config.kafka.sasl.password.expose(), "s3cret-2");
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("s3cret"), "{printed}");
+
+    // Credentials passed straight to librdkafka are masked too.
+    let config = load_str(
+        "[kafka.properties]\n\"sasl.oauthbearer.client.secret\" = \"s3cret-4\"\n",
+        &[],
+    )
+    .unwrap();
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("s3cret"), "{printed}");
+    assert!(
+        printed.contains("sasl.oauthbearer.client.secret"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn secrets_are_read_from_files_named_by_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let ch = dir.path().join("clickhouse");
+    let kafka = dir.path().join("kafka");
+    std::fs::write(&ch, "from-file-1\n").unwrap();
+    std::fs::write(&kafka, "from-file-2").unwrap();
+    let config = load(
+        None,
+        env(&[
+            ("REACTOR__CLICKHOUSE__PASSWORD_FILE", ch.to_str().unwrap()),
+            ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-256"),
+            ("REACTOR__KAFKA__SASL__USERNAME", "reactor"),
+            (
+                "REACTOR__KAFKA__SASL__PASSWORD_FILE",
+                kafka.to_str().unwrap(),
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.clickhouse.password.expose(), "from-file-1");
+    assert_eq!(config.kafka.sasl.password.expose(), "from-file-2");
+}
+
+#[test]
+fn security_settings_are_checked() {
+    let err = load(
+        None,
+        env(&[
+            ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-512"),
+            ("REACTOR__KAFKA__TLS__ENABLED", "true"),
+            ("REACTOR__KAFKA__TLS__CERT_FILE", "/nonexistent/cert.pem"),
+            ("REACTOR__CLICKHOUSE__TLS__CA_FILE", "/nonexistent/ca.pem"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("kafka.tls.cert_file: \"/nonexistent/cert.pem\" is not a readable file"),
+        "{err}"
+    );
+    assert!(err.contains("clickhouse.tls.ca_file"), "{err}");
+
+    let err = load_str(
+        "[kafka.properties]\n\"security.protocol\" = \"SSL\"\n",
+        &[
+            ("REACTOR__KAFKA__SASL__MECHANISM", "SCRAM-SHA-512"),
+            ("REACTOR__KAFKA__TLS__ENABLED", "true"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "kafka.sasl.username: must be set",
+        "kafka.sasl.password: must be set",
+        "kafka.properties.security.protocol: conflicts with",
+    ] {
+        assert!(err.contains(expected), "{expected} not in {err}");
+    }
+
+    let err = load(None, env(&[("REACTOR__KAFKA__SASL__MECHANISM", "GSSAPI")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("GSSAPI"), "{err}");
+}
+
+#[test]
+fn topic_names_follow_kafka_rules() {
+    assert!(topics::check_topic_name("reactor.dead-letter_1").is_ok());
+    assert!(topics::check_topic_name("bad topic").is_err());
+    assert!(topics::check_topic_name("..").is_err());
+    assert!(topics::check_topic_name(&"x".repeat(250)).is_err());
+}

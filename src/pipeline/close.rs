@@ -1,0 +1,107 @@
+//! Closing windows: each closed window's series become rollup rows, each
+//! row's tracked value goes through its series' history (trend, anomaly),
+//! and the verdicts become derived events. Histories of series quiet for
+//! longer than the retention are forgotten here too.
+
+use std::sync::Arc;
+
+use super::{Output, PartitionPipeline, RollupBatch};
+use crate::aggregate::NoiseFloor;
+use crate::derived;
+use crate::event::EventTime;
+use crate::rollup::Rollup;
+use crate::window::ClosedWindow;
+
+impl PartitionPipeline {
+    /// Closes every window the watermark has passed: one row per series,
+    /// with its trend and anomaly verdict, and the derived events they
+    /// raise, as one batch held in the ledger until it is written.
+    pub(super) fn close(&mut self, watermark: EventTime, out: &mut Output) {
+        let closed = self.windows.close_through(watermark);
+        if closed.is_empty() {
+            return;
+        }
+        out.stats.windows_closed += closed.len() as u64;
+        let mut rows = Vec::with_capacity(closed.iter().map(|w| w.state.len()).sum());
+        self.series_hint = closed.iter().map(|w| w.state.len()).max().unwrap_or(0);
+        let mut events = Vec::new();
+        let mut held_offsets = Vec::with_capacity(closed.len());
+        let slide_ms = self.windows.slide_ms();
+        let history = self.settings.history;
+        let thresholds = (history.trend.threshold, history.anomaly.threshold);
+        for ClosedWindow {
+            start,
+            end,
+            first_offset,
+            state,
+        } in closed
+        {
+            held_offsets.push(first_offset);
+            let position = start.as_millis().div_euclid(slide_ms);
+            // Rows in map order: the table is keyed, so order carries no
+            // meaning, and sorting would move every row around.
+            for (key, series_state) in state {
+                let mut row = Rollup {
+                    metric: key.metric.name(),
+                    dimensions: self.dimensions.get(key.dimensions).clone(),
+                    window_start: start,
+                    window_end: end,
+                    source_topic: Arc::clone(&self.topic),
+                    source_partition: self.partition,
+                    ..Rollup::default()
+                };
+                series_state.finish(&mut row);
+                let observed = key.metric.tracked_value(&row);
+                let floor = if key.metric.is_count() {
+                    NoiseFloor::Count
+                } else {
+                    NoiseFloor::Measure
+                };
+                let verdict = self
+                    .histories
+                    .entry(key)
+                    .or_default()
+                    .close_window(position, observed, floor, &history);
+                row.trend_slope = verdict.trend.map(|t| t.slope);
+                row.anomaly_score = verdict.score.map(|s| s.score);
+                events.extend(derived::signals_of_row(
+                    &row,
+                    verdict.trend.as_ref(),
+                    verdict.score.as_ref(),
+                    observed,
+                    thresholds,
+                ));
+                rows.push(row);
+            }
+        }
+        self.forget_quiet_series(watermark);
+        let id = self
+            .ledger
+            .batch_closed(held_offsets, self.watermark.current());
+        out.rollups = Some(RollupBatch { id, rows, events });
+    }
+
+    /// Drops the history of series whose last window is older than the
+    /// retention, so state does not grow with every key ever seen.
+    fn forget_quiet_series(&mut self, watermark: EventTime) {
+        let slide_ms = self.windows.slide_ms();
+        let retention_ms =
+            i64::try_from(self.settings.history_retention.as_millis()).unwrap_or(i64::MAX);
+        let oldest_kept = watermark
+            .as_millis()
+            .saturating_sub(retention_ms)
+            .div_euclid(slide_ms);
+        self.histories
+            .retain(|_, h| h.last_position().is_some_and(|p| p >= oldest_kept));
+        // Dimensions are kept while a kept history or an open window may
+        // refer to them: a history's last position, and every open window's,
+        // is at most the newest position its dimensions were seen in.
+        let oldest_open = self
+            .windows
+            .iter()
+            .map(|(start, _)| start.as_millis().div_euclid(slide_ms))
+            .min()
+            .unwrap_or(i64::MAX);
+        self.dimensions.forget_before(oldest_kept.min(oldest_open));
+    }
+}
