@@ -14,7 +14,7 @@
 //!                          dead letters ◄───────────────┘              ▼ closed windows
 //!                      (Kafka, acked) ──┐                       RollupWriter (batched)
 //!                                       ▼                              │ ClickHouse ack
-//!                                 OffsetTracker ◄──────────────────────┘
+//!                              CheckpointLedger ◄──────────────────────┘
 //!                                       │ checkpoint (offset + watermark)
 //!                                       ▼
 //!                    ClickHouse `checkpoints`, then Kafka commit (for lag tools)
@@ -23,19 +23,26 @@
 //! A partition resumes from its checkpoint: the oldest offset still needed
 //! to rebuild unwritten windows, with the watermark at that point, so a
 //! restart rebuilds exactly the open windows and rewrites (ReplacingMergeTree)
-//! identical rows. See [`pipeline`] and [`kafka::offsets`].
+//! identical rows. See [`pipeline`] and [`pipeline::checkpoint`].
 //!
 //! # Layout
 //!
-//! - Pure core, no I/O: [`event`] (domain events, decoding), [`window`]
-//!   (tumbling windows, watermark), [`aggregate`] (mergeable aggregators),
-//!   [`rollup`] (metrics and rows), [`kafka::offsets`], [`pipeline`], and
-//!   [`generate`]'s event stream.
-//! - Shell: [`actors`] (supervision and routing), [`kafka`] (consumer
-//!   protocol, producers, admin), [`sink`] (ClickHouse, dead letters),
-//!   [`http`], [`health`], [`telemetry`].
-//! - Wiring: [`app`] starts everything; [`cli`] parses the command line;
-//!   [`config`] loads and validates settings.
+//! Imports point down this list, never up:
+//!
+//! - Wiring: [`cli`] parses the command line; [`app`] starts everything and
+//!   turns [`config`] into the settings each part runs with.
+//! - Shell: [`actors`] (supervision and routing only), [`http`],
+//!   [`health`], [`registry`] (schema registry client), [`kafka`] (consumer
+//!   protocol, producers, admin), [`sink`] (ClickHouse, derived events, side
+//!   topics), [`telemetry`], [`tls`], [`retry`] (the one back-off policy).
+//! - Pure core, no I/O and no runtime: [`pipeline`] (per-partition
+//!   processing, the checkpoint ledger), [`derived`] (derived events and
+//!   their ids), [`window`] (windows, watermark, late policy),
+//!   [`aggregate`] (mergeable aggregators, trend, anomaly), [`rollup`]
+//!   (metrics and rows), [`event`] (domain events, framing, decoding,
+//!   validation), and [`generate`]'s event stream.
+//! - Leaves: [`config`] (settings, validated without I/O) and [`error`]
+//!   (dispositions and the typed [`error::Failure`]).
 
 pub mod actors;
 pub mod aggregate;

@@ -3,7 +3,7 @@
 //! and the real `reactor` binary as a child process (so a test can SIGKILL it).
 //!
 //! - [`services`]: where the local services are (`scripts/services-start`).
-//! - [`env`]: one test's topics, database, config file and cleanup.
+//! - [`env`](mod@env): one test's topics, database, config file and cleanup.
 //! - [`process`]: a running `reactor run`.
 //! - [`kafka`]: reading output topics.
 //! - [`metrics`]: `/metrics`, HTTP GET, Prometheus scrape targets.

@@ -14,8 +14,9 @@ pub struct HistorySettings {
 }
 
 /// The cross-window state of one series: its recent values for the trend and
-/// its anomaly baseline. A few hundred bytes, serialisable, so it can be
-/// saved and rebuilt when a partition restarts or moves.
+/// its anomaly baseline. A few hundred bytes and serialisable (a test
+/// round-trips it through JSON); nothing persists it yet, so a restarted or
+/// moved partition starts its series' histories afresh.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesHistory {
     trend: Trend,

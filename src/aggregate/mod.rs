@@ -15,6 +15,8 @@ mod anomaly;
 mod average;
 mod exact_sum;
 mod history;
+#[cfg(test)]
+mod laws;
 mod percentile;
 mod trend;
 

@@ -263,25 +263,5 @@ mod tests {
                 }
             }
         }
-
-        #[test]
-        fn merge_is_associative_and_matches_one_aggregate_over_the_union(
-            a in values(), b in values(), c in values(),
-        ) {
-            let all: Vec<f64> = a.iter().chain(&b).chain(&c).copied().collect();
-            let mut left = of(&a);
-            left.merge(&of(&b));
-            left.merge(&of(&c));
-            let mut bc = of(&b);
-            bc.merge(&of(&c));
-            let mut right = of(&a);
-            right.merge(&bc);
-            let whole = of(&all);
-            for merged in [&left, &right] {
-                prop_assert_eq!(merged.count(), whole.count());
-                let (m, w) = (merged.quantiles(&QUANTILES), whole.quantiles(&QUANTILES));
-                prop_assert_eq!(m.map(|v| v.map(f64::to_bits)), w.map(|v| v.map(f64::to_bits)));
-            }
-        }
     }
 }

@@ -9,7 +9,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::rollup::{Dimensions, DimensionsRef};
 
-/// Names one set of dimensions in a partition's [`Interner`].
+/// Names one set of dimensions in a partition's interner.
 pub type DimensionsId = u32;
 
 #[derive(Debug, Default)]

@@ -2,6 +2,8 @@
 //! events, dead letters, late events). Each sink classifies its errors.
 
 pub mod clickhouse;
+#[cfg(test)]
+mod contract;
 pub mod derived;
 pub mod side_topic;
 

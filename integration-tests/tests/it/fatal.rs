@@ -34,10 +34,22 @@ async fn a_fatal_sink_error_stops_the_process_at_once_and_a_restart_resumes_exac
     });
 
     let client = env.clickhouse();
-    let _rows = eventually("the first rollups", Duration::from_secs(90), || {
-        let client = client.clone();
-        async move { Ok(stored_count(&client).await.ok().filter(|&n| n > 0)) }
-    })
+    eventually(
+        "the first rollups and checkpoints",
+        Duration::from_secs(90),
+        || {
+            let client = client.clone();
+            async move {
+                let rows = stored_count(&client).await.unwrap_or(0);
+                let checkpoints: u64 = client
+                    .query("SELECT count() FROM checkpoints")
+                    .fetch_one()
+                    .await
+                    .unwrap_or(0);
+                Ok((rows > 0 && checkpoints > 0).then_some(()))
+            }
+        },
+    )
     .await?;
     // Inserts now fail with UNKNOWN_TABLE (code 60), which retrying cannot fix.
     client

@@ -69,8 +69,10 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
     )
     .await?;
 
-    let (kept, metrics) = eventually(
-        "replica a to mark the moved partitions NaN",
+    // Kept partitions may be restarted by the rebalance (eager assignment);
+    // their new actor reports within a tick.
+    let metrics = eventually(
+        "replica a to mark the moved partitions NaN and report the kept ones",
         Duration::from_secs(60),
         || {
             let (a_address, moved) = (a_address.clone(), moved.clone());
@@ -82,19 +84,14 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
                     .iter()
                     .all(|p| open.get(p).is_some_and(|v| v.is_nan()));
                 let disjoint = kept.is_disjoint(&moved) && kept.len() + moved.len() == all;
-                Ok((released && disjoint).then_some((kept, metrics)))
+                let reporting = kept
+                    .iter()
+                    .all(|p| open.get(p).is_some_and(|v| v.is_finite()));
+                Ok((released && disjoint && reporting).then_some(metrics))
             }
         },
     )
     .await?;
-    let open = metrics.by_partition("reactor_open_windows");
-    for partition in &kept {
-        assert!(
-            open.get(partition).is_some_and(|v| v.is_finite()),
-            "kept partition {partition:?} reports {:?}",
-            open.get(partition)
-        );
-    }
     for partition in &moved {
         for name in ["reactor_watermark_seconds", "reactor_consumer_lag_messages"] {
             let value = metrics.by_partition(name).get(partition).copied();

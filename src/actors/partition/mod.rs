@@ -12,30 +12,29 @@
 //! (`ctx.wait`), the mailbox fills, the reader's `send` waits, and the
 //! partition stops being read.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use rdkafka::consumer::CommitMode;
-use rdkafka::Message as _;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, error, info, warn, Instrument};
 
+mod outputs;
+mod reader;
+
+use reader::{read_batches, ReaderActivity};
+
 use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
-use crate::derived::{self, DerivedEvent};
 use crate::error::{ExitReason, Failure};
-use crate::event::Record;
 use crate::health::Health;
-use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
+use crate::kafka::consumer::{ReactorConsumer, RebalanceContext};
 use crate::pipeline::Checkpoint;
-use crate::pipeline::{Output, PartitionPipeline, PipelineSettings, Rejected, RollupBatch};
+use crate::pipeline::{Output, PartitionPipeline, PipelineSettings};
 use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::RollupWriter;
 use crate::sink::derived::DerivedSink;
-use crate::sink::side_topic::{Forward, SideTopicSink};
-use crate::sink::SinkError;
+use crate::sink::side_topic::SideTopicSink;
 use crate::telemetry::metrics;
 
 /// A partition's split-off message queue.
@@ -85,51 +84,6 @@ impl std::fmt::Debug for PartitionDeps {
             .field("registry", &self.registry)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
-    }
-}
-
-/// What the reader task tells its actor about input, for idle detection: a
-/// partition is idle only when its reader has found nothing to read for the
-/// idle timeout, not when the actor is merely busy or backpressured.
-#[derive(Debug)]
-struct ReaderActivity {
-    base: Instant,
-    last_read_ms: AtomicU64,
-    batches_in_flight: AtomicUsize,
-}
-
-impl ReaderActivity {
-    fn new() -> Self {
-        ReaderActivity {
-            base: Instant::now(),
-            last_read_ms: AtomicU64::new(0),
-            batches_in_flight: AtomicUsize::new(0),
-        }
-    }
-
-    /// The reader has records and is about to hand them over.
-    fn sending(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_read_ms.store(ms, Ordering::Relaxed);
-        let _previous = self.batches_in_flight.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The actor has taken a batch.
-    fn received(&self) {
-        let _previous =
-            self.batches_in_flight
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    Some(n.saturating_sub(1))
-                });
-    }
-
-    /// When input was last seen: now, if batches are on their way.
-    fn last_input(&self, now: Instant) -> Instant {
-        if self.batches_in_flight.load(Ordering::Acquire) > 0 {
-            now
-        } else {
-            self.base + Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed))
-        }
     }
 }
 
@@ -242,146 +196,6 @@ impl PartitionActor {
         }
     }
 
-    fn deliver_dead_letter(&mut self, letter: Rejected, ctx: &mut Context<Self>) {
-        metrics::dead_letter(&self.topic, letter.kind);
-        debug!(parent: &self.span, offset = letter.offset, reason = %letter.reason, "dead-lettering a record");
-        let sink = self.deps.dead_letters.clone();
-        self.forward(letter, sink, ctx);
-    }
-
-    fn deliver_late(&mut self, late: Rejected, ctx: &mut Context<Self>) {
-        let sink = self.deps.late.clone();
-        self.forward(late, sink, ctx);
-    }
-
-    /// Sends a record to a side topic; its offset is released once the
-    /// broker has it.
-    fn forward(&mut self, record: Rejected, sink: SideTopicSink, ctx: &mut Context<Self>) {
-        let (topic, partition) = (Arc::clone(&self.topic), self.partition);
-        let stop = Self::signal(self.stop.subscribe());
-        let delivery = async move {
-            let forward = Forward {
-                source_topic: &topic,
-                source_partition: partition,
-                offset: record.offset,
-                key: record.key.as_deref(),
-                payload: record.payload.as_deref(),
-                reason: &record.reason,
-                kind: record.kind,
-            };
-            let delivered = sink.deliver(forward, stop).await;
-            (record.offset, delivered)
-        };
-        let _handle = ctx.spawn(
-            delivery
-                .into_actor(self)
-                .map(|(offset, delivered), act, ctx| {
-                    if delivered {
-                        act.pipeline.forwarded(offset);
-                        act.maybe_finish_drain(ctx);
-                    }
-                }),
-        );
-    }
-
-    /// Hands the rows to the ClickHouse writer (waiting for room in its
-    /// queue: backpressure) and publishes the derived events; the batch is
-    /// written once both are acknowledged.
-    fn write_rollups(&mut self, batch: RollupBatch, ctx: &mut Context<Self>) {
-        let RollupBatch { id, rows, events } = batch;
-        let events: Vec<DerivedEvent> = rows
-            .iter()
-            .map(|row| DerivedEvent::Rollup(derived::rollup_event(row)))
-            .chain(events)
-            .collect();
-        let writer = self.deps.writer.clone();
-        let derived = self.deps.derived.clone();
-        let stop = Self::signal(self.stop.subscribe());
-        let enqueue = async move { writer.write_rollups(rows).await };
-        ctx.wait(
-            enqueue
-                .into_actor(self)
-                .map(move |queued, act, ctx| match queued {
-                    Ok(ack) => {
-                        let both = async move {
-                            let publish = derived.publish(&events, stop);
-                            futures::join!(ack, publish)
-                        };
-                        let _handle =
-                            ctx.spawn(both.into_actor(act).map(
-                                move |(written, published), act, ctx| match (written, published) {
-                                    (Ok(Ok(())), Ok(true)) => {
-                                        act.pipeline.rollups_written(id);
-                                        act.maybe_finish_drain(ctx);
-                                    }
-                                    (Ok(Err(e)), _) => act.fail(
-                                        Failure::shared("writing rollups to ClickHouse", e),
-                                        ctx,
-                                    ),
-                                    (Err(_), _) => act.fail(
-                                        Failure::new(
-                                            "writing rollups to ClickHouse",
-                                            SinkError::Stopped("clickhouse"),
-                                        ),
-                                        ctx,
-                                    ),
-                                    (_, Err(e)) => {
-                                        act.fail(Failure::new("publishing derived events", e), ctx)
-                                    }
-                                    (_, Ok(false)) => {} // stopping: the next owner re-reads them
-                                },
-                            ));
-                    }
-                    Err(e) => act.fail(Failure::new("queueing rollups for ClickHouse", e), ctx),
-                }),
-        );
-    }
-
-    /// Writes the pipeline's checkpoint if it moved, then commits it to Kafka.
-    fn write_checkpoint(&mut self, ctx: &mut Context<Self>) {
-        let Some(checkpoint) = self.pipeline.checkpoint() else {
-            return;
-        };
-        if self.checkpoint_in_flight || Some(checkpoint) == self.written_checkpoint {
-            return;
-        }
-        self.checkpoint_in_flight = true;
-        self.last_checkpoint_at = Instant::now();
-        let writer = self.deps.writer.clone();
-        let (topic, partition) = (Arc::clone(&self.topic), self.partition);
-        let write = async move {
-            const ACTION: &str = "writing the checkpoint to ClickHouse";
-            let ack = writer
-                .write_checkpoint(&topic, partition, checkpoint)
-                .await
-                .map_err(|e| Failure::new(ACTION, e))?;
-            match ack.await {
-                Ok(written) => written.map_err(|e| Failure::shared(ACTION, e)),
-                Err(_) => Err(Failure::new(ACTION, SinkError::Stopped("clickhouse"))),
-            }
-        };
-        let _handle = ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
-            act.checkpoint_in_flight = false;
-            match result {
-                Ok(()) => {
-                    act.written_checkpoint = Some(checkpoint);
-                    act.commit(checkpoint);
-                    act.maybe_finish_drain(ctx);
-                }
-                Err(failure) => act.fail(failure, ctx),
-            }
-        }));
-    }
-
-    /// Mirrors a written checkpoint into Kafka's committed offsets, for lag
-    /// tooling. Best effort: Reactor resumes from its own checkpoints.
-    fn commit(&self, checkpoint: Checkpoint) {
-        let offsets = [((self.topic.to_string(), self.partition), checkpoint.offset)];
-        if let Err(e) = commit(&*self.deps.consumer, &offsets, CommitMode::Async) {
-            debug!(parent: &self.span, error = %e, "offset commit not sent");
-        }
-    }
-
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         self.pipeline.note_input(self.activity.last_input(now));
@@ -433,58 +247,6 @@ impl PartitionActor {
         error!(parent: &self.span, error = %failure, retryable = failure.is_retryable(), "partition failed");
         self.exit = ExitReason::Failed(failure);
         ctx.stop();
-    }
-}
-
-/// Moves records from the partition queue into the actor, in batches: waits
-/// for one record, then takes whatever else is ready, up to `max`.
-async fn read_batches(
-    queue: PartitionQueue,
-    actor: Addr<PartitionActor>,
-    max: usize,
-    activity: Arc<ReaderActivity>,
-) {
-    use futures::FutureExt;
-    loop {
-        let first = match queue.recv().await {
-            Ok(message) => message,
-            Err(e) => {
-                metrics::consumer_error();
-                warn!(error = %e, "error reading a partition; continuing");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let mut records = Vec::with_capacity(max.min(1024));
-        records.push(to_record(&first));
-        drop(first);
-        while records.len() < max {
-            match queue.recv().now_or_never() {
-                Some(Ok(message)) => records.push(to_record(&message)),
-                Some(Err(e)) => {
-                    metrics::consumer_error();
-                    warn!(error = %e, "error reading a partition; continuing");
-                    break;
-                }
-                None => break,
-            }
-        }
-        let batch = RecordBatch {
-            records,
-            received_at: Instant::now(),
-        };
-        activity.sending();
-        if actor.send(batch).await.is_err() {
-            return; // the actor has stopped
-        }
-    }
-}
-
-fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
-    Record {
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().map(<[u8]>::to_vec),
     }
 }
 

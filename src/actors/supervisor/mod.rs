@@ -21,87 +21,27 @@ use rdkafka::Offset;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+mod error;
+
+pub use error::SupervisorError;
+
 use super::messages::{
     Drain, GetAllStates, GetState, PartitionExited, PartitionState, Rebalance, Shutdown,
 };
 use super::partition::{PartitionActor, PartitionDeps};
 use super::restart::{Decision, RestartHistory, RestartPolicy};
 use crate::config::StartFrom;
-use crate::error::{Classified, Disposition, ExitReason, Failure};
+use crate::error::{ExitReason, Failure};
 use crate::event::decode::Decoder;
 use crate::event::TopicKind;
 use crate::kafka::consumer::{commit, TopicPartition};
 use crate::kafka::RebalanceEvent;
 use crate::pipeline::{Checkpoint, PartitionPipeline};
-use crate::retry::Backoff;
 use crate::sink::clickhouse::checkpoints;
-use crate::sink::SinkError;
 use crate::telemetry::metrics;
 
 /// How long assignment waits for ClickHouse to hand out checkpoints.
 const CHECKPOINT_LOAD_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Why the supervisor cannot go on. Every variant is fatal: a bug, a
-/// configuration that does not match the topics, or a broker refusing what
-/// the consumer protocol needs.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SupervisorError {
-    /// The group assigned a topic Reactor does not read.
-    #[error("assigned {topic}/{partition}, which is not an input topic")]
-    NotAnInput {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
-    },
-    /// librdkafka would not split the partition's queue.
-    #[error("cannot split the queue of {topic}/{partition}")]
-    SplitQueue {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
-    },
-    /// An embedded reader schema does not parse (a build defect).
-    #[error("embedded Avro schema for {kind} events")]
-    Schema {
-        /// The topic kind.
-        kind: &'static str,
-        /// Why.
-        #[source]
-        source: apache_avro::Error,
-    },
-    /// Seeking a restarted partition back to its checkpoint failed.
-    #[error("cannot rewind {topic}/{partition} to {offset}")]
-    Seek {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
-        /// Where to.
-        offset: String,
-        /// Why.
-        #[source]
-        source: Box<rdkafka::error::KafkaError>,
-    },
-    /// A message arrived on the consumer's main queue.
-    #[error("a message of {topic}/{partition} (offset {offset}) arrived on the consumer's main queue; partition ordering can no longer be guaranteed")]
-    UnexpectedMessage {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
-        /// Offset.
-        offset: i64,
-    },
-}
-
-impl Classified for SupervisorError {
-    fn disposition(&self) -> Disposition {
-        Disposition::Fatal
-    }
-}
 
 /// A running partition actor.
 #[derive(Debug)]
@@ -270,7 +210,9 @@ impl Supervisor {
         }
         let client = self.clickhouse.clone();
         let group = self.settings.group_id.clone();
-        let load = async move { load_checkpoints(&client, &group).await };
+        let load = async move {
+            checkpoints::load_retrying(&client, &group, CHECKPOINT_LOAD_DEADLINE).await
+        };
         ctx.wait(load.into_actor(self).map(move |loaded, act, ctx| {
             let saved = match loaded {
                 Ok(saved) => saved,
@@ -372,29 +314,6 @@ impl Supervisor {
         match self.start_partition(&tp, checkpoint, ctx) {
             Ok(()) => info!(topic = %tp.0, partition = tp.1, ?checkpoint, "partition restarted"),
             Err(e) => self.report_fatal(Failure::new("restarting a partition", e)),
-        }
-    }
-}
-
-/// Loads the group's checkpoints, retrying while ClickHouse is unreachable.
-async fn load_checkpoints(
-    client: &clickhouse::Client,
-    group: &str,
-) -> Result<HashMap<TopicPartition, Checkpoint>, SinkError> {
-    let deadline = Instant::now() + CHECKPOINT_LOAD_DEADLINE;
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    loop {
-        match checkpoints::load(client, group).await {
-            Ok(saved) => return Ok(saved),
-            Err(e) if e.disposition() == Disposition::Retry => {
-                let delay = backoff.next_delay();
-                if Instant::now() + delay >= deadline {
-                    return Err(e);
-                }
-                warn!(error = %crate::error::Chain(&e), retry_in = ?delay, "reading checkpoints failed; retrying");
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(e),
         }
     }
 }
