@@ -65,28 +65,6 @@ fn decode(c: &mut Criterion) {
             });
         });
     }
-    // The same Avro records through serde_avro_fast with the writer
-    // schema, straight into the event struct (issue 9's comparison).
-    let input = records(&events, Format::Avro);
-    let schema: serde_avro_fast::Schema = reader_schema(TopicKind::Engagement)
-        .expect("embedded schema")
-        .canonical_form()
-        .parse()
-        .expect("parses");
-    group.bench_function("avro_serde_avro_fast", |b| {
-        b.iter(|| {
-            input
-                .iter()
-                .filter(|r| {
-                    let body = &r.payload.as_deref().expect("payload")[5..];
-                    serde_avro_fast::from_datum_slice::<reactor::event::EngagementEvent>(
-                        body, &schema,
-                    )
-                    .is_ok()
-                })
-                .count()
-        });
-    });
     group.finish();
 }
 
