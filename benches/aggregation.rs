@@ -41,7 +41,8 @@ fn throughput(c: &mut Criterion) {
 fn decode(c: &mut Criterion) {
     let events = events(1_000, 10_000);
     let decoder = {
-        let mut d = Decoder::new(TopicKind::Engagement, true).expect("embedded schema");
+        let mut d =
+            Decoder::new(TopicKind::Engagement, true, Default::default()).expect("embedded schema");
         let schema = reader_schema(TopicKind::Engagement).expect("embedded schema");
         d.add_writer_schema(SCHEMA_ID, Some(&schema.canonical_form()));
         d

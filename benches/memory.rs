@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::{events, pipeline, records, EVENTS_PER_WINDOW};
 use reactor::event::decode::Format;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -23,7 +21,7 @@ fn main() {
         let mut p = pipeline();
         let region = Region::new(GLOBAL);
         for batch in input.chunks(2_000) {
-            let _out = p.process(batch.to_vec(), Instant::now());
+            let _out = p.process(batch.to_vec());
         }
         let stats = region.change();
         let held = stats.bytes_allocated as f64 - stats.bytes_deallocated as f64;

@@ -22,10 +22,11 @@ use crate::actors::{
 use crate::aggregate::{AnomalySettings, HistorySettings, TrendSettings};
 use crate::config::Config;
 use crate::error::Failure;
+use crate::event::validate::Limits;
 use crate::event::TopicKind;
 use crate::health::Health;
 use crate::kafka::{admin, consumer, producer};
-use crate::pipeline::{PipelineSettings, WindowSettings};
+use crate::pipeline::{ClockQuorum, PipelineSettings, WindowSettings};
 use crate::registry::SchemaRegistry;
 use crate::retry::Backoff;
 use crate::sink::clickhouse::{self, schema, RollupWriter, WriterSettings};
@@ -117,6 +118,7 @@ pub async fn run(
         batch_max_messages: config.kafka.batch_max_messages,
         checkpoint_interval: config.pipeline.checkpoint_interval,
         drain_timeout: config.pipeline.drain_timeout,
+        warn_rejected_share: config.limits.warn_rejected_share,
     };
     let reply_timeout = config.pipeline.drain_timeout + STARTUP_TIMEOUT + Duration::from_secs(60);
     let (group_consumer, events_tx, events) = consumer::create(&config.kafka, reply_timeout)
@@ -263,6 +265,10 @@ pub fn pipeline_settings(config: &Config, kind: TopicKind) -> PipelineSettings {
             allowed_lateness: config.windows.allowed_lateness,
             idle_timeout: config.windows.idle_timeout,
             max_future_skew: config.windows.max_future_skew,
+            clock_quorum: ClockQuorum {
+                first_watermark: config.windows.first_watermark_records,
+                jump: config.windows.jump_records,
+            },
             late_policy: config.windows.late_policy,
         },
         history: HistorySettings {
@@ -277,6 +283,11 @@ pub fn pipeline_settings(config: &Config, kind: TopicKind) -> PipelineSettings {
             },
         },
         history_retention: config.history.retention,
+        limits: Limits {
+            max_dimension_bytes: config.limits.max_dimension_bytes,
+            max_abs_value: config.limits.max_abs_value,
+        },
+        max_keys: config.limits.max_keys_per_partition,
     }
 }
 

@@ -9,8 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use reactor::aggregate::{AnomalySettings, HistorySettings, TrendSettings};
 use reactor::event::decode::{reader_schema, Decoder, Format};
 use reactor::event::encode::{to_confluent_avro, to_json};
+use reactor::event::validate::Limits;
 use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime, Record, TopicKind};
-use reactor::pipeline::{PartitionPipeline, PipelineSettings, WindowSettings};
+use reactor::pipeline::{ClockQuorum, PartitionPipeline, PipelineSettings, Source, WindowSettings};
 use reactor::window::{LatePolicy, WindowSpec};
 
 const START_MS: i64 = 1_767_225_600_000;
@@ -27,6 +28,10 @@ pub(crate) fn settings() -> PipelineSettings {
             allowed_lateness: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             max_future_skew: Duration::from_secs(3600),
+            clock_quorum: ClockQuorum {
+                first_watermark: 5,
+                jump: 100,
+            },
             late_policy: LatePolicy::Drop,
         },
         history: HistorySettings {
@@ -41,6 +46,8 @@ pub(crate) fn settings() -> PipelineSettings {
             },
         },
         history_retention: Duration::from_secs(86_400),
+        limits: Limits::default(),
+        max_keys: 1_000_000,
     }
 }
 
@@ -48,7 +55,7 @@ pub(crate) fn pipeline() -> PartitionPipeline {
     let mut p = PartitionPipeline::new(
         Arc::from("engagement.events"),
         0,
-        Decoder::new(TopicKind::Engagement, true).expect("embedded schema"),
+        Decoder::new(TopicKind::Engagement, true, Default::default()).expect("embedded schema"),
         settings(),
         None,
     );
@@ -106,13 +113,20 @@ pub(crate) fn run(records: Vec<Record>) -> usize {
     let mut records = records.into_iter().peekable();
     while records.peek().is_some() {
         let batch: Vec<Record> = records.by_ref().take(2_000).collect();
-        let out = p.process(batch, now).expect("schemas fetched");
+        let out = p.process(batch).expect("schemas fetched");
         if let Some(b) = out.rollups {
             rows += b.rows.len();
             p.rollups_written(b.id);
         }
     }
-    if let Some(b) = p.tick(now + Duration::from_secs(3600)).rollups {
+    let idle = Source {
+        caught_up_since: Some(now),
+        draining: false,
+    };
+    let tail = p
+        .tick(now + Duration::from_secs(3600), idle)
+        .expect("schemas fetched");
+    if let Some(b) = tail.rollups {
         rows += b.rows.len();
     }
     rows

@@ -7,6 +7,7 @@
 //! - [`process`]: a running `reactor run`.
 //! - [`kafka`]: reading output topics.
 //! - [`metrics`]: `/metrics`, HTTP GET, Prometheus scrape targets.
+//! - [`proxy`]: faults at the wire in front of a real service.
 //! - [`expected`]: the rollups a test expects, computed independently.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,6 +16,7 @@ pub mod expected;
 pub mod kafka;
 pub mod metrics;
 pub mod process;
+pub mod proxy;
 pub mod services;
 pub mod wait;
 

@@ -1,15 +1,13 @@
 //! Every message exchanged between actors.
 
-use std::time::Instant;
-
 use actix::Message;
 use tokio::sync::oneshot;
 
 use crate::error::ExitReason;
 use crate::event::Record;
 use crate::kafka::RebalanceEvent;
-use crate::pipeline::Checkpoint;
 use crate::pipeline::PipelineState;
+use crate::sink::clickhouse::state::Saved;
 
 /// Records read from a partition, for its actor.
 #[derive(Debug, Message)]
@@ -17,17 +15,15 @@ use crate::pipeline::PipelineState;
 pub struct RecordBatch {
     /// The records, in offset order.
     pub records: Vec<Record>,
-    /// When they were read (wall clock, for idle detection only).
-    pub received_at: Instant,
 }
 
 /// Stop reading, finish in-flight writes, write the final checkpoint, stop.
-/// The reply carries the last checkpoint written (the offset to commit).
+/// The reply carries the last state written (the offset to commit).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Drain {
-    /// Where the final checkpoint is sent.
-    pub reply: oneshot::Sender<Option<Checkpoint>>,
+    /// Where the final state is sent.
+    pub reply: oneshot::Sender<Option<Saved>>,
 }
 
 /// A partition actor has stopped (sent from its `stopped` hook).
@@ -42,8 +38,8 @@ pub struct PartitionExited {
     pub generation: u64,
     /// Why it stopped.
     pub reason: ExitReason,
-    /// The last checkpoint it wrote, to restart from.
-    pub checkpoint: Option<Checkpoint>,
+    /// The last state it wrote, to restart from.
+    pub saved: Option<Saved>,
 }
 
 /// A rebalance callback waiting for the supervisor's answer.

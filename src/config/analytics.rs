@@ -85,3 +85,46 @@ impl AnomalyConfig {
         problems.positive("anomaly.threshold", self.threshold);
     }
 }
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Longest campaign, content or channel id, in bytes.
+    pub max_dimension_bytes: usize,
+    /// Largest magnitude of a measured value.
+    pub max_abs_value: f64,
+    /// Most (campaign, content, channel) keys one partition tracks at once.
+    pub max_keys_per_partition: usize,
+    /// Share of a partition's input that, once late or dead-lettered over a
+    /// minute, is logged as a warning.
+    pub warn_rejected_share: f64,
+}
+
+impl LimitsConfig {
+    /// Checks `[limits]`.
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        if !(1..=65_536).contains(&self.max_dimension_bytes) {
+            problems.push(
+                "limits.max_dimension_bytes",
+                format_args!("{} must be between 1 and 65536", self.max_dimension_bytes),
+            );
+        }
+        problems.positive("limits.max_abs_value", self.max_abs_value);
+        if !(1..=1_000_000).contains(&self.max_keys_per_partition) {
+            problems.push(
+                "limits.max_keys_per_partition",
+                format_args!(
+                    "{} must be between 1 and 1000000 (a partition's state is written in one block of at most a million rows)",
+                    self.max_keys_per_partition
+                ),
+            );
+        }
+        if !(self.warn_rejected_share > 0.0 && self.warn_rejected_share <= 1.0) {
+            problems.push(
+                "limits.warn_rejected_share",
+                format_args!("{} must be in (0, 1]", self.warn_rejected_share),
+            );
+        }
+    }
+}

@@ -16,7 +16,9 @@ mod windows;
 
 use serde::Deserialize;
 
-pub use analytics::{AnomalyConfig, DerivedConfig, DerivedFormat, HistoryConfig, TrendConfig};
+pub use analytics::{
+    AnomalyConfig, DerivedConfig, DerivedFormat, HistoryConfig, LimitsConfig, TrendConfig,
+};
 pub use kafka::{
     KafkaConfig, KafkaProperties, KafkaSaslConfig, KafkaTlsConfig, SaslMechanism, StartFrom,
 };
@@ -48,6 +50,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Derived events published to Kafka.
     pub derived: DerivedConfig,
+    /// Bounds on input, and when loss is loud.
+    pub limits: LimitsConfig,
     /// Partition actors, checkpoints, draining.
     pub pipeline: PipelineConfig,
     /// Where rollups and checkpoints are written.
@@ -69,6 +73,7 @@ impl Config {
         self.windows.validate(&mut problems);
         self.trend.validate(&mut problems);
         self.anomaly.validate(&mut problems);
+        self.limits.validate(&mut problems);
         self.pipeline.validate(&mut problems);
         self.clickhouse.validate(&mut problems);
         if self.history.retention < self.windows.size {

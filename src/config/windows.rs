@@ -25,9 +25,16 @@ pub struct WindowConfig {
     /// Wall-clock silence after which a partition closes its open windows.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
-    /// Events further than this ahead of the watermark are dead-lettered.
+    /// Events further than this ahead of the watermark are held by the
+    /// clock guard, and dead-lettered unless `jump_records` agree.
     #[serde(with = "humantime_serde")]
     pub max_future_skew: Duration,
+    /// Records whose median event time starts a fresh partition's
+    /// watermark.
+    pub first_watermark_records: usize,
+    /// Consecutive records more than `max_future_skew` ahead that make the
+    /// watermark jump with them.
+    pub jump_records: usize,
     /// What happens to late events.
     pub late_policy: crate::window::LatePolicy,
     /// Window size and slide for content metrics, if not the default.
@@ -84,6 +91,17 @@ impl WindowConfig {
             self.max_future_skew,
             Duration::from_secs(1),
         );
+        for (key, records) in [
+            (
+                "windows.first_watermark_records",
+                self.first_watermark_records,
+            ),
+            ("windows.jump_records", self.jump_records),
+        ] {
+            if !(1..=100_000).contains(&records) {
+                problems.push(key, format_args!("{records} must be between 1 and 100000"));
+            }
+        }
         let families = [
             ("windows", Some((self.size, self.slide))),
             ("windows.content", self.content.map(|f| (f.size, f.slide))),

@@ -18,7 +18,7 @@ use apache_avro::Schema;
 use serde::Deserialize;
 
 use super::framing::{Framed, FramingError};
-use super::validate::{validate, Invalid};
+use super::validate::{validate, Invalid, Limits};
 use super::{Event, TopicKind};
 use crate::error::{Classified, Disposition};
 
@@ -46,6 +46,9 @@ pub fn reader_schema(kind: TopicKind) -> Result<Schema, apache_avro::Error> {
         .map_or("", |(_, text)| *text);
     Schema::parse_str(text)
 }
+
+/// Most writer schemas a decoder remembers before it forgets unknown ids.
+const MAX_WRITER_SCHEMAS: usize = 4_096;
 
 /// The wire format a message was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,17 +174,24 @@ pub struct Decoder {
     reader: Arc<Schema>,
     writers: HashMap<u32, WriterSchema>,
     registry_configured: bool,
+    limits: Limits,
 }
 
 impl Decoder {
-    /// A decoder for `kind`. Without a registry, Avro messages are rejected
-    /// with [`DecodeError::NoSchemaRegistry`].
-    pub fn new(kind: TopicKind, registry_configured: bool) -> Result<Self, apache_avro::Error> {
+    /// A decoder for `kind`, checking events against `limits`. Without a
+    /// registry, Avro messages are rejected with
+    /// [`DecodeError::NoSchemaRegistry`].
+    pub fn new(
+        kind: TopicKind,
+        registry_configured: bool,
+        limits: Limits,
+    ) -> Result<Self, apache_avro::Error> {
         Ok(Decoder {
             kind,
             reader: Arc::new(reader_schema(kind)?),
             writers: HashMap::new(),
             registry_configured,
+            limits,
         })
     }
 
@@ -204,6 +214,13 @@ impl Decoder {
             None => WriterSchema::NotFound,
             Some(text) => self.writer_schema(text),
         };
+        if self.writers.len() >= MAX_WRITER_SCHEMAS {
+            // Garbage ids (a producer writing random bytes after a zero
+            // byte) must not grow this forever: forget the ids that were
+            // not found; they are asked again if they come back.
+            self.writers
+                .retain(|_, w| !matches!(w, WriterSchema::NotFound));
+        }
         let _previous = self.writers.insert(schema_id, entry);
     }
 
@@ -270,7 +287,7 @@ impl Decoder {
                 Format::Avro
             }
         };
-        validate(event)?;
+        validate(event, &self.limits)?;
         Ok(format)
     }
 
@@ -328,5 +345,7 @@ fn decode_avro_into(
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,28 @@
 //! What the schemas cannot express: plausible times, non-empty ids, finite
-//! numbers, well-formed conversion kinds and currency codes.
+//! numbers of sane magnitude, dimensions of bounded length, well-formed
+//! conversion kinds and currency codes.
 
 use super::{ContentEvent, ConversionEvent, EngagementEvent, Event};
+
+/// Bounds on what one event may carry (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Longest dimension (campaign, content, channel), in bytes: each is a
+    /// ClickHouse key and kept in memory per series.
+    pub max_dimension_bytes: usize,
+    /// Largest magnitude of a measured value (revenue, cost, dwell time,
+    /// scores): beyond it sums lose their meaning long before they overflow.
+    pub max_abs_value: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_dimension_bytes: 256,
+            max_abs_value: 1e15,
+        }
+    }
+}
 
 /// Why a decoded event cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -16,6 +37,26 @@ pub enum Invalid {
         millis: i64,
         /// The same, readable.
         time: String,
+    },
+    /// A dimension longer than `limits.max_dimension_bytes`.
+    #[error("{field} is {bytes} bytes long, more than limits.max_dimension_bytes ({max}); dimensions are keys and must stay short")]
+    TooLong {
+        /// Field name.
+        field: &'static str,
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A value beyond `limits.max_abs_value`.
+    #[error("{field} = {value} is beyond ±limits.max_abs_value ({max})")]
+    OutOfRange {
+        /// Field name.
+        field: &'static str,
+        /// The value.
+        value: f64,
+        /// The limit.
+        max: f64,
     },
     /// A field has a value that cannot be right.
     #[error("invalid {field}: {reason}")]
@@ -32,13 +73,15 @@ impl Invalid {
     pub fn kind(&self) -> &'static str {
         match self {
             Invalid::AbsurdTimestamp { .. } => "absurd_timestamp",
+            Invalid::TooLong { .. } => "dimension_too_long",
+            Invalid::OutOfRange { .. } => "value_out_of_range",
             Invalid::Field { .. } => "invalid_field",
         }
     }
 }
 
 /// Checks what the schema cannot express.
-pub(super) fn validate(event: &Event) -> Result<(), Invalid> {
+pub(super) fn validate(event: &Event, limits: &Limits) -> Result<(), Invalid> {
     let time = event.occurred_at();
     if !time.is_plausible() {
         return Err(Invalid::AbsurdTimestamp {
@@ -57,11 +100,11 @@ pub(super) fn validate(event: &Event) -> Result<(), Invalid> {
             ..
         }) => {
             non_empty("event_id", event_id)?;
-            non_empty("campaign_id", campaign_id)?;
-            non_empty("content_id", content_id)?;
-            non_empty("channel", channel)?;
-            finite("sentiment", *sentiment)?;
-            finite("seo_score", *seo_score)?;
+            dimension("campaign_id", campaign_id, limits)?;
+            dimension("content_id", content_id, limits)?;
+            dimension("channel", channel, limits)?;
+            value("sentiment", *sentiment, limits)?;
+            value("seo_score", *seo_score, limits)?;
         }
         Event::Engagement(EngagementEvent {
             event_id,
@@ -72,18 +115,21 @@ pub(super) fn validate(event: &Event) -> Result<(), Invalid> {
             ..
         }) => {
             non_empty("event_id", event_id)?;
-            non_empty("campaign_id", campaign_id)?;
-            non_empty("content_id", content_id)?;
-            non_empty("channel", channel)?;
+            dimension("campaign_id", campaign_id, limits)?;
+            dimension("content_id", content_id, limits)?;
+            dimension("channel", channel, limits)?;
             if let Some(dwell) = *dwell_ms {
                 if dwell < 0 {
                     return Err(invalid("dwell_ms", format!("{dwell} is negative")));
                 }
+                value("dwell_ms", Some(dwell as f64), limits)?;
             }
         }
         Event::Conversion(ConversionEvent {
             event_id,
             campaign_id,
+            content_id,
+            channel,
             kind,
             revenue,
             cost,
@@ -91,7 +137,13 @@ pub(super) fn validate(event: &Event) -> Result<(), Invalid> {
             ..
         }) => {
             non_empty("event_id", event_id)?;
-            non_empty("campaign_id", campaign_id)?;
+            dimension("campaign_id", campaign_id, limits)?;
+            if let Some(content_id) = content_id {
+                dimension_length("content_id", content_id, limits)?;
+            }
+            if let Some(channel) = channel {
+                dimension_length("channel", channel, limits)?;
+            }
             let valid_kind = !kind.is_empty()
                 && kind.len() <= 32
                 && kind.starts_with(|c: char| c.is_ascii_lowercase())
@@ -110,8 +162,8 @@ pub(super) fn validate(event: &Event) -> Result<(), Invalid> {
                     format!("{kind:?} is reserved: conversion.{kind} is the measured metric"),
                 ));
             }
-            finite("revenue", *revenue)?;
-            finite("cost", *cost)?;
+            value("revenue", *revenue, limits)?;
+            value("cost", *cost, limits)?;
             if let Some(code) = currency {
                 if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
                     return Err(invalid(
@@ -137,9 +189,32 @@ fn non_empty(field: &'static str, value: &str) -> Result<(), Invalid> {
     }
 }
 
-fn finite(field: &'static str, value: Option<f64>) -> Result<(), Invalid> {
+/// A required dimension: not blank, not too long.
+fn dimension(field: &'static str, text: &str, limits: &Limits) -> Result<(), Invalid> {
+    non_empty(field, text)?;
+    dimension_length(field, text, limits)
+}
+
+fn dimension_length(field: &'static str, text: &str, limits: &Limits) -> Result<(), Invalid> {
+    if text.len() > limits.max_dimension_bytes {
+        return Err(Invalid::TooLong {
+            field,
+            bytes: text.len(),
+            max: limits.max_dimension_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A measured value: finite, and within the configured magnitude.
+fn value(field: &'static str, value: Option<f64>, limits: &Limits) -> Result<(), Invalid> {
     match value {
         Some(v) if !v.is_finite() => Err(invalid(field, format!("{v} is not a finite number"))),
+        Some(v) if v.abs() > limits.max_abs_value => Err(Invalid::OutOfRange {
+            field,
+            value: v,
+            max: limits.max_abs_value,
+        }),
         _ => Ok(()),
     }
 }

@@ -239,7 +239,7 @@ mod tests {
             assert!((lowest..end).contains(&t));
             // Every generated event passes Reactor's own validation.
             let json = crate::event::encode::to_json(event).unwrap();
-            crate::event::decode::Decoder::new(event.topic_kind(), false)
+            crate::event::decode::Decoder::new(event.topic_kind(), false, Default::default())
                 .unwrap()
                 .decode(Some(&json))
                 .unwrap();

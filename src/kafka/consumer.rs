@@ -30,12 +30,12 @@ use std::time::Duration;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{KafkaConfig, StartFrom};
 use crate::telemetry::metrics;
@@ -146,6 +146,18 @@ impl RebalanceContext {
 }
 
 impl ClientContext for RebalanceContext {
+    /// librdkafka's error events. The end of a partition is reported this
+    /// way too: it is how partitions know they are idle, not an error.
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::PartitionEOF(_) => debug!(%reason, "end of partition"),
+            error => {
+                metrics::consumer_error();
+                error!(%error, %reason, "librdkafka error");
+            }
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (partition, p) in &stats.partitions {
@@ -279,6 +291,8 @@ pub fn create(kafka: &KafkaConfig, reply_timeout: Duration) -> KafkaResult<Creat
         .set("group.id", &kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        // The end of a partition is how a partition knows it is idle.
+        .set("enable.partition.eof", "true")
         .set(
             "auto.offset.reset",
             match kafka.start_from {

@@ -1,12 +1,21 @@
 //! The checkpoint ledger: which offset of a partition is safe to resume
-//! from, and the watermark that goes with it. Pure bookkeeping, no I/O.
+//! from, and what it takes to decide every re-read record exactly as the
+//! first read did. Pure bookkeeping, no I/O.
 //!
 //! Delivery is at-least-once with idempotent writes: a partition may only
 //! resume after records whose effects are durable. An open window is not
 //! durable, nor is a rollup batch ClickHouse has not acknowledged, nor a
-//! dead letter the broker has not acknowledged. Each of these *holds* the
-//! offset of its oldest record; the resume offset is the lowest hold, or just
-//! past the last record seen when nothing is held.
+//! dead letter the broker has not acknowledged, nor a record the clock guard
+//! holds. Each of these *holds* an offset (its record's, or its streak's
+//! first); the resume offset is the lowest hold, or just past the last record
+//! seen when nothing is held.
+//!
+//! Re-reading from there must give every record the decision it got the
+//! first time (counted, late, dead-lettered), so a [`Checkpoint`] carries
+//! the watermark as it was when the record at its offset arrived, which
+//! windows are already written (`closed_through`: re-read records for them
+//! are skipped, not counted twice and not called late), and when idle
+//! closing, a wall-clock decision, happened after that offset.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -15,16 +24,40 @@ use crate::event::EventTime;
 /// Identifies one batch of rollups handed to the sinks.
 pub type BatchId = u64;
 
-/// Where a partition resumes after a restart or a rebalance, and the
-/// watermark it had when that offset was the resume point. Both are written
-/// together, so a restarted partition rebuilds exactly the windows that were
-/// still open and treats the ones already written as closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a partition resumes after a restart or a rebalance, and what it
+/// needs to decide every re-read record as the first read did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     /// First offset to read.
     pub offset: i64,
-    /// Watermark at that point, if any event had been seen.
+    /// The watermark when the record at `offset` arrived (`None`: the
+    /// partition had none yet).
     pub watermark: Option<EventTime>,
+    /// Every window ending at or before this is written: re-read records
+    /// skip them.
+    pub closed_through: Option<EventTime>,
+    /// Offsets before which the partition went idle and closed its windows,
+    /// after `offset`: a re-read closes them at the same points.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle_closes: Vec<i64>,
+}
+
+impl Checkpoint {
+    /// A checkpoint at `offset` of a partition with nothing decided yet.
+    pub fn at(offset: i64) -> Self {
+        Checkpoint {
+            offset,
+            ..Checkpoint::default()
+        }
+    }
+}
+
+/// One held offset: how many holders, and the watermark when its record
+/// arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hold {
+    holders: u32,
+    watermark: Option<EventTime>,
 }
 
 /// Tracks the offsets still needed to rebuild unwritten results.
@@ -32,8 +65,8 @@ pub struct Checkpoint {
 pub struct OffsetTracker {
     /// One past the highest offset seen (or where the partition started).
     next: Option<i64>,
-    /// Held offsets, with how many holders each has.
-    holds: BTreeMap<i64, u32>,
+    /// Held offsets.
+    holds: BTreeMap<i64, Hold>,
 }
 
 impl OffsetTracker {
@@ -54,18 +87,30 @@ impl OffsetTracker {
         }
     }
 
-    /// Adds a holder for `offset`: it must be re-read if the process stops
-    /// before the holder releases it.
-    pub fn hold(&mut self, offset: i64) {
-        *self.holds.entry(offset).or_insert(0) += 1;
+    /// Whether the record at `offset` was read already.
+    pub fn seen(&self, offset: i64) -> bool {
+        self.next.is_some_and(|next| offset < next)
+    }
+
+    /// Adds a holder for `offset`, whose record arrived when the watermark
+    /// was `watermark`: it must be re-read if the process stops before the
+    /// holder releases it.
+    pub fn hold(&mut self, offset: i64, watermark: Option<EventTime>) {
+        self.holds
+            .entry(offset)
+            .or_insert(Hold {
+                holders: 0,
+                watermark,
+            })
+            .holders += 1;
     }
 
     /// Removes one holder of `offset`. Releasing an offset nobody holds is a
     /// bug in the caller; it is ignored and reported as `false`.
     pub fn release(&mut self, offset: i64) -> bool {
         match self.holds.get_mut(&offset) {
-            Some(count) if *count > 1 => {
-                *count -= 1;
+            Some(hold) if hold.holders > 1 => {
+                hold.holders -= 1;
                 true
             }
             Some(_) => self.holds.remove(&offset).is_some(),
@@ -73,15 +118,25 @@ impl OffsetTracker {
         }
     }
 
-    /// The offset to resume from: the oldest held offset, or one past the
-    /// last record seen. `None` before anything is known.
+    /// The offset to resume from, and the watermark its record arrived with
+    /// (`now` when nothing is held: the next record has not arrived yet):
+    /// the oldest held offset, or one past the last record seen. `None`
+    /// before anything is known.
+    pub fn resume_point(&self, now: Option<EventTime>) -> Option<(i64, Option<EventTime>)> {
+        match self.holds.first_key_value() {
+            Some((&offset, hold)) => Some((offset, hold.watermark)),
+            None => self.next.map(|next| (next, now)),
+        }
+    }
+
+    /// The offset to resume from.
     pub fn resume_offset(&self) -> Option<i64> {
-        self.holds.keys().next().copied().or(self.next)
+        self.resume_point(None).map(|(offset, _)| offset)
     }
 
     /// Number of outstanding holds.
     pub fn held(&self) -> usize {
-        self.holds.values().map(|&n| n as usize).sum()
+        self.holds.values().map(|h| h.holders as usize).sum()
     }
 }
 
@@ -100,13 +155,17 @@ struct PendingBatch {
 #[derive(Debug, Clone)]
 pub struct CheckpointLedger {
     offsets: OffsetTracker,
-    /// The offset the partition resumed from: records before it were
-    /// already accounted for by the previous owner.
-    start_offset: Option<i64>,
     next_batch: BatchId,
     pending: VecDeque<PendingBatch>,
     /// The newest checkpoint known to be valid while batches are pending.
     stable: Option<Checkpoint>,
+    /// Windows ending at or before this are closed (written or pending).
+    closed_through: Option<EventTime>,
+    /// Idle closes not yet behind the resume offset.
+    idle_closes: Vec<i64>,
+    /// Idle closes of the checkpoint this partition resumed from, not yet
+    /// replayed.
+    to_replay: VecDeque<i64>,
     /// Dead letters and late records not yet acknowledged.
     forwards_in_flight: usize,
 }
@@ -114,70 +173,111 @@ pub struct CheckpointLedger {
 impl CheckpointLedger {
     /// The ledger of a partition resuming from `start`, if it has a
     /// checkpoint.
-    pub fn new(start: Option<Checkpoint>) -> Self {
+    pub fn new(start: Option<&Checkpoint>) -> Self {
         CheckpointLedger {
             offsets: OffsetTracker::new(start.map(|c| c.offset)),
-            start_offset: start.map(|c| c.offset),
             next_batch: 0,
             pending: VecDeque::new(),
-            stable: start,
+            stable: start.cloned(),
+            closed_through: start.and_then(|c| c.closed_through),
+            idle_closes: start.map(|c| c.idle_closes.clone()).unwrap_or_default(),
+            to_replay: start
+                .map(|c| c.idle_closes.iter().copied().collect())
+                .unwrap_or_default(),
             forwards_in_flight: 0,
         }
     }
 
-    /// Whether the record at `offset` precedes the resume point (re-read
-    /// because the broker delivers from an earlier offset): skip it.
-    pub fn is_before_start(&self, offset: i64) -> bool {
-        self.start_offset.is_some_and(|start| offset < start)
+    /// Whether the record at `offset` was processed already (it precedes
+    /// the resume point, or the broker delivered it again): skip it, or it
+    /// would be counted twice.
+    pub fn is_duplicate(&self, offset: i64) -> bool {
+        self.offsets.seen(offset)
     }
 
-    /// The record at `offset` is being processed.
-    pub fn observe(&mut self, offset: i64) {
+    /// The record at `offset` arrived (with the watermark `watermark`).
+    pub fn arrive(&mut self, offset: i64, watermark: Option<EventTime>) {
         if self.stable.is_none() {
             // Nothing has been written yet: resuming here with no
             // watermark rebuilds everything from the first record.
             self.stable = Some(Checkpoint {
-                offset,
-                watermark: None,
+                watermark,
+                ..Checkpoint::at(offset)
             });
         }
         self.offsets.observe(offset);
     }
 
-    /// A window whose first record is at `offset` was opened.
-    pub fn window_opened(&mut self, offset: i64) {
-        self.offsets.hold(offset);
+    /// Something the record anchored at `anchor` left (an open window, a
+    /// held record, a record to forward) must survive a restart: re-read
+    /// from `anchor`, which arrived when the watermark was `watermark`.
+    pub fn hold(&mut self, anchor: i64, watermark: Option<EventTime>) {
+        self.offsets.hold(anchor, watermark);
     }
 
-    /// The record at `offset` goes to a side topic (dead letter or late):
-    /// held until [`Self::forwarded`].
-    pub fn forwarding(&mut self, offset: i64) {
-        self.offsets.hold(offset);
+    /// Releases one [`Self::hold`] of `anchor`.
+    pub fn release(&mut self, anchor: i64) {
+        let _held = self.offsets.release(anchor);
+    }
+
+    /// A record anchored at `anchor` goes to a side topic (dead letter or
+    /// late): held until [`Self::forwarded`].
+    pub fn forwarding(&mut self, anchor: i64, watermark: Option<EventTime>) {
+        self.offsets.hold(anchor, watermark);
         self.forwards_in_flight += 1;
     }
 
-    /// The broker has the record at `offset` that was being forwarded.
-    pub fn forwarded(&mut self, offset: i64) {
-        if self.offsets.release(offset) {
+    /// The broker has the record anchored at `anchor` that was being
+    /// forwarded.
+    pub fn forwarded(&mut self, anchor: i64) {
+        if self.offsets.release(anchor) {
             self.forwards_in_flight = self.forwards_in_flight.saturating_sub(1);
         }
     }
 
-    /// Windows whose first records are at `first_offsets` closed at
-    /// `watermark` into a new batch; returns its id. Once this batch and
-    /// all before it are written, every window that watermark closed is
-    /// durable, and every window still open starts at or after the resume
-    /// offset: a valid checkpoint.
-    pub fn batch_closed(
-        &mut self,
-        first_offsets: Vec<i64>,
-        watermark: Option<EventTime>,
-    ) -> BatchId {
+    /// The partition went idle and closed its windows before the next
+    /// record: a re-read must do the same at the same point.
+    pub fn idle_closed(&mut self) {
+        if let Some(next) = self.offsets.next {
+            if self.idle_closes.last() != Some(&next) {
+                self.idle_closes.push(next);
+            }
+        }
+    }
+
+    /// Whether a re-read must close idle windows, as the first read did,
+    /// before the record at `offset` (answered once per recorded close).
+    pub fn idle_close_due(&mut self, offset: i64) -> bool {
+        if self.to_replay.front().is_some_and(|&at| at <= offset) {
+            let _due = self.to_replay.pop_front();
+            return true;
+        }
+        false
+    }
+
+    /// The watermark closed every window ending at or before `through`.
+    pub fn closed(&mut self, through: EventTime) {
+        if self.closed_through.is_none_or(|c| through > c) {
+            self.closed_through = Some(through);
+        }
+    }
+
+    /// Whether the window ending at `end` was closed (written, or pending).
+    pub fn is_closed(&self, end: EventTime) -> bool {
+        self.closed_through.is_some_and(|c| end <= c)
+    }
+
+    /// Windows whose first records are at `anchors` closed into a new
+    /// batch, with the watermark now `watermark`; returns its id. Once this
+    /// batch and all before it are written, every window closed so far is
+    /// durable, and every window still open is re-read from at or after the
+    /// resume offset: a valid checkpoint.
+    pub fn batch_closed(&mut self, anchors: Vec<i64>, watermark: Option<EventTime>) -> BatchId {
         let id = self.next_batch;
         self.next_batch += 1;
         self.pending.push_back(PendingBatch {
             id,
-            held_offsets: first_offsets,
+            held_offsets: anchors,
             checkpoint: self.current(watermark),
             written: false,
         });
@@ -194,6 +294,7 @@ impl CheckpointLedger {
         }
         while self.pending.front().is_some_and(|b| b.written) {
             if let Some(checkpoint) = self.pending.pop_front().and_then(|b| b.checkpoint) {
+                self.idle_closes.retain(|&at| at > checkpoint.offset);
                 self.stable = Some(checkpoint);
             }
         }
@@ -201,20 +302,34 @@ impl CheckpointLedger {
 
     fn current(&self, watermark: Option<EventTime>) -> Option<Checkpoint> {
         self.offsets
-            .resume_offset()
-            .map(|offset| Checkpoint { offset, watermark })
+            .resume_point(watermark)
+            .map(|(offset, watermark)| Checkpoint {
+                offset,
+                watermark,
+                closed_through: self.closed_through,
+                idle_closes: Vec::new(),
+            })
     }
 
     /// The newest checkpoint that is safe to resume from, given the
-    /// partition's current `watermark`: everything before its offset is
-    /// durable or re-derivable, and every window its watermark closes is
-    /// written.
+    /// partition's current `watermark`. It lists every idle close known
+    /// after its offset, including those of batches not written yet: they
+    /// are facts about the records, and a re-read must repeat them.
     pub fn checkpoint(&self, watermark: Option<EventTime>) -> Option<Checkpoint> {
-        if self.pending.is_empty() {
-            self.current(watermark).or(self.stable)
+        let checkpoint = if self.pending.is_empty() {
+            self.current(watermark).or_else(|| self.stable.clone())
         } else {
-            self.stable
-        }
+            self.stable.clone()
+        };
+        checkpoint.map(|c| Checkpoint {
+            idle_closes: self
+                .idle_closes
+                .iter()
+                .copied()
+                .filter(|&at| at > c.offset)
+                .collect(),
+            ..c
+        })
     }
 
     /// Whether rollups or forwarded records await acknowledgement.
@@ -255,9 +370,9 @@ mod tests {
         for o in 10..20 {
             t.observe(o);
         }
-        t.hold(12);
-        t.hold(15);
-        t.hold(12);
+        t.hold(12, None);
+        t.hold(15, None);
+        t.hold(12, None);
         assert_eq!(t.resume_offset(), Some(12));
         assert!(t.release(12));
         assert_eq!(t.resume_offset(), Some(12));

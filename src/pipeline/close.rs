@@ -75,6 +75,7 @@ impl PartitionPipeline {
             }
         }
         self.forget_quiet_series(watermark);
+        self.ledger.closed(watermark);
         let id = self
             .ledger
             .batch_closed(held_offsets, self.watermark.current());

@@ -89,9 +89,18 @@ impl Interner {
     }
 
     /// Dimensions held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.table.len()
+    }
+
+    /// Whether `dimensions` are held.
+    pub(crate) fn contains(&self, dimensions: DimensionsRef<'_>) -> bool {
+        let slots = &self.slots;
+        self.table
+            .find(hash_of(dimensions), |&id| {
+                slots[id as usize].dimensions.as_ref() == dimensions
+            })
+            .is_some()
     }
 }
 

@@ -9,10 +9,18 @@
 //! those reports its [`CheckpointLedger`] derives the [`Checkpoint`] that is
 //! safe to resume from.
 //!
+//! - `admit`: one record's way in: decode, the clock guard, windows.
 //! - [`checkpoint`]: the ledger of held offsets and pending batches.
 //! - `close`: closing windows into rows, trend and anomaly verdicts.
+//! - `guard`: the clock guard, which no single record can fool.
 //! - [`rejection`]: why a record is not aggregated.
 //! - `interner`: each partition's dimensions, stored once.
+//!
+//! Every decision about a record (counted, late, dead-lettered, held)
+//! depends only on the records before it and the checkpoint the partition
+//! resumed from, never on wall-clock time or on batching, with one
+//! documented exception: idle closing, which the ledger records so that a
+//! re-read repeats it at the same point.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,18 +30,22 @@ use rustc_hash::FxHashMap;
 
 use crate::aggregate::{Aggregator, Average, HistorySettings, Percentiles, SeriesHistory};
 use crate::derived::DerivedEvent;
-use crate::error::{Classified, Disposition};
-use crate::event::decode::{DecodeError, Decoder, Format};
+use crate::event::decode::{DecodeError, Decoder};
+use crate::event::validate::Limits;
 use crate::event::{EventTime, Record};
-use crate::rollup::{observations, DimensionsRef, Metric, Rollup};
+use crate::rollup::{Metric, Rollup};
 use crate::window::{LatePolicy, Watermark, WindowSpec, Windows};
 
+mod admit;
 pub mod checkpoint;
 mod close;
+mod guard;
 mod interner;
 pub mod rejection;
 
 pub use checkpoint::{BatchId, Checkpoint, CheckpointLedger, OffsetTracker};
+use guard::ClockGuard;
+pub use guard::ClockQuorum;
 pub use interner::DimensionsId;
 use interner::Interner;
 pub use rejection::{Rejected, Rejection};
@@ -92,8 +104,11 @@ pub struct WindowSettings {
     pub allowed_lateness: Duration,
     /// Wall-clock silence after which open windows are closed.
     pub idle_timeout: Duration,
-    /// Events further than this ahead of the watermark are dead-lettered.
+    /// Events further than this ahead of the watermark are held by the
+    /// clock guard, and dead-lettered unless enough agree.
     pub max_future_skew: Duration,
+    /// How many records the clock guard wants before it trusts a time.
+    pub clock_quorum: ClockQuorum,
     /// What to do with late events.
     pub late_policy: LatePolicy,
 }
@@ -108,6 +123,11 @@ pub struct PipelineSettings {
     /// Cross-window state of a series not seen for this long (event time) is
     /// forgotten.
     pub history_retention: Duration,
+    /// What one event may carry.
+    pub limits: Limits,
+    /// Most (campaign, content, channel) keys a partition tracks at once;
+    /// records of further keys are dead-lettered.
+    pub max_keys: usize,
 }
 
 /// Closed-window rows to write and derived events to publish; report
@@ -136,8 +156,12 @@ pub struct Stats {
     pub late: u64,
     /// Records dead-lettered for a timestamp too far in the future.
     pub future: u64,
-    /// Records skipped because they precede the resume offset.
-    pub stale: u64,
+    /// Records dead-lettered because the partition tracks
+    /// `limits.max_keys_per_partition` keys already.
+    pub over_key_limit: u64,
+    /// Records skipped because they were processed already (before the
+    /// resume offset, or delivered again).
+    pub duplicates: u64,
     /// Windows closed.
     pub windows_closed: u64,
 }
@@ -166,6 +190,8 @@ pub struct PipelineState {
     pub batches_in_flight: usize,
     /// Offsets held (open windows, unwritten rows, dead letters, late records).
     pub offsets_held: usize,
+    /// Records the clock guard holds.
+    pub records_held: usize,
     /// Series with trend and anomaly history.
     pub series_tracked: usize,
     /// The checkpoint that is safe to resume from now.
@@ -181,6 +207,9 @@ pub struct PartitionPipeline {
     settings: PipelineSettings,
     windows: Windows<WindowState>,
     watermark: Watermark,
+    guard: ClockGuard,
+    /// Where the guard's current streak starts, and the watermark then.
+    streak_anchor: Option<Anchor>,
     ledger: CheckpointLedger,
     histories: FxHashMap<SeriesId, SeriesHistory>,
     /// The dimensions of every open series and every kept history.
@@ -190,21 +219,39 @@ pub struct PartitionPipeline {
     series_hint: usize,
     /// The last event decoded, whose buffers the next one reuses.
     scratch: Option<crate::event::Event>,
-    last_input: Option<Instant>,
+}
+
+/// Where a record is re-read from after a restart (its own offset, or its
+/// clock-guard streak's first), and the watermark when that record arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Anchor {
+    offset: i64,
+    watermark: Option<EventTime>,
+}
+
+/// Why the partition is, or is not, idle (for [`PartitionPipeline::tick`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Source {
+    /// Since when the reader has been caught up: it reached the end of the
+    /// partition and nothing arrived since. `None`: not caught up.
+    pub caught_up_since: Option<Instant>,
+    /// The partition is draining (revoked, or the process is stopping).
+    pub draining: bool,
 }
 
 impl PartitionPipeline {
     /// A pipeline for `topic`/`partition`, resuming from `start` if a
-    /// checkpoint exists: its watermark is restored, so windows that were
-    /// already written are treated as closed.
+    /// checkpoint exists: the watermark the record at its offset arrived
+    /// with is restored, and windows it says are written are skipped.
     pub fn new(
         topic: Arc<str>,
         partition: i32,
         decoder: Decoder,
         settings: PipelineSettings,
-        start: Option<Checkpoint>,
+        start: Option<&Checkpoint>,
     ) -> Self {
         let w = settings.windows;
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         PartitionPipeline {
             topic,
             partition,
@@ -212,12 +259,17 @@ impl PartitionPipeline {
             settings,
             windows: Windows::new(w.spec),
             watermark: Watermark::new(w.allowed_lateness, start.and_then(|c| c.watermark)),
+            guard: ClockGuard::new(
+                w.clock_quorum,
+                millis(w.max_future_skew),
+                millis(w.allowed_lateness),
+            ),
+            streak_anchor: None,
             ledger: CheckpointLedger::new(start),
             histories: FxHashMap::default(),
             dimensions: Interner::default(),
             series_hint: 0,
             scratch: None,
-            last_input: None,
         }
     }
 
@@ -237,158 +289,63 @@ impl PartitionPipeline {
         self.decoder.add_writer_schema(schema_id, schema);
     }
 
-    /// Processes a batch read at `now`. Fails only on a bug (a schema id not
-    /// fetched first); bad records become dead letters.
-    pub fn process(&mut self, records: Vec<Record>, now: Instant) -> Result<Output, DecodeError> {
+    /// Processes a batch of records, in offset order. Fails only on a bug
+    /// (a schema id not fetched first); bad records become dead letters.
+    pub fn process(&mut self, records: Vec<Record>) -> Result<Output, DecodeError> {
         let mut out = Output::default();
-        let mut scratch = self.scratch.take();
         for record in records {
             out.stats.records += 1;
-            if self.ledger.is_before_start(record.offset) {
-                out.stats.stale += 1;
+            if self.ledger.is_duplicate(record.offset) {
+                out.stats.duplicates += 1;
                 continue;
             }
-            self.ledger.observe(record.offset);
-            let decoded = self
-                .decoder
-                .decode_reusing(record.payload.as_deref(), &mut scratch);
-            let (event, format) = match decoded {
-                Ok(decoded) => decoded,
-                Err(error) if error.disposition() == Disposition::Skip => {
-                    self.dead_letter(record, error.into(), &mut out);
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            match format {
-                Format::Json => out.stats.json += 1,
-                Format::Avro => out.stats.avro += 1,
+            if self.ledger.idle_close_due(record.offset) {
+                self.idle_close(&mut out)?;
             }
-            let time = event.occurred_at();
-            if let Some(error) = self.too_far_ahead(time) {
-                out.stats.future += 1;
-                self.dead_letter(record, error, &mut out);
-                continue;
-            }
-            let dimensions = DimensionsRef::of(event);
-            let slide_ms = self.windows.slide_ms();
-            let mut counted = false;
-            for start in self.windows.starts_of(time) {
-                if self.watermark.has_passed(self.windows.end_of(start)) {
-                    continue;
-                }
-                counted = true;
-                let position = start.as_millis().div_euclid(slide_ms);
-                let id = self.dimensions.intern(dimensions, position);
-                let (state, created) = self.windows.get_or_open(start, record.offset);
-                if created {
-                    self.ledger.window_opened(record.offset);
-                    state.reserve(self.series_hint);
-                }
-                for (metric, value) in observations(event) {
-                    let percentiles = metric.has_percentiles();
-                    let key = SeriesId {
-                        metric,
-                        dimensions: id,
-                    };
-                    state
-                        .entry(key)
-                        .or_insert_with(|| SeriesState::new(percentiles))
-                        .record(value);
-                }
-            }
-            if !counted {
-                out.stats.late += 1;
-                if self.settings.windows.late_policy == LatePolicy::SideTopic {
-                    let late = self.reject(record, self.late(time));
-                    out.late.push(late);
-                }
-                continue;
-            }
-            self.watermark.observe(time);
+            self.arrive(record, &mut out)?;
         }
-        self.scratch = scratch;
-        if out.stats.records > 0 {
-            self.last_input = Some(now);
-        }
-        if let Some(watermark) = self.watermark.current() {
-            self.close(watermark, &mut out);
+        self.close_passed(&mut out);
+        Ok(out)
+    }
+
+    /// Wall-clock tick: once the partition's reader has been caught up for
+    /// the idle timeout, with nothing of the partition waiting on a sink and
+    /// not draining, closes every open window, so the tail of a stream is
+    /// written without waiting for newer events. Events for those windows
+    /// arriving later are late. A partition blocked on a sink, backlogged,
+    /// or draining is never idle.
+    pub fn tick(&mut self, now: Instant, source: Source) -> Result<Output, DecodeError> {
+        let mut out = Output::default();
+        let idle = !source.draining
+            && !self.ledger.has_unacknowledged_output()
+            && source.caught_up_since.is_some_and(|since| {
+                now.saturating_duration_since(since) >= self.settings.windows.idle_timeout
+            });
+        if idle && (self.windows.last_end().is_some() || self.guard.held() > 0) {
+            self.ledger.idle_closed();
+            self.idle_close(&mut out)?;
         }
         Ok(out)
     }
 
-    fn dead_letter(&mut self, record: Record, why: Rejection, out: &mut Output) {
-        let letter = self.reject(record, why);
-        out.dead_letters.push(letter);
-    }
-
-    /// Holds the record's offset until it is forwarded.
-    fn reject(&mut self, record: Record, why: Rejection) -> Rejected {
-        self.ledger.forwarding(record.offset);
-        Rejected {
-            offset: record.offset,
-            key: record.key,
-            payload: record.payload,
-            reason: why.to_string(),
-            kind: why.kind(),
+    /// Closes everything: a held streak is accepted, then every open window
+    /// is closed.
+    fn idle_close(&mut self, out: &mut Output) -> Result<(), DecodeError> {
+        if let Some(settled) = self.guard.on_idle() {
+            self.settle(settled, out)?;
         }
-    }
-
-    /// The clock-skew guard: an event further than `max_future_skew` ahead
-    /// of the watermark would close every open window; it is rejected and
-    /// does not move the watermark.
-    fn too_far_ahead(&self, time: EventTime) -> Option<Rejection> {
-        let watermark = self.watermark.current()?;
-        let max_skew_ms =
-            i64::try_from(self.settings.windows.max_future_skew.as_millis()).unwrap_or(i64::MAX);
-        let ahead_ms = time.as_millis().saturating_sub(watermark.as_millis());
-        (ahead_ms > max_skew_ms).then(|| Rejection::FutureTimestamp {
-            time: time.to_rfc3339(),
-            watermark: watermark.to_rfc3339(),
-            ahead_ms,
-            max_skew_ms,
-        })
-    }
-
-    fn late(&self, time: EventTime) -> Rejection {
-        let newest = self.windows.starts_of(time).next().unwrap_or(time);
-        Rejection::Late {
-            time: time.to_rfc3339(),
-            newest_end: self.windows.end_of(newest).to_rfc3339(),
-            watermark: self
-                .watermark
-                .current()
-                .map_or_else(|| "none".to_owned(), EventTime::to_rfc3339),
-            lateness: humantime::format_duration(self.settings.windows.allowed_lateness)
-                .to_string(),
+        if let Some(end) = self.windows.last_end() {
+            self.watermark.advance_to(end);
         }
+        self.close_passed(out);
+        Ok(())
     }
 
-    /// Records that input was seen at `at` even though no batch was
-    /// processed then (records read but still queued, or the reader blocked
-    /// by backpressure): a backlogged partition is not idle.
-    pub fn note_input(&mut self, at: Instant) {
-        if let Some(last) = self.last_input {
-            self.last_input = Some(last.max(at));
+    /// Closes the windows the watermark has passed.
+    fn close_passed(&mut self, out: &mut Output) {
+        if let Some(watermark) = self.watermark.current() {
+            self.close(watermark, out);
         }
-    }
-
-    /// Wall-clock tick: once the partition has been silent for the idle
-    /// timeout, closes every open window, so the tail of a stream is written
-    /// without waiting for newer events. Events for those windows arriving
-    /// later are late.
-    pub fn tick(&mut self, now: Instant) -> Output {
-        let mut out = Output::default();
-        let idle = self.last_input.is_some_and(|last| {
-            now.saturating_duration_since(last) >= self.settings.windows.idle_timeout
-        });
-        if idle {
-            if let Some(end) = self.windows.last_end() {
-                self.watermark.advance_to(end);
-                self.close(end, &mut out);
-            }
-        }
-        out
     }
 
     /// The sinks have durably written batch `id`.
@@ -407,6 +364,12 @@ impl PartitionPipeline {
     /// closes is written.
     pub fn checkpoint(&self) -> Option<Checkpoint> {
         self.ledger.checkpoint(self.watermark.current())
+    }
+
+    /// Whether the clock guard holds records (which wait for more records,
+    /// or for the partition to go idle).
+    pub fn holds_records(&self) -> bool {
+        self.guard.held() > 0
     }
 
     /// Whether rollups or dead letters are awaiting acknowledgement.
@@ -440,6 +403,7 @@ impl PartitionPipeline {
             watermark: self.watermark.current().map(EventTime::as_millis),
             batches_in_flight: self.ledger.batches_in_flight(),
             offsets_held: self.ledger.offsets_held(),
+            records_held: self.guard.held(),
             series_tracked: self.histories.len(),
             checkpoint_offset: self.checkpoint().map(|c| c.offset),
         }

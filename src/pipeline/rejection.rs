@@ -26,6 +26,12 @@ pub enum Rejection {
         /// The limit.
         max_skew_ms: i64,
     },
+    /// The partition tracks `limits.max_keys_per_partition` keys already.
+    #[error("the partition already tracks limits.max_keys_per_partition ({max}) campaign/content/channel keys; raise the limit, or find the producer sending so many distinct ids")]
+    KeyLimit {
+        /// The limit.
+        max: usize,
+    },
     /// Every window holding the event has closed.
     #[error(
         "late: occurred_at {time} falls in windows that closed when the partition's watermark passed their end (newest window ends {newest_end}, watermark {watermark}); windows.allowed_lateness is {lateness}"
@@ -48,6 +54,7 @@ impl Rejection {
         match self {
             Rejection::Undecodable(e) => e.kind(),
             Rejection::FutureTimestamp { .. } => "future_timestamp",
+            Rejection::KeyLimit { .. } => "key_limit",
             Rejection::Late { .. } => "late",
         }
     }
@@ -55,12 +62,15 @@ impl Rejection {
 
 /// An input record that is not aggregated and goes to a side topic instead:
 /// the dead-letter topic (unusable) or the late-events topic (policy
-/// `side-topic`). Its offset is held until the pipeline hears that the
+/// `side-topic`). Its anchor is held until the pipeline hears that the
 /// broker has it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {
     /// Offset of the record.
     pub offset: i64,
+    /// The offset its forwarding holds (report it back with
+    /// `PartitionPipeline::forwarded`).
+    pub anchor: i64,
     /// Its key.
     pub key: Option<Vec<u8>>,
     /// Its payload.

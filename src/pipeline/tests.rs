@@ -17,6 +17,10 @@ fn settings(lateness_ms: u64) -> PipelineSettings {
             allowed_lateness: Duration::from_millis(lateness_ms),
             idle_timeout: Duration::from_secs(30),
             max_future_skew: Duration::from_secs(3600),
+            clock_quorum: ClockQuorum {
+                first_watermark: 1,
+                jump: 3,
+            },
             late_policy: LatePolicy::Drop,
         },
         history: HistorySettings {
@@ -31,21 +35,31 @@ fn settings(lateness_ms: u64) -> PipelineSettings {
             },
         },
         history_retention: Duration::from_secs(24 * 3600),
+        limits: Limits::default(),
+        max_keys: 1_000,
     }
 }
 
-fn pipeline_with(settings: PipelineSettings, start: Option<Checkpoint>) -> PartitionPipeline {
+fn pipeline_with(settings: PipelineSettings, start: Option<&Checkpoint>) -> PartitionPipeline {
     PartitionPipeline::new(
         Arc::from("engagement.events"),
         3,
-        Decoder::new(TopicKind::Engagement, false).unwrap(),
+        Decoder::new(TopicKind::Engagement, false, Limits::default()).unwrap(),
         settings,
         start,
     )
 }
 
-fn pipeline(lateness_ms: u64, start: Option<Checkpoint>) -> PartitionPipeline {
+fn pipeline(lateness_ms: u64, start: Option<&Checkpoint>) -> PartitionPipeline {
     pipeline_with(settings(lateness_ms), start)
+}
+
+/// The reader has been at the end of the partition since `since`.
+fn caught_up(since: Instant) -> Source {
+    Source {
+        caught_up_since: Some(since),
+        draining: false,
+    }
 }
 
 fn hopping(lateness_ms: u64, size_s: u64, slide_s: u64) -> PipelineSettings {
@@ -106,13 +120,17 @@ fn run_with(records: &[Record], batch_sizes: &[usize], settings: PipelineSetting
         let n = (*sizes.next().unwrap()).clamp(1, rest.len());
         let (batch, tail) = rest.split_at(n);
         rest = tail;
-        let out = p.process(batch.to_vec(), now).unwrap();
+        let out = p.process(batch.to_vec()).unwrap();
         if let Some(batch) = out.rollups {
             write(&mut table, &batch.rows);
             p.rollups_written(batch.id);
         }
     }
-    if let Some(batch) = p.tick(now + Duration::from_secs(31)).rollups {
+    if let Some(batch) = p
+        .tick(now + Duration::from_secs(31), caught_up(now))
+        .unwrap()
+        .rollups
+    {
         write(&mut table, &batch.rows);
         p.rollups_written(batch.id);
     }
@@ -128,7 +146,7 @@ fn aggregates_are_exact_and_late_events_are_counted() {
         record(3, 59_000, 1, 99), // late: its window closed
     ];
     let mut p = pipeline(0, None);
-    let out = p.process(records, Instant::now()).unwrap();
+    let out = p.process(records).unwrap();
     assert_eq!(out.stats.late, 1);
     assert_eq!(out.stats.json, 4);
     assert_eq!(out.stats.windows_closed, 1);
@@ -154,24 +172,16 @@ fn lateness_boundary_is_inclusive_of_the_window_end() {
     // Lateness 5s: an event at 65s puts the watermark at 60s = end of window 0.
     let mut p = pipeline(5_000, None);
     let out = p
-        .process(
-            vec![record(0, 1_000, 1, 2), record(1, 64_999, 1, 2)],
-            Instant::now(),
-        )
+        .process(vec![record(0, 1_000, 1, 2), record(1, 64_999, 1, 2)])
         .unwrap();
     assert!(
         out.rollups.is_none(),
         "watermark 59.999s must not close [0, 60s)"
     );
-    let out = p
-        .process(vec![record(2, 59_999, 1, 2)], Instant::now())
-        .unwrap();
+    let out = p.process(vec![record(2, 59_999, 1, 2)]).unwrap();
     assert_eq!(out.stats.late, 0, "still open");
     let out = p
-        .process(
-            vec![record(3, 65_000, 1, 2), record(4, 59_999, 1, 2)],
-            Instant::now(),
-        )
+        .process(vec![record(3, 65_000, 1, 2), record(4, 59_999, 1, 2)])
         .unwrap();
     assert_eq!(out.stats.late, 1, "closed once the watermark reaches 60s");
     let rows = out.rollups.unwrap().rows;
@@ -185,33 +195,46 @@ fn lateness_boundary_is_inclusive_of_the_window_end() {
 }
 
 #[test]
-fn idle_partitions_close_their_windows_after_the_timeout() {
+fn idle_partitions_close_their_windows_once_caught_up_for_the_timeout() {
     let mut p = pipeline(10_000, None);
     let t0 = Instant::now();
     assert!(p
-        .process(vec![record(0, 1_000, 1, 2)], t0)
+        .process(vec![record(0, 1_000, 1, 2)])
         .unwrap()
         .rollups
         .is_none());
-    assert!(p.tick(t0 + Duration::from_secs(29)).rollups.is_none());
-    let out = p.tick(t0 + Duration::from_secs(30));
+    let at = |s| t0 + Duration::from_secs(s);
+    assert!(p.tick(at(29), caught_up(t0)).unwrap().rollups.is_none());
+    // Not caught up (backlogged, or blocked behind a full sink): never idle.
+    let backlogged = Source::default();
+    assert!(p.tick(at(300), backlogged).unwrap().rollups.is_none());
+    let draining = Source {
+        draining: true,
+        ..caught_up(t0)
+    };
+    assert!(p.tick(at(300), draining).unwrap().rollups.is_none());
+    let out = p.tick(at(30), caught_up(t0)).unwrap();
     assert_eq!(out.stats.windows_closed, 1);
     assert_eq!(out.rollups.unwrap().rows.len(), 2);
     // The window is closed now: a straggler is late.
-    let out = p
-        .process(vec![record(1, 2_000, 1, 2)], t0 + Duration::from_secs(31))
-        .unwrap();
+    let out = p.process(vec![record(1, 2_000, 1, 2)]).unwrap();
     assert_eq!(out.stats.late, 1);
 }
 
 #[test]
-fn input_seen_but_not_yet_processed_defers_idle_closing() {
-    let mut p = pipeline(10_000, None);
+fn a_partition_waiting_on_a_sink_is_never_idle() {
+    let mut p = pipeline(0, None);
     let t0 = Instant::now();
-    let _ = p.process(vec![record(0, 1_000, 1, 2)], t0).unwrap();
-    p.note_input(t0 + Duration::from_secs(20));
-    assert!(p.tick(t0 + Duration::from_secs(49)).rollups.is_none());
-    assert!(p.tick(t0 + Duration::from_secs(50)).rollups.is_some());
+    let out = p
+        .process(vec![record(0, 1_000, 1, 2), record(1, 61_000, 1, 2)])
+        .unwrap();
+    let batch = out.rollups.unwrap();
+    // The first window's rows are not acknowledged (ClickHouse stalled):
+    // the second window stays open however long the reader has been idle.
+    let late = t0 + Duration::from_secs(3600);
+    assert!(p.tick(late, caught_up(t0)).unwrap().rollups.is_none());
+    p.rollups_written(batch.id);
+    assert!(p.tick(late, caught_up(t0)).unwrap().rollups.is_some());
 }
 
 #[test]
@@ -223,10 +246,7 @@ fn bad_records_become_dead_letters_holding_their_offset() {
         payload: Some(b"nonsense".to_vec()),
     };
     let out = p
-        .process(
-            vec![record(0, 1_000, 1, 2), bad, record(2, 70_000, 1, 2)],
-            Instant::now(),
-        )
+        .process(vec![record(0, 1_000, 1, 2), bad, record(2, 70_000, 1, 2)])
         .unwrap();
     assert_eq!(out.dead_letters.len(), 1);
     assert_eq!(out.dead_letters[0].offset, 1);
@@ -243,64 +263,56 @@ fn bad_records_become_dead_letters_holding_their_offset() {
 #[test]
 fn checkpoint_waits_for_the_rollups_of_closed_windows() {
     let mut p = pipeline(0, None);
-    let now = Instant::now();
     let out = p
-        .process(vec![record(0, 1_000, 1, 2), record(1, 2_000, 2, 2)], now)
+        .process(vec![record(0, 1_000, 1, 2), record(1, 2_000, 2, 2)])
         .unwrap();
     assert!(out.rollups.is_none());
-    assert_eq!(
-        p.checkpoint(),
-        Some(Checkpoint {
-            offset: 0,
-            watermark: Some(EventTime::from_millis(BASE + 2_000))
-        })
-    );
+    // Offset 0 holds the open window; its record arrived before any watermark.
+    assert_eq!(p.checkpoint(), Some(Checkpoint::at(0)));
     let first = p
-        .process(vec![record(2, 61_000, 1, 2)], now)
+        .process(vec![record(2, 61_000, 1, 2)])
         .unwrap()
         .rollups
         .unwrap();
     // Window 0 closed but is not written: resuming must still rebuild it,
     // with a watermark that does not consider it closed.
-    assert_eq!(
-        p.checkpoint(),
-        Some(Checkpoint {
-            offset: 0,
-            watermark: None
-        })
-    );
+    assert_eq!(p.checkpoint(), Some(Checkpoint::at(0)));
     let second = p
-        .process(vec![record(3, 121_000, 1, 2)], now)
+        .process(vec![record(3, 121_000, 1, 2)])
         .unwrap()
         .rollups
         .unwrap();
     p.rollups_written(second.id); // out of order: not enough on its own
     assert_eq!(p.checkpoint().unwrap().offset, 0);
     p.rollups_written(first.id);
+    // Window [1m, 2m) is open from offset 2, whose record arrived when the
+    // watermark was 2s; everything through 2m is written.
     assert_eq!(
         p.checkpoint(),
         Some(Checkpoint {
             offset: 3,
-            watermark: Some(EventTime::from_millis(BASE + 121_000))
+            watermark: Some(EventTime::from_millis(BASE + 61_000)),
+            closed_through: Some(EventTime::from_millis(BASE + 121_000)),
+            idle_closes: Vec::new(),
         })
     );
 }
 
 #[test]
 fn records_before_the_resume_offset_are_skipped() {
-    let start = Checkpoint {
-        offset: 10,
-        watermark: None,
-    };
-    let mut p = pipeline(0, Some(start));
+    let start = Checkpoint::at(10);
+    let mut p = pipeline(0, Some(&start));
     assert_eq!(p.checkpoint(), Some(start));
     let out = p
-        .process(
-            vec![record(9, 1_000, 1, 2), record(10, 1_000, 1, 2)],
-            Instant::now(),
-        )
+        .process(vec![record(9, 1_000, 1, 2), record(10, 1_000, 1, 2)])
         .unwrap();
-    assert_eq!((out.stats.stale, out.stats.json), (1, 1));
+    assert_eq!((out.stats.duplicates, out.stats.json), (1, 1));
+    // A broker delivering offsets again (after an offset reset) does not
+    // get them counted twice.
+    let again = p
+        .process(vec![record(10, 1_000, 1, 2), record(11, 2_000, 1, 2)])
+        .unwrap();
+    assert_eq!((again.stats.duplicates, again.stats.json), (1, 1));
 }
 
 #[test]
@@ -308,16 +320,12 @@ fn late_events_go_to_the_side_topic_with_a_reason_and_hold_their_offset() {
     let mut s = settings(0);
     s.windows.late_policy = LatePolicy::SideTopic;
     let mut p = pipeline_with(s, None);
-    let now = Instant::now();
     let out = p
-        .process(
-            vec![
-                record(0, 10_000, 1, 2),
-                record(1, 2 * MINUTE, 1, 2),
-                record(2, 20_000, 1, 2),
-            ],
-            now,
-        )
+        .process(vec![
+            record(0, 10_000, 1, 2),
+            record(1, 2 * MINUTE, 1, 2),
+            record(2, 20_000, 1, 2),
+        ])
         .unwrap();
     assert_eq!(out.stats.late, 1);
     assert_eq!(out.late.len(), 1);
@@ -339,14 +347,11 @@ fn late_events_go_to_the_side_topic_with_a_reason_and_hold_their_offset() {
 
     let mut dropping = pipeline(0, None);
     let out = dropping
-        .process(
-            vec![
-                record(0, 10_000, 1, 2),
-                record(1, 2 * MINUTE, 1, 2),
-                record(2, 20_000, 1, 2),
-            ],
-            now,
-        )
+        .process(vec![
+            record(0, 10_000, 1, 2),
+            record(1, 2 * MINUTE, 1, 2),
+            record(2, 20_000, 1, 2),
+        ])
         .unwrap();
     assert_eq!((out.stats.late, out.late.len()), (1, 0));
 }
@@ -354,12 +359,8 @@ fn late_events_go_to_the_side_topic_with_a_reason_and_hold_their_offset() {
 #[test]
 fn hopping_windows_count_an_event_in_each_window_that_holds_it() {
     let mut p = pipeline_with(hopping(0, 60, 20), None);
-    let now = Instant::now();
     let out = p
-        .process(
-            vec![record(0, 30_000, 1, 4), record(1, 10 * MINUTE, 1, 2)],
-            now,
-        )
+        .process(vec![record(0, 30_000, 1, 4), record(1, 10 * MINUTE, 1, 2)])
         .unwrap();
     let rows = out.rollups.unwrap().rows;
     let dwell: Vec<(i64, u64)> = rows
@@ -374,16 +375,12 @@ fn hopping_windows_count_an_event_in_each_window_that_holds_it() {
 #[test]
 fn an_event_too_far_ahead_of_the_watermark_is_dead_lettered_and_does_not_move_it() {
     let mut p = pipeline(0, None);
-    let now = Instant::now();
     let out = p
-        .process(
-            vec![
-                record(0, 10_000, 1, 2),
-                record(1, 10_000 + 2 * 3_600_000, 1, 2),
-                record(2, 20_000, 1, 2),
-            ],
-            now,
-        )
+        .process(vec![
+            record(0, 10_000, 1, 2),
+            record(1, 10_000 + 2 * 3_600_000, 1, 2),
+            record(2, 20_000, 1, 2),
+        ])
         .unwrap();
     assert_eq!(out.stats.future, 1);
     assert_eq!(out.dead_letters.len(), 1);
@@ -396,7 +393,6 @@ fn an_event_too_far_ahead_of_the_watermark_is_dead_lettered_and_does_not_move_it
 #[test]
 fn a_spike_after_a_steady_baseline_raises_an_anomaly_event_with_a_deterministic_id() {
     let mut p = pipeline(0, None);
-    let now = Instant::now();
     let mut events = Vec::new();
     let mut offset = 0;
     // Ten clicks a minute for 30 minutes, then 100 in minute 30.
@@ -407,7 +403,7 @@ fn a_spike_after_a_steady_baseline_raises_an_anomaly_event_with_a_deterministic_
             offset += 1;
         }
     }
-    let out = p.process(events, now).unwrap();
+    let out = p.process(events).unwrap();
     let batch = out.rollups.unwrap();
     let anomalies: Vec<_> = batch
         .events
@@ -464,6 +460,40 @@ fn a_spike_after_a_steady_baseline_raises_an_anomaly_event_with_a_deterministic_
         .all(|r| r.p50.is_none()));
 }
 
+/// What happened to each record that was not simply counted: offset → kind
+/// (`late`, or the dead-letter reason).
+type Decisions = BTreeMap<i64, &'static str>;
+
+/// Like [`events`], with about one record in 30 each undecodable, two hours
+/// ahead of the stream, or ten minutes behind it.
+fn noisy_events(disorder: i64) -> impl Strategy<Value = Vec<Record>> {
+    prop::collection::vec(
+        (0i64..3_000, 0..=disorder, 0u8..4, 0i64..1_000, 0u8..30),
+        1..300,
+    )
+    .prop_map(|steps| {
+        let mut t = 0;
+        steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, (step, jitter, content, dwell, noise))| {
+                t += step;
+                let offset = i as i64;
+                match noise {
+                    0 => Record {
+                        offset,
+                        key: None,
+                        payload: Some(b"garbage".to_vec()),
+                    },
+                    1 => record(offset, t + 2 * 3_600_000, content, dwell),
+                    2 => record(offset, t - 10 * MINUTE, content, dwell),
+                    _ => record(offset, t - jitter, content, dwell),
+                }
+            })
+            .collect()
+    })
+}
+
 /// Events with bounded disorder: times increase by 0..3s with up to `disorder` ms jitter.
 fn events(disorder: i64) -> impl Strategy<Value = Vec<Record>> {
     prop::collection::vec((0i64..3_000, 0..=disorder, 0u8..4, 0i64..1_000), 1..300).prop_map(
@@ -498,20 +528,26 @@ proptest! {
         prop_assert_eq!(whole, batched);
     }
 
-    /// Crash anywhere, with any subset of the in-flight rollups written, and
-    /// resume from the last checkpoint: the table ends up exactly as after
-    /// an uninterrupted run (the windowed aggregates; trend and anomaly
-    /// history is not part of the checkpoint yet).
+    /// Crash anywhere, with any subset of the in-flight rollups and
+    /// forwarded records acknowledged, and resume from the last checkpoint:
+    /// every record gets the decision it got in an uninterrupted run
+    /// (counted, late, dead-lettered, and why), and the table ends up
+    /// exactly as after it (the windowed aggregates; trend and anomaly
+    /// history is not part of the checkpoint yet). The stream has bad
+    /// records, records far in the future and far behind, so the clock
+    /// guard, the dead-letter path and the late path are all crossed.
     #[test]
-    fn resuming_from_any_checkpoint_rebuilds_the_same_rollups(
-        records in events(20_000),
+    fn resuming_from_any_checkpoint_decides_and_writes_as_an_uninterrupted_run(
+        records in noisy_events(20_000),
         crash_at in 0usize..300,
         ack_lag in 0usize..4,
         lateness in prop_oneof![Just(0u64), Just(5_000), Just(30_000)],
         slide in prop_oneof![Just(60u64), Just(20)],
+        quorum in 1usize..4,
     ) {
-        let settings = hopping(lateness, 60, slide);
-        let pipeline = |_lateness, start| pipeline_with(settings, start);
+        let mut settings = hopping(lateness, 60, slide);
+        settings.windows.late_policy = LatePolicy::SideTopic;
+        settings.windows.clock_quorum = ClockQuorum { first_watermark: quorum, jump: quorum + 1 };
         let write = |table: &mut Table, rows: &[Rollup]| {
             let windowed: Vec<Rollup> = rows
                 .iter()
@@ -519,44 +555,242 @@ proptest! {
                 .collect();
             write(table, &windowed);
         };
-        let mut expected = Table::new();
-        write(&mut expected, &run_with(&records, &[7], settings).into_values().collect::<Vec<_>>());
-        let crash_at = crash_at.min(records.len());
+        let decide = |decisions: &mut Decisions, out: &Output| {
+            for r in out.dead_letters.iter().chain(&out.late) {
+                let _previous = decisions.insert(r.offset, r.kind);
+            }
+        };
         let now = Instant::now();
+        let end = |p: &mut PartitionPipeline| p.tick(now + Duration::from_secs(31), caught_up(now)).unwrap();
 
-        // First life: acknowledges batches `ack_lag` batches late, then dies.
-        let mut table = Table::new();
-        let mut p = pipeline(lateness, None);
-        let mut unacked: VecDeque<RollupBatch> = VecDeque::new();
-        for chunk in records[..crash_at].chunks(7) {
-            let out = p.process(chunk.to_vec(), now).unwrap();
-            unacked.extend(out.rollups);
-            while unacked.len() > ack_lag {
-                let batch = unacked.pop_front().unwrap();
-                write(&mut table, &batch.rows);
+        // The uninterrupted run.
+        let (mut expected, mut want) = (Table::new(), Decisions::new());
+        let mut p = pipeline_with(settings, None);
+        for chunk in records.chunks(7) {
+            let out = p.process(chunk.to_vec()).unwrap();
+            decide(&mut want, &out);
+            if let Some(batch) = &out.rollups {
+                write(&mut expected, &batch.rows);
                 p.rollups_written(batch.id);
+            }
+            out.dead_letters.iter().chain(&out.late).for_each(|r| p.forwarded(r.anchor));
+        }
+        let out = end(&mut p);
+        decide(&mut want, &out);
+        if let Some(batch) = &out.rollups {
+            write(&mut expected, &batch.rows);
+        }
+
+        // First life: acknowledges batches and forwards `ack_lag` batches
+        // late, then dies.
+        let crash_at = crash_at.min(records.len());
+        let (mut table, mut first) = (Table::new(), Decisions::new());
+        let mut p = pipeline_with(settings, None);
+        let mut unacked: VecDeque<(Option<RollupBatch>, Vec<i64>)> = VecDeque::new();
+        for chunk in records[..crash_at].chunks(7) {
+            let out = p.process(chunk.to_vec()).unwrap();
+            decide(&mut first, &out);
+            let forwards = out.dead_letters.iter().chain(&out.late).map(|r| r.anchor).collect();
+            unacked.push_back((out.rollups, forwards));
+            while unacked.len() > ack_lag {
+                let (batch, forwards) = unacked.pop_front().unwrap();
+                if let Some(batch) = batch {
+                    write(&mut table, &batch.rows);
+                    p.rollups_written(batch.id);
+                }
+                forwards.into_iter().for_each(|anchor| p.forwarded(anchor));
             }
         }
         // Some in-flight rows may have reached the table without the ack.
-        if let Some(batch) = unacked.front() {
+        if let Some((Some(batch), _)) = unacked.front() {
             write(&mut table, &batch.rows);
         }
         let checkpoint = p.checkpoint();
+        let saved = checkpoint.clone();
 
-        // Second life: resume from the checkpoint.
-        let from = checkpoint.map_or(0, |c| c.offset);
+        // Second life: resume from the checkpoint, re-reading from its offset.
+        let from = checkpoint.as_ref().map_or(0, |c| c.offset);
+        let mut decided: Decisions = first.into_iter().filter(|(offset, _)| *offset < from).collect();
         let resumed: Vec<Record> = records.iter().filter(|r| r.offset >= from).cloned().collect();
-        let mut p = pipeline(lateness, checkpoint);
+        let mut p = pipeline_with(settings, checkpoint.as_ref());
         for chunk in resumed.chunks(5) {
-            let out = p.process(chunk.to_vec(), now).unwrap();
-            if let Some(batch) = out.rollups {
+            let out = p.process(chunk.to_vec()).unwrap();
+            decide(&mut decided, &out);
+            if let Some(batch) = &out.rollups {
                 write(&mut table, &batch.rows);
                 p.rollups_written(batch.id);
             }
+            out.dead_letters.iter().chain(&out.late).for_each(|r| p.forwarded(r.anchor));
         }
-        if let Some(batch) = p.tick(now + Duration::from_secs(31)).rollups {
+        let out = end(&mut p);
+        decide(&mut decided, &out);
+        if let Some(batch) = out.rollups {
             write(&mut table, &batch.rows);
         }
-        prop_assert_eq!(table, expected);
+        let times: Vec<(i64, Option<String>)> = records.iter().map(|r| (r.offset, serde_json::from_slice::<serde_json::Value>(r.payload.as_deref().unwrap_or_default()).ok().map(|v| v["occurred_at"].to_string()))).collect();
+        prop_assert_eq!(&decided, &want, "{:?} checkpoint {:?} crash {}", times, saved, crash_at);
+        prop_assert_eq!(&table, &expected, "{:?} checkpoint {:?} crash {}", times, saved, crash_at);
     }
+}
+
+/// Settings with the default clock quorum (5 records for a fresh
+/// partition's watermark, `jump` to confirm a jump).
+fn guarded(jump: usize) -> PipelineSettings {
+    let mut s = settings(10_000);
+    s.windows.clock_quorum = ClockQuorum {
+        first_watermark: 5,
+        jump,
+    };
+    s
+}
+
+fn kinds(out: &Output) -> Vec<(i64, &'static str)> {
+    out.dead_letters
+        .iter()
+        .chain(&out.late)
+        .map(|r| (r.offset, r.kind))
+        .collect()
+}
+
+const YEAR_2099: i64 = 4_084_000_000_000 - BASE;
+const YEAR_2001: i64 = 980_000_000_000 - BASE;
+
+#[test]
+fn a_hostile_first_record_cannot_set_the_watermark() {
+    for (hostile, kind) in [(YEAR_2099, "future_timestamp"), (YEAR_2001, "late")] {
+        let mut s = guarded(100);
+        s.windows.late_policy = LatePolicy::SideTopic;
+        let mut p = pipeline_with(s, None);
+        let mut records = vec![record(0, hostile, 1, 4)];
+        records.extend((1..40).map(|i| record(i, i * 3_000, 1, 4)));
+        let out = p.process(records).unwrap();
+        assert_eq!(kinds(&out), vec![(0, kind)], "hostile at {hostile}");
+        assert_eq!(out.stats.late + out.stats.future, 1);
+        // Every other record counts: 19 of them in the first window.
+        let rows = out.rollups.unwrap().rows;
+        let views = rows.iter().filter(|r| r.metric == "engagement.view");
+        assert_eq!(views.map(|r| r.count).sum::<u64>(), 19);
+        assert_eq!(p.state().watermark, Some(BASE + 39 * 3_000 - 10_000));
+    }
+}
+
+#[test]
+fn a_record_ahead_of_the_stream_is_dead_lettered_and_a_real_jump_is_followed() {
+    let mut p = pipeline_with(guarded(3), None);
+    let mut records: Vec<Record> = (0..10).map(|i| record(i, i * 1_000, 1, 5)).collect();
+    records.push(record(10, 5 * 3_600_000, 1, 5)); // a wrong clock
+    records.push(record(11, 11_000, 1, 5));
+    let out = p.process(records).unwrap();
+    assert_eq!(kinds(&out), vec![(10, "future_timestamp")]);
+    assert!(out.dead_letters[0].reason.contains("max_future_skew"));
+    assert_eq!(p.state().watermark, Some(BASE + 1_000));
+    // Silent for three hours, then a steady stream: after three records the
+    // watermark follows, and the three are counted too.
+    let resumed: Vec<Record> = (12..20)
+        .map(|i| record(i, 3 * 3_600_000 + i * 1_000, 1, 5))
+        .collect();
+    let out = p.process(resumed).unwrap();
+    assert!(kinds(&out).is_empty(), "{:?}", kinds(&out));
+    assert_eq!(out.stats.windows_closed, 1, "the old window closed");
+    assert_eq!(p.state().watermark, Some(BASE + 3 * 3_600_000 + 9_000));
+    assert_eq!(p.state().open_windows, vec![(BASE + 3 * 3_600_000, 2)]);
+}
+
+#[test]
+fn records_held_by_the_guard_are_released_when_the_partition_goes_idle() {
+    let mut p = pipeline_with(guarded(100), None);
+    let t0 = Instant::now();
+    let out = p
+        .process(vec![record(0, 1_000, 1, 4), record(1, 2_000, 1, 4)])
+        .unwrap();
+    assert!(out.rollups.is_none());
+    assert!(p.holds_records(), "two records are not a quorum of five");
+    let out = p.tick(t0 + Duration::from_secs(30), caught_up(t0)).unwrap();
+    let rows = out.rollups.unwrap().rows;
+    let views = rows.iter().find(|r| r.metric == "engagement.view").unwrap();
+    assert_eq!(views.count, 2);
+}
+
+#[test]
+fn where_idle_closing_happened_is_repeated_by_a_re_read() {
+    let t0 = Instant::now();
+    let straggler = record(1, 3_000, 1, 4);
+    let mut first = pipeline(10_000, None);
+    let _open = first.process(vec![record(0, 1_000, 1, 4)]).unwrap();
+    let idle = first
+        .tick(t0 + Duration::from_secs(30), caught_up(t0))
+        .unwrap();
+    let idle_batch = idle.rollups.unwrap();
+    let out = first.process(vec![straggler.clone()]).unwrap();
+    assert_eq!(out.stats.late, 1, "its window was closed by idleness");
+    // The idle close's rows are not acknowledged: the partition resumes
+    // from offset 0, and must close the window before offset 1 again.
+    let checkpoint = first.checkpoint().unwrap();
+    assert_eq!(
+        (checkpoint.offset, checkpoint.idle_closes.clone()),
+        (0, vec![1])
+    );
+
+    let mut second = pipeline(10_000, Some(&checkpoint));
+    let out = second
+        .process(vec![record(0, 1_000, 1, 4), straggler])
+        .unwrap();
+    assert_eq!(out.stats.late, 1);
+    assert_eq!(out.rollups.map(|b| b.rows), Some(idle_batch.rows));
+}
+
+/// The sketch: records at 0 s, 1 h + 40 s, 50 s, 75 s and 95 s; the
+/// first window's rows are written, the dead letter is not acknowledged;
+/// the partition resumes from its checkpoint and decides every re-read
+/// record as the first run did.
+#[test]
+fn a_resumed_partition_decides_every_record_as_the_first_run_did() {
+    let records = vec![
+        record(0, 0, 1, 5),
+        record(1, 3_600_000 + 40_000, 1, 5),
+        record(2, 50_000, 1, 5),
+        record(3, 75_000, 1, 5),
+        record(4, 95_000, 1, 5),
+    ];
+    let mut s = settings(10_000);
+    s.windows.clock_quorum = ClockQuorum {
+        first_watermark: 1,
+        jump: 3,
+    };
+    let mut first = pipeline_with(s, None);
+    let out = first.process(records.clone()).unwrap();
+    assert_eq!(kinds(&out), vec![(1, "future_timestamp")]);
+    let batch = out.rollups.unwrap();
+    first.rollups_written(batch.id); // the dead letter is never acknowledged
+    let checkpoint = first.checkpoint().unwrap();
+    assert_eq!(checkpoint.offset, 1);
+
+    let mut second = pipeline_with(s, Some(&checkpoint));
+    let resumed: Vec<Record> = records.into_iter().skip(1).collect();
+    let out = second.process(resumed).unwrap();
+    assert_eq!(kinds(&out), vec![(1, "future_timestamp")]);
+    assert_eq!(out.stats.late, 0);
+    assert!(out.rollups.is_none(), "the written window is not rewritten");
+    assert_eq!(second.state().watermark, first.state().watermark);
+    assert_eq!(second.state().open_windows, first.state().open_windows);
+}
+
+#[test]
+fn a_partition_tracks_at_most_max_keys_keys() {
+    let mut s = settings(0);
+    s.max_keys = 2;
+    let mut p = pipeline_with(s, None);
+    let out = p
+        .process(vec![
+            record(0, 1_000, 1, 5),
+            record(1, 2_000, 2, 5),
+            record(2, 3_000, 3, 5),
+            record(3, 4_000, 1, 5),
+        ])
+        .unwrap();
+    assert_eq!(kinds(&out), vec![(2, "key_limit")]);
+    assert_eq!(out.stats.over_key_limit, 1);
+    assert!(out.dead_letters[0]
+        .reason
+        .contains("limits.max_keys_per_partition"));
 }

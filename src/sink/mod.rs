@@ -21,6 +21,20 @@ pub enum SinkError {
     /// The sink task is gone (the process is stopping).
     #[error("the {0} sink has stopped")]
     Stopped(&'static str),
+    /// A stored checkpoint does not parse.
+    #[error("the stored state of {topic}/{partition} does not parse")]
+    CorruptState {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A checkpoint could not be encoded (a bug).
+    #[error("encoding a checkpoint")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl Classified for SinkError {
@@ -32,12 +46,17 @@ impl Classified for SinkError {
     /// anything unknown are worth retrying.
     fn disposition(&self) -> Disposition {
         match self {
-            SinkError::Stopped(_) => Disposition::Fatal,
+            SinkError::Stopped(_) | SinkError::CorruptState { .. } | SinkError::Encode(_) => {
+                Disposition::Fatal
+            }
             SinkError::ClickHouse(e) => clickhouse_disposition(e),
         }
     }
 
     fn remedy(&self) -> Option<Cow<'static, str>> {
+        if let SinkError::CorruptState { .. } = self {
+            return Some("the partition_state table holds a row this version cannot read: if it was written by a newer Reactor, run that version; otherwise delete the partition's rows (it then resumes from the group's committed offset)".into());
+        }
         let SinkError::ClickHouse(::clickhouse::error::Error::BadResponse(message)) = self else {
             return None;
         };

@@ -1,6 +1,7 @@
-//! Logs and metrics: tracing setup, and the catalog of every metric Reactor
-//! exports (see [`metrics`]).
+//! Logs and metrics: tracing setup, the catalog of every metric Reactor
+//! exports (see [`metrics`]), and loud loss ([`loss`]).
 
+pub mod loss;
 pub mod metrics;
 
 use tracing_subscriber::layer::SubscriberExt;

@@ -42,7 +42,7 @@ async fn a_fatal_sink_error_stops_the_process_at_once_and_a_restart_resumes_exac
             async move {
                 let rows = stored_count(&client).await.unwrap_or(0);
                 let checkpoints: u64 = client
-                    .query("SELECT count() FROM checkpoints")
+                    .query("SELECT count() FROM partition_state")
                     .fetch_one()
                     .await
                     .unwrap_or(0);

@@ -7,6 +7,8 @@ mod cli;
 mod dashboards;
 mod exact;
 mod fatal;
+mod faults;
+mod hostile;
 mod idle;
 mod logs;
 mod observability;

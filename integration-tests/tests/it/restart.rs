@@ -44,7 +44,7 @@ async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> 
             async move {
                 let rows = stored_count(&client).await.unwrap_or(0);
                 let checkpoints: u64 = client
-                    .query("SELECT count() FROM checkpoints")
+                    .query("SELECT count() FROM partition_state")
                     .fetch_one()
                     .await
                     .unwrap_or(0);

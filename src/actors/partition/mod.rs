@@ -30,11 +30,13 @@ use crate::error::{ExitReason, Failure};
 use crate::health::Health;
 use crate::kafka::consumer::{ReactorConsumer, RebalanceContext};
 use crate::pipeline::Checkpoint;
-use crate::pipeline::{Output, PartitionPipeline, PipelineSettings};
+use crate::pipeline::{Output, PartitionPipeline, PipelineSettings, Source};
 use crate::registry::SchemaRegistry;
+use crate::sink::clickhouse::state::Saved;
 use crate::sink::clickhouse::RollupWriter;
 use crate::sink::derived::DerivedSink;
 use crate::sink::side_topic::SideTopicSink;
+use crate::telemetry::loss::{LossReport, LossWatch};
 use crate::telemetry::metrics;
 
 /// A partition's split-off message queue.
@@ -51,6 +53,9 @@ pub struct PartitionSettings {
     pub checkpoint_interval: Duration,
     /// Longest wait for in-flight writes when draining.
     pub drain_timeout: Duration,
+    /// Share of the input lost to the late and dead-letter paths over a
+    /// minute above which a partition logs a warning.
+    pub warn_rejected_share: f64,
 }
 
 /// What every partition actor shares. Cheap to clone.
@@ -104,10 +109,13 @@ pub struct PartitionActor {
     /// Set when the actor stops: abandons in-flight deliveries.
     stop: watch::Sender<bool>,
     written_checkpoint: Option<Checkpoint>,
+    /// Sequence number of the last state write (a restart continues it).
+    state_seq: u64,
     checkpoint_in_flight: bool,
     last_checkpoint_at: Instant,
-    draining: Option<oneshot::Sender<Option<Checkpoint>>>,
+    draining: Option<oneshot::Sender<Option<Saved>>>,
     exit: ExitReason,
+    loss: LossWatch,
     span: tracing::Span,
 }
 
@@ -123,13 +131,13 @@ impl std::fmt::Debug for PartitionActor {
 
 impl PartitionActor {
     /// An actor for `pipeline`'s partition, reading `queue`, resuming from
-    /// `checkpoint` (the one the pipeline was built from).
+    /// `saved` (the state the pipeline was built from).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         pipeline: PartitionPipeline,
         queue: PartitionQueue,
         generation: u64,
-        checkpoint: Option<Checkpoint>,
+        saved: Option<Saved>,
         deps: PartitionDeps,
         supervisor: Recipient<PartitionExited>,
         cancel: watch::Receiver<bool>,
@@ -137,6 +145,7 @@ impl PartitionActor {
         let topic = Arc::clone(pipeline.topic());
         let partition = pipeline.partition();
         let span = tracing::info_span!("partition", topic = %topic, partition);
+        let loss = LossWatch::new(deps.settings.warn_rejected_share);
         PartitionActor {
             topic,
             partition,
@@ -149,11 +158,13 @@ impl PartitionActor {
             supervisor,
             cancel,
             stop: watch::channel(false).0,
-            written_checkpoint: checkpoint,
+            state_seq: saved.as_ref().map_or(0, |s| s.seq),
+            written_checkpoint: saved.map(|s| s.checkpoint),
             checkpoint_in_flight: false,
             last_checkpoint_at: Instant::now(),
             draining: None,
             exit: ExitReason::Drained,
+            loss,
             span,
         }
     }
@@ -166,7 +177,7 @@ impl PartitionActor {
     }
 
     fn process(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
-        match self.pipeline.process(batch.records, batch.received_at) {
+        match self.pipeline.process(batch.records) {
             Ok(out) => self.dispatch(out, ctx),
             Err(e) => self.fail(Failure::new("processing a batch", e), ctx),
         }
@@ -182,8 +193,23 @@ impl PartitionActor {
             windows_closed: stats.windows_closed,
         };
         metrics::batch(&self.topic, self.partition, counts);
-        if out.stats.late > 0 {
-            debug!(parent: &self.span, late = out.stats.late, watermark = ?self.pipeline.state().watermark, "late events dropped");
+        let lost = LossReport {
+            records: stats.records,
+            late: stats.late,
+            dead_letters: out.dead_letters.len() as u64,
+            over_key_limit: stats.over_key_limit,
+        };
+        if let Some(report) = self.loss.count(Instant::now(), lost) {
+            warn!(
+                parent: &self.span,
+                records = report.records,
+                late = report.late,
+                dead_letters = report.dead_letters,
+                over_key_limit = report.over_key_limit,
+                share = %format_args!("{:.2}%", 100.0 * report.share()),
+                "rejecting a large share of the input over the last minute: late records are not in the rollups (windows.allowed_lateness), dead letters are on the dead-letter topic with their reason{}",
+                if report.over_key_limit > 0 { "; the partition is at limits.max_keys_per_partition" } else { "" }
+            );
         }
         for letter in out.dead_letters {
             self.deliver_dead_letter(letter, ctx);
@@ -198,8 +224,14 @@ impl PartitionActor {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        self.pipeline.note_input(self.activity.last_input(now));
-        let out = self.pipeline.tick(now);
+        let source = Source {
+            caught_up_since: self.activity.caught_up_since(),
+            draining: self.draining.is_some(),
+        };
+        let out = match self.pipeline.tick(now, source) {
+            Ok(out) => out,
+            Err(e) => return self.fail(Failure::new("closing idle windows", e), ctx),
+        };
         if out.stats.windows_closed > 0 {
             debug!(parent: &self.span, windows = out.stats.windows_closed, "partition idle: closed its open windows");
         }
@@ -227,9 +259,8 @@ impl PartitionActor {
         {
             return;
         }
-        if self.pipeline.checkpoint().is_some()
-            && self.pipeline.checkpoint() != self.written_checkpoint
-        {
+        let checkpoint = self.pipeline.checkpoint();
+        if checkpoint.is_some() && checkpoint != self.written_checkpoint {
             self.write_checkpoint(ctx); // finishes the drain when acknowledged
             return;
         }
@@ -238,9 +269,17 @@ impl PartitionActor {
 
     fn finish_drain(&mut self, ctx: &mut Context<Self>) {
         if let Some(reply) = self.draining.take() {
-            let _ignored = reply.send(self.written_checkpoint);
+            let _ignored = reply.send(self.saved());
             ctx.stop();
         }
+    }
+
+    /// The last state written: where the next owner resumes.
+    fn saved(&self) -> Option<Saved> {
+        self.written_checkpoint.clone().map(|checkpoint| Saved {
+            checkpoint,
+            seq: self.state_seq,
+        })
     }
 
     fn fail(&mut self, failure: Failure, ctx: &mut Context<Self>) {
@@ -294,7 +333,7 @@ impl Actor for PartitionActor {
             partition: self.partition,
             generation: self.generation,
             reason: self.exit.clone(),
-            checkpoint: self.written_checkpoint,
+            saved: self.saved(),
         });
     }
 }

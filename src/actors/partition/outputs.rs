@@ -48,14 +48,14 @@ impl PartitionActor {
                 kind: record.kind,
             };
             let delivered = sink.deliver(forward, stop).await;
-            (record.offset, delivered)
+            (record.anchor, delivered)
         };
         let _handle = ctx.spawn(
             delivery
                 .into_actor(self)
-                .map(|(offset, delivered), act, ctx| {
+                .map(|(anchor, delivered), act, ctx| {
                     if delivered {
-                        act.pipeline.forwarded(offset);
+                        act.pipeline.forwarded(anchor);
                         act.maybe_finish_drain(ctx);
                     }
                 }),
@@ -120,17 +120,20 @@ impl PartitionActor {
         let Some(checkpoint) = self.pipeline.checkpoint() else {
             return;
         };
-        if self.checkpoint_in_flight || Some(checkpoint) == self.written_checkpoint {
+        if self.checkpoint_in_flight || Some(&checkpoint) == self.written_checkpoint.as_ref() {
             return;
         }
         self.checkpoint_in_flight = true;
         self.last_checkpoint_at = Instant::now();
+        self.state_seq += 1;
+        let seq = self.state_seq;
         let writer = self.deps.writer.clone();
         let (topic, partition) = (Arc::clone(&self.topic), self.partition);
+        let written = checkpoint.clone();
         let write = async move {
             const ACTION: &str = "writing the checkpoint to ClickHouse";
             let ack = writer
-                .write_checkpoint(&topic, partition, checkpoint)
+                .write_checkpoint(&topic, partition, &written, seq)
                 .await
                 .map_err(|e| Failure::new(ACTION, e))?;
             match ack.await {
@@ -142,8 +145,8 @@ impl PartitionActor {
             act.checkpoint_in_flight = false;
             match result {
                 Ok(()) => {
+                    act.commit(&checkpoint);
                     act.written_checkpoint = Some(checkpoint);
-                    act.commit(checkpoint);
                     act.maybe_finish_drain(ctx);
                 }
                 Err(failure) => act.fail(failure, ctx),
@@ -153,7 +156,7 @@ impl PartitionActor {
 
     /// Mirrors a written checkpoint into Kafka's committed offsets, for lag
     /// tooling. Best effort: Reactor resumes from its own checkpoints.
-    fn commit(&self, checkpoint: Checkpoint) {
+    fn commit(&self, checkpoint: &Checkpoint) {
         let offsets = [((self.topic.to_string(), self.partition), checkpoint.offset)];
         if let Err(e) = commit(&*self.deps.consumer, &offsets, CommitMode::Async) {
             debug!(parent: &self.span, error = %e, "offset commit not sent");

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
+use rdkafka::error::KafkaError;
 use rdkafka::Message as _;
 use tracing::warn;
 
@@ -16,13 +17,18 @@ use crate::actors::messages::RecordBatch;
 use crate::event::Record;
 use crate::telemetry::metrics;
 
-/// What the reader task tells its actor about input, for idle detection: a
-/// partition is idle only when its reader has found nothing to read for the
-/// idle timeout, not when the actor is merely busy or backpressured.
+/// What the reader task tells its actor about its input, for idle
+/// detection: a partition is idle only when its reader has reached the end
+/// of the partition (librdkafka's partition EOF: the last fetch returned
+/// nothing new) and nothing arrived since, never when the actor is merely
+/// busy or backpressured (then the reader is not reading, so it has not
+/// reached the end).
 #[derive(Debug)]
 pub(super) struct ReaderActivity {
     base: Instant,
-    last_read_ms: AtomicU64,
+    /// Milliseconds after `base` when the reader reached the end;
+    /// `u64::MAX` when it has read something since.
+    caught_up_at_ms: AtomicU64,
     batches_in_flight: AtomicUsize,
 }
 
@@ -30,16 +36,26 @@ impl ReaderActivity {
     pub(super) fn new() -> Self {
         ReaderActivity {
             base: Instant::now(),
-            last_read_ms: AtomicU64::new(0),
+            caught_up_at_ms: AtomicU64::new(u64::MAX),
             batches_in_flight: AtomicUsize::new(0),
         }
     }
 
     /// The reader has records and is about to hand them over.
     fn sending(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_read_ms.store(ms, Ordering::Relaxed);
+        self.caught_up_at_ms.store(u64::MAX, Ordering::Release);
         let _previous = self.batches_in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The reader reached the end of the partition.
+    fn caught_up(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        let _unchanged = self.caught_up_at_ms.compare_exchange(
+            u64::MAX,
+            ms,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// The actor has taken a batch.
@@ -51,18 +67,22 @@ impl ReaderActivity {
                 });
     }
 
-    /// When input was last seen: now, if batches are on their way.
-    pub(super) fn last_input(&self, now: Instant) -> Instant {
+    /// Since when the reader has been at the end of the partition with
+    /// nothing on its way to the actor; `None` if it is not.
+    pub(super) fn caught_up_since(&self) -> Option<Instant> {
         if self.batches_in_flight.load(Ordering::Acquire) > 0 {
-            now
-        } else {
-            self.base + Duration::from_millis(self.last_read_ms.load(Ordering::Relaxed))
+            return None;
+        }
+        match self.caught_up_at_ms.load(Ordering::Acquire) {
+            u64::MAX => None,
+            ms => Some(self.base + Duration::from_millis(ms)),
         }
     }
 }
 
 /// Moves records from the partition queue into the actor, in batches: waits
-/// for one record, then takes whatever else is ready, up to `max`.
+/// for one record, then takes whatever else is ready, up to `max`. Notes
+/// when the partition's end is reached.
 pub(super) async fn read_batches(
     queue: PartitionQueue,
     actor: Addr<PartitionActor>,
@@ -73,6 +93,10 @@ pub(super) async fn read_batches(
     loop {
         let first = match queue.recv().await {
             Ok(message) => message,
+            Err(KafkaError::PartitionEOF(_)) => {
+                activity.caught_up();
+                continue;
+            }
             Err(e) => {
                 metrics::consumer_error();
                 warn!(error = %e, "error reading a partition; continuing");
@@ -83,9 +107,14 @@ pub(super) async fn read_batches(
         let mut records = Vec::with_capacity(max.min(1024));
         records.push(to_record(&first));
         drop(first);
+        let mut at_end = false;
         while records.len() < max {
             match queue.recv().now_or_never() {
                 Some(Ok(message)) => records.push(to_record(&message)),
+                Some(Err(KafkaError::PartitionEOF(_))) => {
+                    at_end = true;
+                    break;
+                }
                 Some(Err(e)) => {
                     metrics::consumer_error();
                     warn!(error = %e, "error reading a partition; continuing");
@@ -94,13 +123,12 @@ pub(super) async fn read_batches(
                 None => break,
             }
         }
-        let batch = RecordBatch {
-            records,
-            received_at: Instant::now(),
-        };
         activity.sending();
-        if actor.send(batch).await.is_err() {
+        if actor.send(RecordBatch { records }).await.is_err() {
             return; // the actor has stopped
+        }
+        if at_end {
+            activity.caught_up();
         }
     }
 }

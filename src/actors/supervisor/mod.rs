@@ -36,8 +36,8 @@ use crate::event::decode::Decoder;
 use crate::event::TopicKind;
 use crate::kafka::consumer::{commit, TopicPartition};
 use crate::kafka::RebalanceEvent;
-use crate::pipeline::{Checkpoint, PartitionPipeline};
-use crate::sink::clickhouse::checkpoints;
+use crate::pipeline::PartitionPipeline;
+use crate::sink::clickhouse::state::{self, Saved};
 use crate::telemetry::metrics;
 
 /// How long assignment waits for ClickHouse to hand out checkpoints.
@@ -122,9 +122,9 @@ impl Supervisor {
         let _ignored = self.fatal.send(failure);
     }
 
-    fn start_offset(&self, checkpoint: Option<Checkpoint>) -> Offset {
-        match (checkpoint, self.settings.start_from) {
-            (Some(c), _) => Offset::Offset(c.offset),
+    fn start_offset(&self, saved: Option<&Saved>) -> Offset {
+        match (saved, self.settings.start_from) {
+            (Some(s), _) => Offset::Offset(s.checkpoint.offset),
             (None, StartFrom::Earliest) => Offset::Beginning,
             (None, StartFrom::Latest) => Offset::End,
         }
@@ -134,7 +134,7 @@ impl Supervisor {
     fn start_partition(
         &mut self,
         (topic, partition): &TopicPartition,
-        checkpoint: Option<Checkpoint>,
+        saved: Option<Saved>,
         ctx: &mut Context<Self>,
     ) -> Result<(), SupervisorError> {
         let not_an_input = || SupervisorError::NotAnInput {
@@ -148,12 +148,12 @@ impl Supervisor {
             .pipelines
             .get(&kind)
             .ok_or_else(not_an_input)?;
-        let decoder = Decoder::new(kind, self.deps.registry.is_some()).map_err(|source| {
-            SupervisorError::Schema {
+        let decoder = Decoder::new(kind, self.deps.registry.is_some(), settings.limits).map_err(
+            |source| SupervisorError::Schema {
                 kind: kind.as_str(),
                 source,
-            }
-        })?;
+            },
+        )?;
         let queue = self
             .deps
             .consumer
@@ -167,7 +167,7 @@ impl Supervisor {
             *partition,
             decoder,
             settings,
-            checkpoint,
+            saved.as_ref().map(|s| &s.checkpoint),
         );
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -176,7 +176,7 @@ impl Supervisor {
         let supervisor = ctx.address().recipient();
         let make = move |_: &mut Context<PartitionActor>| {
             PartitionActor::new(
-                pipeline, queue, generation, checkpoint, deps, supervisor, cancelled,
+                pipeline, queue, generation, saved, deps, supervisor, cancelled,
             )
         };
         let addr = match self
@@ -210,9 +210,8 @@ impl Supervisor {
         }
         let client = self.clickhouse.clone();
         let group = self.settings.group_id.clone();
-        let load = async move {
-            checkpoints::load_retrying(&client, &group, CHECKPOINT_LOAD_DEADLINE).await
-        };
+        let load =
+            async move { state::load_retrying(&client, &group, CHECKPOINT_LOAD_DEADLINE).await };
         ctx.wait(load.into_actor(self).map(move |loaded, act, ctx| {
             let saved = match loaded {
                 Ok(saved) => saved,
@@ -226,13 +225,15 @@ impl Supervisor {
             };
             let mut starts = Vec::with_capacity(partitions.len());
             for tp in partitions {
-                let checkpoint = saved.get(&tp).copied();
-                if let Err(e) = act.start_partition(&tp, checkpoint, ctx) {
+                let saved = saved.get(&tp).cloned();
+                let start = act.start_offset(saved.as_ref());
+                let checkpoint = saved.as_ref().map(|s| s.checkpoint.clone());
+                if let Err(e) = act.start_partition(&tp, saved, ctx) {
                     act.report_fatal(Failure::new("starting a partition", e));
                     continue;
                 }
                 info!(topic = %tp.0, partition = tp.1, ?checkpoint, "resuming partition");
-                starts.push((tp.clone(), act.start_offset(checkpoint)));
+                starts.push((tp.clone(), start));
                 let _new = act.assigned.insert(tp);
             }
             metrics::assigned_partitions(act.assigned.len());
@@ -244,7 +245,7 @@ impl Supervisor {
     fn drain(
         &mut self,
         partitions: Vec<TopicPartition>,
-    ) -> impl std::future::Future<Output = Vec<(TopicPartition, Option<Checkpoint>)>> + use<> {
+    ) -> impl std::future::Future<Output = Vec<(TopicPartition, Option<Saved>)>> + use<> {
         let mut drains = Vec::new();
         for tp in partitions {
             let _ignored = self.assigned.remove(&tp);
@@ -259,7 +260,7 @@ impl Supervisor {
         let timeout = self.deps.settings.drain_timeout + Duration::from_secs(5);
         futures::future::join_all(drains.into_iter().map(move |(tp, answer)| async move {
             match tokio::time::timeout(timeout, answer).await {
-                Ok(Ok(checkpoint)) => (tp, checkpoint),
+                Ok(Ok(saved)) => (tp, saved),
                 _ => {
                     warn!(topic = %tp.0, partition = tp.1, "partition did not drain in time");
                     (tp, None)
@@ -282,25 +283,21 @@ impl Supervisor {
             } else {
                 drained
                     .into_iter()
-                    .filter_map(|(tp, checkpoint)| checkpoint.map(|c| (tp, c.offset)))
+                    .filter_map(|(tp, saved)| saved.map(|s| (tp, s.checkpoint.offset)))
                     .collect()
             };
             let _ignored = reply.send(commits);
         }));
     }
 
-    fn restart(
-        &mut self,
-        tp: TopicPartition,
-        checkpoint: Option<Checkpoint>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn restart(&mut self, tp: TopicPartition, saved: Option<Saved>, ctx: &mut Context<Self>) {
         if self.stopping || !self.assigned.contains(&tp) || self.running.contains_key(&tp) {
             return; // revoked, or reassigned and already running, meanwhile
         }
         // Seek first: this bumps the partition's fetch version, so records
         // fetched for the failed actor are discarded before the new one reads.
-        let offset = self.start_offset(checkpoint);
+        let offset = self.start_offset(saved.as_ref());
+        let checkpoint = saved.as_ref().map(|s| s.checkpoint.clone());
         if let Err(source) = self.deps.consumer.seek(&tp.0, tp.1, offset, Duration::ZERO) {
             let error = SupervisorError::Seek {
                 topic: tp.0.clone(),
@@ -311,7 +308,7 @@ impl Supervisor {
             self.report_fatal(Failure::new("restarting a partition", error));
             return;
         }
-        match self.start_partition(&tp, checkpoint, ctx) {
+        match self.start_partition(&tp, saved, ctx) {
             Ok(()) => info!(topic = %tp.0, partition = tp.1, ?checkpoint, "partition restarted"),
             Err(e) => self.report_fatal(Failure::new("restarting a partition", e)),
         }
@@ -382,9 +379,8 @@ impl Handler<PartitionExited> for Supervisor {
             Decision::Restart(delay) => {
                 metrics::partition_restart(&tp.0, tp.1);
                 warn!(topic = %tp.0, partition = tp.1, error = %failure, restart_in = ?delay, "partition failed; restarting from its checkpoint");
-                let checkpoint = exit.checkpoint;
-                let _handle =
-                    ctx.run_later(delay, move |act, ctx| act.restart(tp, checkpoint, ctx));
+                let saved = exit.saved;
+                let _handle = ctx.run_later(delay, move |act, ctx| act.restart(tp, saved, ctx));
             }
             Decision::Stop(failure) => self.report_fatal(failure),
         }
@@ -403,7 +399,7 @@ impl Handler<Shutdown> for Supervisor {
             let commits: Vec<(TopicPartition, i64)> = drained
                 .await
                 .into_iter()
-                .filter_map(|(tp, checkpoint)| checkpoint.map(|c| (tp, c.offset)))
+                .filter_map(|(tp, saved)| saved.map(|s| (tp, s.checkpoint.offset)))
                 .collect();
             if !commits.is_empty() {
                 let committed = tokio::task::spawn_blocking(move || {

@@ -33,7 +33,7 @@ fn conversion() -> Event {
 }
 
 fn decoder(kind: TopicKind) -> Decoder {
-    Decoder::new(kind, true).unwrap()
+    Decoder::new(kind, true, Limits::default()).unwrap()
 }
 
 fn schema_text(kind: TopicKind) -> &'static str {
@@ -146,7 +146,7 @@ fn schema_of_another_topic_is_unusable() {
 
 #[test]
 fn avro_without_a_registry_says_so() {
-    let decoder = Decoder::new(TopicKind::Engagement, false).unwrap();
+    let decoder = Decoder::new(TopicKind::Engagement, false, Limits::default()).unwrap();
     let payload = avro(&engagement(), 1);
     assert_eq!(decoder.missing_schema(Some(&payload)), None);
     let err = decoder.decode(Some(&payload)).unwrap_err();
@@ -490,4 +490,45 @@ mod against_apache_avro {
             .unwrap_err();
         assert_eq!(err.kind(), "invalid_avro", "{err}");
     }
+}
+
+#[test]
+fn limits_reject_long_dimensions_and_absurd_magnitudes() {
+    let decoder = decoder(TopicKind::Conversion);
+    let check = |edit: fn(&mut ConversionEvent), kind: &str, field: &str| {
+        let Event::Conversion(mut e) = conversion() else {
+            panic!()
+        };
+        edit(&mut e);
+        let err = decoder
+            .decode(Some(&to_json(&Event::Conversion(e)).unwrap()))
+            .unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert!(err.to_string().contains(field), "{err}");
+    };
+    check(
+        |e| e.campaign_id = "c".repeat(257),
+        "dimension_too_long",
+        "limits.max_dimension_bytes",
+    );
+    check(
+        |e| e.content_id = Some("x".repeat(900_000)),
+        "dimension_too_long",
+        "content_id",
+    );
+    check(
+        |e| e.revenue = Some(1e300),
+        "value_out_of_range",
+        "limits.max_abs_value",
+    );
+    check(|e| e.cost = Some(-2e15), "value_out_of_range", "cost");
+    // At the limits: accepted.
+    let Event::Conversion(mut e) = conversion() else {
+        panic!()
+    };
+    e.campaign_id = "c".repeat(256);
+    e.revenue = Some(1e15);
+    assert!(decoder
+        .decode(Some(&to_json(&Event::Conversion(e)).unwrap()))
+        .is_ok());
 }

@@ -4,11 +4,11 @@
 //! - [`schema`]: the DDL from `schemas/clickhouse/`, applied at start.
 //! - [`rows`]: the row types, as ClickHouse stores them.
 //! - [`writer`]: the batching writer and the handle partitions submit to.
-//! - [`checkpoints`]: reading the checkpoints partitions resume from.
+//! - [`state`]: reading the state partitions resume from.
 
-pub mod checkpoints;
 pub mod rows;
 pub mod schema;
+pub mod state;
 pub mod writer;
 
 use hyper_tls::HttpsConnector;

@@ -84,53 +84,57 @@ impl RollupRow {
     }
 }
 
-/// A row of `checkpoints`.
+/// A row of `partition_state`: a partition's checkpoint (empty series
+/// key) or one series' history, as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
-pub struct CheckpointRow {
+pub struct StateRow {
     /// Consumer group.
     pub consumer_group: String,
     /// Input topic.
     pub topic: String,
     /// Input partition.
     pub partition: i32,
-    /// First offset to re-read.
-    pub offset: i64,
-    /// Watermark in ms (meaningful when `has_watermark` is 1).
-    pub watermark: i64,
-    /// Whether a watermark was known.
-    pub has_watermark: u8,
+    /// Metric of the series; empty for the checkpoint row.
+    pub metric: String,
+    /// Campaign of the series.
+    pub campaign_id: String,
+    /// Content of the series.
+    pub content_id: String,
+    /// Channel of the series.
+    pub channel: String,
+    /// Checkpoint sequence, increasing per partition: the newest wins.
+    pub seq: u64,
+    /// The checkpoint or the history, as JSON.
+    pub body: String,
     /// When written, seconds since the epoch (for people).
     pub updated_at: u32,
-    /// Replacement version: the newest checkpoint wins.
-    pub version: u64,
 }
 
-impl CheckpointRow {
-    /// The stored form of a partition's checkpoint.
-    pub fn new(
+impl StateRow {
+    /// The checkpoint row of a partition.
+    pub fn checkpoint(
         group: &str,
         topic: &str,
         partition: i32,
-        checkpoint: Checkpoint,
-        version: u64,
-    ) -> Self {
-        CheckpointRow {
+        checkpoint: &Checkpoint,
+        seq: u64,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(StateRow {
             consumer_group: group.to_owned(),
             topic: topic.to_owned(),
             partition,
-            offset: checkpoint.offset,
-            watermark: checkpoint.watermark.map_or(0, EventTime::as_millis),
-            has_watermark: u8::from(checkpoint.watermark.is_some()),
-            updated_at: u32::try_from(version / 1000).unwrap_or(0),
-            version,
-        }
+            metric: String::new(),
+            campaign_id: String::new(),
+            content_id: String::new(),
+            channel: String::new(),
+            seq,
+            body: serde_json::to_string(checkpoint)?,
+            updated_at: 0,
+        })
     }
 
-    /// The checkpoint this row stores.
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            offset: self.offset,
-            watermark: (self.has_watermark != 0).then(|| EventTime::from_millis(self.watermark)),
-        }
+    /// Whether this is a checkpoint row (no series).
+    pub fn is_checkpoint(&self) -> bool {
+        self.metric.is_empty()
     }
 }

@@ -13,8 +13,8 @@ const FILES: [(&str, &str); 3] = [
         include_str!("../../../schemas/clickhouse/001_rollups.sql"),
     ),
     (
-        "002_checkpoints.sql",
-        include_str!("../../../schemas/clickhouse/002_checkpoints.sql"),
+        "002_partition_state.sql",
+        include_str!("../../../schemas/clickhouse/002_partition_state.sql"),
     ),
 ];
 
@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(statements.len(), 3);
         assert_eq!(statements[0], "CREATE DATABASE IF NOT EXISTS test_db_1");
         assert!(statements[1].starts_with("CREATE TABLE IF NOT EXISTS test_db_1.rollups"));
-        assert!(statements[2].starts_with("CREATE TABLE IF NOT EXISTS test_db_1.checkpoints"));
+        assert!(statements[2].starts_with("CREATE TABLE IF NOT EXISTS test_db_1.partition_state"));
         assert!(statements
             .iter()
             .all(|s| !s.contains("reactor") && !s.contains("--")));

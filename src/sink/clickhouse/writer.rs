@@ -1,11 +1,11 @@
 //! The batching writer: one task per process inserts the rollups and
-//! checkpoints that all partitions submit.
+//! partition state (checkpoints) that all partitions submit.
 //!
 //! Partitions submit through a bounded channel, so when ClickHouse is slow or
 //! down the channel fills, submitting waits, and consumption slows down
 //! instead of memory growing. Requests are gathered until `batch_max_rows`
 //! rows are waiting or `flush_interval` has passed since the first, then
-//! inserted (rollups first, then checkpoints) and acknowledged. Transient
+//! inserted (rollups first, then partition state) and acknowledged. Transient
 //! failures are retried with back-off, indefinitely; a failure retrying
 //! cannot fix is reported to every request of the batch.
 
@@ -16,7 +16,7 @@ use clickhouse::{RowOwned, RowWrite};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
-use super::rows::{CheckpointRow, RollupRow};
+use super::rows::{RollupRow, StateRow};
 use crate::error::{Classified, Disposition};
 use crate::pipeline::Checkpoint;
 use crate::retry::Backoff;
@@ -45,7 +45,7 @@ pub type Ack = oneshot::Receiver<WriteResult>;
 
 enum Request {
     Rollups(Vec<Rollup>, oneshot::Sender<WriteResult>),
-    Checkpoint(CheckpointRow, oneshot::Sender<WriteResult>),
+    State(Vec<StateRow>, oneshot::Sender<WriteResult>),
 }
 
 /// Submits rows to the writer task. Cheap to clone.
@@ -59,7 +59,7 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Request::Rollups(rows, _) => write!(f, "Rollups({} rows)", rows.len()),
-            Request::Checkpoint(row, _) => write!(f, "Checkpoint({row:?})"),
+            Request::State(rows, _) => write!(f, "State({} rows)", rows.len()),
         }
     }
 }
@@ -94,17 +94,20 @@ impl RollupWriter {
         Ok(ack)
     }
 
-    /// Queues a partition's checkpoint; the [`Ack`] resolves once written.
+    /// Queues a partition's checkpoint, written with sequence number `seq`
+    /// in one INSERT; the [`Ack`] resolves once written.
     pub async fn write_checkpoint(
         &self,
         topic: &str,
         partition: i32,
-        checkpoint: Checkpoint,
+        checkpoint: &Checkpoint,
+        seq: u64,
     ) -> Result<Ack, SinkError> {
-        let row = CheckpointRow::new(&self.group, topic, partition, checkpoint, 0);
+        let row = StateRow::checkpoint(&self.group, topic, partition, checkpoint, seq)
+            .map_err(SinkError::Encode)?;
         let (done, ack) = oneshot::channel();
         self.requests
-            .send(Request::Checkpoint(row, done))
+            .send(Request::State(vec![row], done))
             .await
             .map_err(|_| SinkError::Stopped("clickhouse"))?;
         Ok(ack)
@@ -157,7 +160,7 @@ async fn run(
 #[derive(Default)]
 struct Batch {
     rollups: Vec<RollupRow>,
-    checkpoints: Vec<CheckpointRow>,
+    state: Vec<StateRow>,
     waiters: Vec<oneshot::Sender<WriteResult>>,
 }
 
@@ -170,10 +173,12 @@ impl Batch {
                     .extend(rows.into_iter().map(|r| RollupRow::new(r, version)));
                 self.waiters.push(done);
             }
-            Request::Checkpoint(mut row, done) => {
-                row.version = version;
-                row.updated_at = u32::try_from(version / 1000).unwrap_or(0);
-                self.checkpoints.push(row);
+            Request::State(rows, done) => {
+                let now = u32::try_from(version / 1000).unwrap_or(0);
+                self.state.extend(rows.into_iter().map(|row| StateRow {
+                    updated_at: now,
+                    ..row
+                }));
                 self.waiters.push(done);
             }
         }
@@ -187,11 +192,13 @@ impl Batch {
                 break;
             }
         }
-        if result.is_ok() && !self.checkpoints.is_empty() {
+        // One INSERT, so one block: a partition's checkpoint and its series
+        // rows become visible together or not at all.
+        if result.is_ok() && !self.state.is_empty() {
             result = insert_with_retry(
                 client,
-                "checkpoints",
-                &self.checkpoints,
+                "partition_state",
+                &self.state,
                 settings.request_timeout,
             )
             .await;

@@ -1,0 +1,121 @@
+//! Faults at the wire, between Reactor and a real ClickHouse (the harness's
+//! fault proxy): a paused server, inserts answered 503, and inserts applied
+//! whose answers are lost. Events keep flowing meanwhile and idle closing is
+//! on (2 s); every rollup row must still be exact, and no event late.
+
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use integration_tests::expected::{rollups, stored_count};
+use integration_tests::proxy::{Fault, FaultProxy, Scope};
+use integration_tests::{eventually, Scenario, TestEnv};
+use reactor::generate::publish::FormatMix;
+
+/// Publishes 40,000 events at 4,000 a second through Reactor writing via a
+/// fault proxy, applies `fault` (to `scope`) for `duration` once rows are
+/// flowing, then checks every row exactly and that nothing was late.
+async fn survives(
+    name: &str,
+    fault: Fault,
+    scope: Scope,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let scenario = Scenario {
+        idle_timeout: "2s",
+        ..Scenario::default()
+    };
+    let env = TestEnv::new(name, &scenario).await?;
+    let proxy = FaultProxy::start(&env.services.clickhouse).await?;
+    let events = crate::events(21, 40_000);
+    let expected = rollups(&events, 60);
+    let mut reactor =
+        env.start_reactor_with_env("a", &[("REACTOR__CLICKHOUSE__URL", &proxy.url())])?;
+    let publisher = env.publisher().await?;
+    let progress = ProgressBar::hidden();
+    let published = progress.clone();
+    let publishing = tokio::spawn(async move {
+        let mix = FormatMix::Mixed {
+            avro_share: 0.5,
+            seed: 21,
+        };
+        publisher
+            .publish(mix.assign(events), Some(4_000.0), Some(&published))
+            .await
+    });
+
+    let client = env.clickhouse();
+    eventually("the first rollups", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move { Ok((stored_count(&client).await.unwrap_or(0) > 0).then_some(())) }
+    })
+    .await?;
+    proxy.set(fault, scope);
+    let at = progress.position();
+    tokio::time::sleep(duration).await;
+    proxy.heal();
+    anyhow::ensure!(
+        progress.position() > at && progress.position() < 40_000,
+        "events did not flow during the fault ({at} → {})",
+        progress.position()
+    );
+    let _report = publishing.await??;
+
+    env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(180))
+        .await?;
+    let late = reactor
+        .metric("reactor_late_events_total")
+        .await
+        .unwrap_or(0.0);
+    anyhow::ensure!(late == 0.0, "{late} events were counted late");
+    println!(
+        "{name}: {} rows exact; proxy forwarded {}, refused {}, dropped {} answers after applying",
+        expected.len(),
+        proxy
+            .counts()
+            .forwarded
+            .load(std::sync::atomic::Ordering::Relaxed),
+        proxy
+            .counts()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        proxy
+            .counts()
+            .dropped_after_apply
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    reactor.stop()?;
+    Ok(())
+}
+
+/// ClickHouse stops answering for three times `idle_timeout` while events
+/// keep arriving: blocked partitions are not idle, so no window closes
+/// early and nothing arrives late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_clickhouse_loses_nothing() -> anyhow::Result<()> {
+    survives("pause", Fault::Pause, Scope::All, Duration::from_secs(6)).await
+}
+
+/// Every insert answered 503 for ten seconds: retried, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_failing_with_5xx_lose_nothing() -> anyhow::Result<()> {
+    survives(
+        "http503",
+        Fault::ServerError,
+        Scope::Inserts,
+        Duration::from_secs(10),
+    )
+    .await
+}
+
+/// Inserts applied, their answers lost, for five seconds: retried, and the
+/// rows written twice replace each other (same key, same version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_applied_whose_answers_are_lost_count_once() -> anyhow::Result<()> {
+    survives(
+        "dropped",
+        Fault::DropResponse,
+        Scope::Inserts,
+        Duration::from_secs(5),
+    )
+    .await
+}
