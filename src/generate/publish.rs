@@ -4,9 +4,11 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
@@ -225,38 +227,64 @@ impl Publisher {
                 }
             }
             let payload = self.encode(&event, format)?;
-            let key = event.campaign_id().as_bytes().to_vec();
-            let topic = self.topic(event.topic_kind()).to_owned();
-            let producer = &self.producer;
-            pending.push(async move {
-                let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic)
-                    .key(key.as_slice())
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(self.topic(event.topic_kind()))
+                    .key(event.campaign_id().as_bytes())
                     .payload(payload.as_slice());
-                producer
-                    .send(record, Timeout::Never)
-                    .await
-                    .map_err(|(e, _)| e)
-            });
+            // Enqueued now (not when a future is first polled), so a rate
+            // is a rate and not bursts of IN_FLIGHT records.
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        if let Some(result) = pending.next().await {
+                            acknowledge(result, &mut acknowledged, progress)?;
+                        }
+                    }
+                    Err((e, _)) => return Err(PublishError::Kafka(e)),
+                }
+            }
             while pending.len() >= IN_FLIGHT {
                 if let Some(result) = pending.next().await {
-                    result?;
-                    acknowledged += 1;
-                    if let Some(bar) = progress {
-                        bar.inc(1);
-                    }
+                    acknowledge(result, &mut acknowledged, progress)?;
                 }
+            }
+            // Count what is already acknowledged, without waiting.
+            while let Some(Some(result)) = pending.next().now_or_never() {
+                acknowledge(result, &mut acknowledged, progress)?;
             }
         }
         while let Some(result) = pending.next().await {
-            result?;
-            acknowledged += 1;
-            if let Some(bar) = progress {
-                bar.inc(1);
-            }
+            acknowledge(result, &mut acknowledged, progress)?;
         }
         Ok(PublishReport {
             messages: acknowledged,
             elapsed: started.elapsed(),
         })
     }
+}
+
+/// Counts one delivery report.
+fn acknowledge(
+    result: Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+    acknowledged: &mut u64,
+    progress: Option<&ProgressBar>,
+) -> Result<(), PublishError> {
+    match result {
+        Ok(Ok(_)) => {}
+        Ok(Err((e, _))) => return Err(PublishError::Kafka(e)),
+        Err(_canceled) => return Err(PublishError::Kafka(KafkaError::Canceled)),
+    }
+    *acknowledged += 1;
+    if let Some(bar) = progress {
+        bar.inc(1);
+    }
+    Ok(())
 }

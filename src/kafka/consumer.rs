@@ -30,7 +30,7 @@ use std::time::Duration;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
@@ -150,7 +150,9 @@ impl ClientContext for RebalanceContext {
     /// way too: it is how partitions know they are idle, not an error.
     fn error(&self, error: KafkaError, reason: &str) {
         match error {
-            KafkaError::PartitionEOF(_) => debug!(%reason, "end of partition"),
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                debug!(%reason, "end of partition")
+            }
             error => {
                 metrics::consumer_error();
                 error!(%error, %reason, "librdkafka error");

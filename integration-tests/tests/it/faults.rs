@@ -11,7 +11,7 @@ use integration_tests::proxy::{Fault, FaultProxy, Scope};
 use integration_tests::{eventually, Scenario, TestEnv};
 use reactor::generate::publish::FormatMix;
 
-/// Publishes 40,000 events at 4,000 a second through Reactor writing via a
+/// Publishes 60,000 events at 3,000 a second through Reactor writing via a
 /// fault proxy, applies `fault` (to `scope`) for `duration` once rows are
 /// flowing, then checks every row exactly and that nothing was late.
 async fn survives(
@@ -26,7 +26,7 @@ async fn survives(
     };
     let env = TestEnv::new(name, &scenario).await?;
     let proxy = FaultProxy::start(&env.services.clickhouse).await?;
-    let events = crate::events(21, 40_000);
+    let events = crate::events(21, 60_000);
     let expected = rollups(&events, 60);
     let mut reactor =
         env.start_reactor_with_env("a", &[("REACTOR__CLICKHOUSE__URL", &proxy.url())])?;
@@ -39,7 +39,7 @@ async fn survives(
             seed: 21,
         };
         publisher
-            .publish(mix.assign(events), Some(4_000.0), Some(&published))
+            .publish(mix.assign(events), Some(3_000.0), Some(&published))
             .await
     });
 
@@ -54,7 +54,7 @@ async fn survives(
     tokio::time::sleep(duration).await;
     proxy.heal();
     anyhow::ensure!(
-        progress.position() > at && progress.position() < 40_000,
+        progress.position() > at && progress.position() < 60_000,
         "events did not flow during the fault ({at} → {})",
         progress.position()
     );

@@ -102,7 +102,8 @@ async fn a_hostile_corpus_is_dead_lettered_with_reasons_and_good_events_stay_exa
     // business, it counts.
     let odd_key = Event::Engagement(EngagementEvent {
         event_id: "odd-key".into(),
-        occurred_at: EventTime::from_millis(crate::START_MS + 7 * 60_000),
+        // Where the stream is when it is published, between the halves.
+        occurred_at: EventTime::from_millis(crate::START_MS + 10 * 60_000 + 1_000),
         content_id: "content-odd".into(),
         campaign_id: "campaign-000".into(),
         channel: "web".into(),
@@ -135,13 +136,14 @@ async fn a_hostile_corpus_is_dead_lettered_with_reasons_and_good_events_stay_exa
     unknown_id.extend_from_slice(&2_000_000_123u32.to_be_bytes());
     unknown_id.extend_from_slice(b"\x02ab");
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let nested_object = format!("{}1{}", r#"{"a":"#.repeat(50_000), "}".repeat(50_000));
     let conversion = |extra: &str| {
         format!(r#"{{"event_id":"h","occurred_at":"{at}","campaign_id":"campaign-000","user_id":"u","kind":"purchase"{extra}}}"#)
             .into_bytes()
     };
     let corpus: Vec<(&str, &[u8], Vec<u8>, &str)> = vec![
         (&topics.engagement, b"k", engagement_json(at, &"x".repeat(300_000), ""), "dimension_too_long"),
-        (&topics.engagement, b"k", engagement_json(at, "c", &format!(r#","nested":{nested}"#)), "invalid_json"),
+        (&topics.engagement, b"k", engagement_json(at, "c", &format!(r#","dwell_ms":{nested_object}"#)), "invalid_json"),
         (&topics.engagement, b"k", nested.clone().into_bytes(), "unrecognised_format"),
         (&topics.engagement, b"k", garbage_avro, "invalid_avro"),
         (&topics.engagement, b"k", unknown_id, "unknown_schema"),
