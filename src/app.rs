@@ -280,6 +280,7 @@ pub fn pipeline_settings(config: &Config, kind: TopicKind) -> PipelineSettings {
                 alpha: config.anomaly.alpha,
                 warm_up: config.anomaly.warm_up,
                 threshold: config.anomaly.threshold,
+                quiet_windows: config.anomaly.quiet_windows,
             },
         },
         history_retention: config.history.retention,

@@ -40,12 +40,14 @@
 //!   their ids), [`window`] (windows, watermark, late policy),
 //!   [`aggregate`] (mergeable aggregators, trend, anomaly), [`rollup`]
 //!   (metrics and rows), [`event`] (domain events, framing, decoding,
-//!   validation), and [`generate`]'s event stream.
+//!   validation), [`generate`]'s event stream, and [`anomaly_eval`] (the
+//!   labelled corpus and scorer the anomaly detector is measured on).
 //! - Leaves: [`config`] (settings, validated without I/O) and [`error`]
 //!   (dispositions and the typed [`error::Failure`]).
 
 pub mod actors;
 pub mod aggregate;
+pub mod anomaly_eval;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -42,7 +42,8 @@ pub(crate) fn settings() -> PipelineSettings {
             anomaly: AnomalySettings {
                 alpha: 0.05,
                 warm_up: 10,
-                threshold: 4.0,
+                threshold: 3.0,
+                quiet_windows: 50,
             },
         },
         history_retention: Duration::from_secs(86_400),

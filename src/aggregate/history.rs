@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AnomalySettings, Baseline, NoiseFloor, Score, Trend, TrendSettings, TrendUpdate};
+use super::{AnomalySettings, Detector, Score, SeriesKind, Trend, TrendSettings, TrendUpdate};
 
 /// Trend and anomaly settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -14,13 +14,12 @@ pub struct HistorySettings {
 }
 
 /// The cross-window state of one series: its recent values for the trend and
-/// its anomaly baseline. A few hundred bytes and serialisable (a test
-/// round-trips it through JSON); nothing persists it yet, so a restarted or
-/// moved partition starts its series' histories afresh.
+/// its anomaly detector. A few hundred bytes and serialisable: partitions
+/// save it with their checkpoints and restore it when they start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesHistory {
     trend: Trend,
-    baseline: Baseline,
+    anomaly: Detector,
     /// Position (window start / slide) of the last window folded in.
     last_position: Option<i64>,
 }
@@ -41,7 +40,7 @@ impl SeriesHistory {
         &mut self,
         position: i64,
         value: f64,
-        floor: NoiseFloor,
+        kind: SeriesKind,
         settings: &HistorySettings,
     ) -> Verdict {
         if self.last_position.is_some_and(|last| position <= last) {
@@ -53,7 +52,7 @@ impl SeriesHistory {
         self.last_position = Some(position);
         Verdict {
             trend: self.trend.observe(position, value, &settings.trend),
-            score: self.baseline.observe(value, floor, &settings.anomaly),
+            score: self.anomaly.observe(value, kind, &settings.anomaly),
         }
     }
 
@@ -78,22 +77,23 @@ mod tests {
                 alpha: 0.1,
                 warm_up: 3,
                 threshold: 3.0,
+                quiet_windows: 50,
             },
         };
         let mut live = SeriesHistory::default();
         for (x, v) in [(1, 10.0), (2, 12.0), (3, 9.0), (4, 11.0)] {
-            let _verdict = live.close_window(x, v, NoiseFloor::Count, &settings);
+            let _verdict = live.close_window(x, v, SeriesKind::Count, &settings);
         }
         let saved = serde_json::to_string(&live).unwrap_or_default();
-        assert!(saved.len() < 300, "{saved}");
+        assert!(saved.len() < 600, "{saved}");
         let mut restored: SeriesHistory = serde_json::from_str(&saved).unwrap_or_default();
         assert_eq!(restored, live);
-        let a = live.close_window(5, 40.0, NoiseFloor::Count, &settings);
-        let b = restored.close_window(5, 40.0, NoiseFloor::Count, &settings);
+        let a = live.close_window(5, 40.0, SeriesKind::Count, &settings);
+        let b = restored.close_window(5, 40.0, SeriesKind::Count, &settings);
         assert_eq!(a, b);
         assert!(a.score.is_some_and(|s| s.anomalous));
         assert_eq!(
-            live.close_window(5, 1.0, NoiseFloor::Count, &settings)
+            live.close_window(5, 1.0, SeriesKind::Count, &settings)
                 .trend,
             None
         );

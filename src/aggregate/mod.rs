@@ -9,7 +9,8 @@
 //!
 //! Across windows, [`SeriesHistory`] keeps what a series' closed windows tell
 //! about the next one: its [`Trend`] (least-squares slope over the last N
-//! windows) and its anomaly [`Baseline`] (EWMA mean and variance).
+//! windows) and its anomaly [`Detector`] (how surprising each window is, as
+//! `-log10 p`, against the series' own history).
 
 mod anomaly;
 mod average;
@@ -22,7 +23,7 @@ mod trend;
 
 use std::fmt::Debug;
 
-pub use anomaly::{AnomalySettings, Baseline, NoiseFloor, Score};
+pub use anomaly::{AnomalySettings, Detector, Score, SeriesKind};
 pub use average::Average;
 pub use exact_sum::ExactSum;
 pub use history::{HistorySettings, SeriesHistory, Verdict};

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::event::EventTime;
 use crate::generate::publish::{FormatMix, Publisher};
-use crate::generate::{EventGenerator, GeneratorSettings};
+use crate::generate::{EventGenerator, GeneratorSettings, Incident};
 use crate::registry::SchemaRegistry;
 
 /// Options of `generate`.
@@ -59,6 +59,10 @@ pub struct GenerateArgs {
     /// bad input) to the engagement topic, to see the dead-letter topic work.
     #[arg(long, default_value_t = 0)]
     pub malformed: u32,
+    /// Add one incident for the anomaly detector to find: a 3-minute burst
+    /// of clicks on campaign-000's first content, at 70 % of the span.
+    #[arg(long)]
+    pub incident: bool,
     /// Schema registry URL for Avro; default: schema_registry.url.
     #[arg(long, env = "SCHEMA_REGISTRY_URL")]
     pub schema_registry: Option<String>,
@@ -109,7 +113,9 @@ pub(super) fn main(config: Option<&Path>, args: &GenerateArgs) -> anyhow::Result
         contents_per_campaign: args.contents_per_campaign,
         channels: args.channels.clone(),
         mix,
+        incident: args.incident.then_some(Incident::DEMO),
     };
+    let settings_incident = settings.incident;
     let formats = match args.format {
         OutputFormat::Json => FormatMix::Json,
         OutputFormat::Avro => FormatMix::Avro,
@@ -147,6 +153,16 @@ pub(super) fn main(config: Option<&Path>, args: &GenerateArgs) -> anyhow::Result
             report.elapsed.as_secs_f64(),
             report.rate()
         );
+        if let Some(incident) = settings_incident {
+            let (campaign, content, channel) = Incident::dimensions(&args.channels);
+            let from = start.as_millis() + (incident.at * span.as_millis() as f64) as i64;
+            println!(
+                "incident: {}% of the traffic from {} for {} is clicks on {campaign}/{content}/{channel}",
+                incident.share * 100.0,
+                EventTime::from_millis(from).to_rfc3339(),
+                humantime::format_duration(incident.duration)
+            );
+        }
         const MALFORMED: [&[u8]; 4] = [
             b"\xff\xfe not an event",
             br#"{"event_id":"bad","occurred_at":"2026-01-01T00:00:00Z","kind":"view"}"#,

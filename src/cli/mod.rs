@@ -1,5 +1,6 @@
 //! The command line: one subcommand per file.
 
+mod anomaly;
 mod check_config;
 mod create_topics;
 mod generate;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use anomaly::AnomalyArgs;
 pub use check_config::CheckConfigArgs;
 pub use create_topics::CreateTopicsArgs;
 pub use generate::GenerateArgs;
@@ -47,6 +49,8 @@ pub enum Command {
     CreateTopics(CreateTopicsArgs),
     /// Publish seeded, realistic events to the input topics.
     Generate(GenerateArgs),
+    /// The anomaly detector's tools: backtest a series, print anomaly events.
+    Anomaly(AnomalyArgs),
 }
 
 impl Cli {
@@ -58,6 +62,7 @@ impl Cli {
             Command::CheckConfig(args) => check_config::main(config, &args),
             Command::CreateTopics(args) => create_topics::main(config, &args),
             Command::Generate(args) => generate::main(config, &args),
+            Command::Anomaly(args) => anomaly::main(config, &args),
         }
     }
 }

@@ -25,8 +25,10 @@ pub struct AnomalyConfig {
     pub alpha: f64,
     /// Windows before a series is scored.
     pub warm_up: u32,
-    /// |score| that makes a window an anomaly.
+    /// Score (`-log10 p`) at or above which a window is an anomaly.
     pub threshold: f64,
+    /// Windows after an anomaly during which no new one is raised.
+    pub quiet_windows: u32,
 }
 
 /// `[history]`
@@ -81,6 +83,12 @@ impl AnomalyConfig {
         }
         if self.warm_up == 0 {
             problems.push("anomaly.warm_up", "must be at least 1");
+        }
+        if self.quiet_windows > 100_000 {
+            problems.push(
+                "anomaly.quiet_windows",
+                format_args!("{} must be at most 100000", self.quiet_windows),
+            );
         }
         problems.positive("anomaly.threshold", self.threshold);
     }

@@ -39,6 +39,38 @@ pub struct GeneratorSettings {
     pub channels: Vec<String>,
     /// Relative weights of content, engagement and conversion events.
     pub mix: [u32; 3],
+    /// A burst of clicks on one content, for the anomaly detector to find.
+    pub incident: Option<Incident>,
+}
+
+/// A burst of clicks on campaign-000's first content on its first channel:
+/// while it lasts, `share` of all events become clicks there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Incident {
+    /// When it starts, as a fraction of the span (0 to 1).
+    pub at: f64,
+    /// How long it lasts (event time).
+    pub duration: Duration,
+    /// Share of the events in that time that are the burst's clicks.
+    pub share: f64,
+}
+
+impl Incident {
+    /// A 3-minute burst at 70 % of the span, 2 % of the traffic.
+    pub const DEMO: Incident = Incident {
+        at: 0.7,
+        duration: Duration::from_secs(180),
+        share: 0.02,
+    };
+
+    /// The dimensions it hits: campaign, content, channel.
+    pub fn dimensions(channels: &[String]) -> (String, String, String) {
+        (
+            "campaign-000".into(),
+            "content-000-000".into(),
+            channels.first().cloned().unwrap_or_else(|| "web".into()),
+        )
+    }
 }
 
 impl Default for GeneratorSettings {
@@ -55,6 +87,7 @@ impl Default for GeneratorSettings {
                 .map(String::from)
                 .to_vec(),
             mix: [1, 50, 3],
+            incident: None,
         }
     }
 }
@@ -143,6 +176,25 @@ impl Iterator for EventGenerator {
             0
         };
         let occurred_at = EventTime::from_millis(base - jitter);
+        if let Some(incident) = s.incident {
+            let from = s.start.as_millis() + (incident.at * span_ms) as i64;
+            let to = from + i64::try_from(incident.duration.as_millis()).unwrap_or(0);
+            if (from..to).contains(&occurred_at.as_millis())
+                && self.rng.random_bool(incident.share.clamp(0.0, 1.0))
+            {
+                let (campaign_id, content_id, channel) = Incident::dimensions(&s.channels);
+                return Some(Event::Engagement(EngagementEvent {
+                    event_id: format!("{:016x}-{i}", s.seed),
+                    occurred_at,
+                    content_id,
+                    campaign_id,
+                    channel,
+                    user_id: format!("user-{}", self.rng.random_range(0..100_000)),
+                    kind: EngagementKind::Click,
+                    dwell_ms: Some(self.log_normal(8.0, 1.0).round() as i64),
+                }));
+            }
+        }
         let roll: f64 = self.rng.random();
         let campaign = self
             .campaign_weights

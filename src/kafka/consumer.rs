@@ -145,14 +145,38 @@ impl RebalanceContext {
     }
 }
 
+/// Whether librdkafka's error is the end of a partition
+/// (`enable.partition.eof`), which is news, not an error.
+fn is_partition_eof(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+    )
+}
+
+/// The context of the command-line tools' consumers (`reactor anomaly
+/// events`...): librdkafka's errors logged, the end of a partition not.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ToolContext;
+
+impl ClientContext for ToolContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_partition_eof(&error) {
+            debug!(%reason, "end of partition");
+        } else {
+            error!(%error, %reason, "librdkafka error");
+        }
+    }
+}
+
+impl ConsumerContext for ToolContext {}
+
 impl ClientContext for RebalanceContext {
     /// librdkafka's error events. The end of a partition is reported this
     /// way too: it is how partitions know they are idle, not an error.
     fn error(&self, error: KafkaError, reason: &str) {
         match error {
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
-                debug!(%reason, "end of partition")
-            }
+            error if is_partition_eof(&error) => debug!(%reason, "end of partition"),
             error => {
                 metrics::consumer_error();
                 error!(%error, %reason, "librdkafka error");

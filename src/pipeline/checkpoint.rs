@@ -40,7 +40,17 @@ pub struct Checkpoint {
     /// after `offset`: a re-read closes them at the same points.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub idle_closes: Vec<i64>,
+    /// How many times the partition has been started from a checkpoint:
+    /// each start writes with the next epoch, so its rows' versions order
+    /// after every earlier owner's, whatever the hosts' clocks say.
+    #[serde(default)]
+    pub epoch: u32,
 }
+
+/// Versions of rows written by this release start here: above the
+/// wall-clock millisecond versions of earlier releases, so a rewrite
+/// always replaces a row they wrote.
+pub const VERSION_BASE: u64 = 1 << 62;
 
 impl Checkpoint {
     /// A checkpoint at `offset` of a partition with nothing decided yet.
@@ -154,6 +164,8 @@ struct PendingBatch {
 /// [`Checkpoint`] is safe to resume from.
 #[derive(Debug, Clone)]
 pub struct CheckpointLedger {
+    /// This start's epoch: one more than the checkpoint's.
+    epoch: u32,
     offsets: OffsetTracker,
     next_batch: BatchId,
     pending: VecDeque<PendingBatch>,
@@ -175,6 +187,7 @@ impl CheckpointLedger {
     /// checkpoint.
     pub fn new(start: Option<&Checkpoint>) -> Self {
         CheckpointLedger {
+            epoch: start.map_or(0, |c| c.epoch).saturating_add(1),
             offsets: OffsetTracker::new(start.map(|c| c.offset)),
             next_batch: 0,
             pending: VecDeque::new(),
@@ -202,6 +215,7 @@ impl CheckpointLedger {
             // watermark rebuilds everything from the first record.
             self.stable = Some(Checkpoint {
                 watermark,
+                epoch: self.epoch,
                 ..Checkpoint::at(offset)
             });
         }
@@ -284,6 +298,12 @@ impl CheckpointLedger {
         id
     }
 
+    /// The version of the rows of batch `id`: increasing within a start,
+    /// and above every version of earlier starts (their epochs are lower).
+    pub fn version(&self, id: BatchId) -> u64 {
+        VERSION_BASE | (u64::from(self.epoch) << 32) | (id & 0xffff_ffff)
+    }
+
     /// The sinks have durably written batch `id`.
     pub fn rollups_written(&mut self, id: BatchId) {
         if let Some(batch) = self.pending.iter_mut().find(|b| b.id == id) {
@@ -308,6 +328,7 @@ impl CheckpointLedger {
                 watermark,
                 closed_through: self.closed_through,
                 idle_closes: Vec::new(),
+                epoch: self.epoch,
             })
     }
 
@@ -322,6 +343,7 @@ impl CheckpointLedger {
             self.stable.clone()
         };
         checkpoint.map(|c| Checkpoint {
+            epoch: self.epoch,
             idle_closes: self
                 .idle_closes
                 .iter()
@@ -335,6 +357,11 @@ impl CheckpointLedger {
     /// Whether rollups or forwarded records await acknowledgement.
     pub fn has_unacknowledged_output(&self) -> bool {
         !self.pending.is_empty() || self.forwards_in_flight > 0
+    }
+
+    /// The oldest batch not yet durable (with every earlier one), if any.
+    pub fn first_pending(&self) -> Option<BatchId> {
+        self.pending.front().map(|b| b.id)
     }
 
     /// Rollup batches awaiting acknowledgement.

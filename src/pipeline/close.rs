@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use super::{Output, PartitionPipeline, RollupBatch};
-use crate::aggregate::NoiseFloor;
+use super::{Output, PartitionPipeline, RollupBatch, SeriesSnapshot};
+use crate::aggregate::SeriesKind;
 use crate::derived;
 use crate::event::EventTime;
 use crate::rollup::Rollup;
@@ -25,6 +25,7 @@ impl PartitionPipeline {
         let mut rows = Vec::with_capacity(closed.iter().map(|w| w.state.len()).sum());
         self.series_hint = closed.iter().map(|w| w.state.len()).max().unwrap_or(0);
         let mut events = Vec::new();
+        let mut snapshots = Vec::with_capacity(rows.capacity());
         let mut held_offsets = Vec::with_capacity(closed.len());
         let slide_ms = self.windows.slide_ms();
         let history = self.settings.history;
@@ -52,16 +53,19 @@ impl PartitionPipeline {
                 };
                 series_state.finish(&mut row);
                 let observed = key.metric.tracked_value(&row);
-                let floor = if key.metric.is_count() {
-                    NoiseFloor::Count
+                let kind = if key.metric.is_count() {
+                    SeriesKind::Count
                 } else {
-                    NoiseFloor::Measure
+                    SeriesKind::Measure
                 };
-                let verdict = self
-                    .histories
-                    .entry(key)
-                    .or_default()
-                    .close_window(position, observed, floor, &history);
+                let metric = key.metric.clone();
+                let series = self.histories.entry(key).or_default();
+                let verdict = series.close_window(position, observed, kind, &history);
+                snapshots.push(SeriesSnapshot {
+                    metric,
+                    dimensions: row.dimensions.clone(),
+                    history: series.clone(),
+                });
                 row.trend_slope = verdict.trend.map(|t| t.slope);
                 row.anomaly_score = verdict.score.map(|s| s.score);
                 events.extend(derived::signals_of_row(
@@ -79,7 +83,14 @@ impl PartitionPipeline {
         let id = self
             .ledger
             .batch_closed(held_offsets, self.watermark.current());
-        out.rollups = Some(RollupBatch { id, rows, events });
+        let version = self.ledger.version(id);
+        self.pending_snapshots.push_back((id, snapshots));
+        out.rollups = Some(RollupBatch {
+            id,
+            version,
+            rows,
+            events,
+        });
     }
 
     /// Drops the history of series whose last window is older than the

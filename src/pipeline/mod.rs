@@ -14,6 +14,7 @@
 //! - `close`: closing windows into rows, trend and anomaly verdicts.
 //! - `guard`: the clock guard, which no single record can fool.
 //! - [`rejection`]: why a record is not aggregated.
+//! - `snapshots`: series histories saved with checkpoints, and restored.
 //! - `interner`: each partition's dimensions, stored once.
 //!
 //! Every decision about a record (counted, late, dead-lettered, held)
@@ -22,7 +23,7 @@
 //! documented exception: idle closing, which the ledger records so that a
 //! re-read repeats it at the same point.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use crate::derived::DerivedEvent;
 use crate::event::decode::{DecodeError, Decoder};
 use crate::event::validate::Limits;
 use crate::event::{EventTime, Record};
-use crate::rollup::{Metric, Rollup};
+use crate::rollup::{Dimensions, Metric, Rollup};
 use crate::window::{LatePolicy, Watermark, WindowSpec, Windows};
 
 mod admit;
@@ -42,6 +43,7 @@ mod close;
 mod guard;
 mod interner;
 pub mod rejection;
+mod snapshots;
 
 pub use checkpoint::{BatchId, Checkpoint, CheckpointLedger, OffsetTracker};
 use guard::ClockGuard;
@@ -49,6 +51,7 @@ pub use guard::ClockQuorum;
 pub use interner::DimensionsId;
 use interner::Interner;
 pub use rejection::{Rejected, Rejection};
+pub use snapshots::SeriesSnapshot;
 
 /// What is aggregated per series in a window: the average always,
 /// percentiles for measured metrics.
@@ -136,6 +139,9 @@ pub struct PipelineSettings {
 pub struct RollupBatch {
     /// Batch id, increasing per pipeline.
     pub id: BatchId,
+    /// Version of its rows in ClickHouse (ReplacingMergeTree): higher than
+    /// any version an earlier start of the partition wrote.
+    pub version: u64,
     /// One row per series per closed window.
     pub rows: Vec<Rollup>,
     /// Trend and anomaly events (each row is also published as a rollup
@@ -219,6 +225,10 @@ pub struct PartitionPipeline {
     series_hint: usize,
     /// The last event decoded, whose buffers the next one reuses.
     scratch: Option<crate::event::Event>,
+    /// Histories as of each unacknowledged batch, in batch order.
+    pending_snapshots: VecDeque<(BatchId, Vec<SeriesSnapshot>)>,
+    /// Histories of written batches not saved with a checkpoint yet.
+    unsaved: FxHashMap<(Metric, Dimensions), SeriesHistory>,
 }
 
 /// Where a record is re-read from after a restart (its own offset, or its
@@ -270,6 +280,8 @@ impl PartitionPipeline {
             dimensions: Interner::default(),
             series_hint: 0,
             scratch: None,
+            pending_snapshots: VecDeque::new(),
+            unsaved: FxHashMap::default(),
         }
     }
 
@@ -351,6 +363,7 @@ impl PartitionPipeline {
     /// The sinks have durably written batch `id`.
     pub fn rollups_written(&mut self, id: BatchId) {
         self.ledger.rollups_written(id);
+        self.snapshots_durable();
     }
 
     /// The broker has the [`Rejected`] record at `offset` (dead letter or

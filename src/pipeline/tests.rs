@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::derived;
@@ -31,7 +32,8 @@ fn settings(lateness_ms: u64) -> PipelineSettings {
             anomaly: crate::aggregate::AnomalySettings {
                 alpha: 0.05,
                 warm_up: 5,
-                threshold: 4.0,
+                threshold: 3.0,
+                quiet_windows: 50,
             },
         },
         history_retention: Duration::from_secs(24 * 3600),
@@ -52,6 +54,14 @@ fn pipeline_with(settings: PipelineSettings, start: Option<&Checkpoint>) -> Part
 
 fn pipeline(lateness_ms: u64, start: Option<&Checkpoint>) -> PartitionPipeline {
     pipeline_with(settings(lateness_ms), start)
+}
+
+/// The checkpoint of a first start at `offset` with nothing decided yet.
+fn first_start(offset: i64) -> Checkpoint {
+    Checkpoint {
+        epoch: 1,
+        ..Checkpoint::at(offset)
+    }
 }
 
 /// The reader has been at the end of the partition since `since`.
@@ -268,7 +278,7 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
         .unwrap();
     assert!(out.rollups.is_none());
     // Offset 0 holds the open window; its record arrived before any watermark.
-    assert_eq!(p.checkpoint(), Some(Checkpoint::at(0)));
+    assert_eq!(p.checkpoint(), Some(first_start(0)));
     let first = p
         .process(vec![record(2, 61_000, 1, 2)])
         .unwrap()
@@ -276,7 +286,7 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
         .unwrap();
     // Window 0 closed but is not written: resuming must still rebuild it,
     // with a watermark that does not consider it closed.
-    assert_eq!(p.checkpoint(), Some(Checkpoint::at(0)));
+    assert_eq!(p.checkpoint(), Some(first_start(0)));
     let second = p
         .process(vec![record(3, 121_000, 1, 2)])
         .unwrap()
@@ -294,6 +304,7 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
             watermark: Some(EventTime::from_millis(BASE + 61_000)),
             closed_through: Some(EventTime::from_millis(BASE + 121_000)),
             idle_closes: Vec::new(),
+            epoch: 1,
         })
     );
 }
@@ -302,7 +313,8 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
 fn records_before_the_resume_offset_are_skipped() {
     let start = Checkpoint::at(10);
     let mut p = pipeline(0, Some(&start));
-    assert_eq!(p.checkpoint(), Some(start));
+    // The same place, written by the next start (epoch 1).
+    assert_eq!(p.checkpoint(), Some(first_start(10)));
     let out = p
         .process(vec![record(9, 1_000, 1, 2), record(10, 1_000, 1, 2)])
         .unwrap();
@@ -793,4 +805,67 @@ fn a_partition_tracks_at_most_max_keys_keys() {
     assert!(out.dead_letters[0]
         .reason
         .contains("limits.max_keys_per_partition"));
+}
+
+/// `reactor anomaly backtest` scores a series exactly as the pipeline does:
+/// the clicks per window of one content, through both, give the same score
+/// for every window.
+#[test]
+fn backtest_gives_the_scores_the_pipeline_gives() {
+    let mut p = pipeline(0, None);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let mut offset = 0;
+    let mut counts = Vec::new();
+    let mut records = Vec::new();
+    for minute in 0..80 {
+        let clicks = if minute == 60 {
+            90
+        } else {
+            rng.random_range(3..12)
+        };
+        counts.push(clicks);
+        for i in 0..clicks {
+            records.push(record(offset, minute * MINUTE + i * 100, 1, 1));
+            offset += 1;
+        }
+    }
+    records.push(record(offset, 90 * MINUTE, 2, 1)); // closes minute 79
+    let mut table = Table::new();
+    for chunk in records.chunks(50) {
+        if let Some(batch) = p.process(chunk.to_vec()).unwrap().rollups {
+            write(&mut table, &batch.rows);
+        }
+    }
+    let from_pipeline: Vec<Option<f64>> = (0..80)
+        .map(|minute| {
+            let key = (
+                "engagement.click".to_owned(),
+                "content-1".to_owned(),
+                BASE + minute * MINUTE,
+            );
+            table[&key].anomaly_score
+        })
+        .collect();
+
+    let mut csv = String::from("timestamp,value\n");
+    for (minute, clicks) in counts.iter().enumerate() {
+        csv.push_str(&format!("{},{clicks}\n", BASE + minute as i64 * MINUTE));
+    }
+    let mut out = Vec::new();
+    let settings = p.settings().history.anomaly;
+    let summary = crate::anomaly_eval::backtest::backtest(
+        csv.as_bytes(),
+        &mut out,
+        crate::aggregate::SeriesKind::Count,
+        &settings,
+    )
+    .unwrap();
+    let from_backtest: Vec<Option<f64>> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(2).and_then(|s| s.parse().ok()))
+        .collect();
+    assert_eq!(from_backtest, from_pipeline);
+    assert_eq!(summary.anomalies, 1, "the burst at minute 60");
 }

@@ -66,7 +66,9 @@ impl PartitionActor {
     /// queue: backpressure) and publishes the derived events; the batch is
     /// written once both are acknowledged.
     pub(super) fn write_rollups(&mut self, batch: RollupBatch, ctx: &mut Context<Self>) {
-        let RollupBatch { id, rows, events } = batch;
+        let RollupBatch {
+            id, rows, events, ..
+        } = batch;
         let events: Vec<DerivedEvent> = rows
             .iter()
             .map(|row| DerivedEvent::Rollup(derived::rollup_event(row)))

@@ -1,0 +1,199 @@
+//! Prints the anomaly detector's scores on the labelled corpus, next to
+//! the previous detector's: `cargo run --release --example anomaly_corpus`.
+//! The figures in BENCHMARKS.md ("Anomaly detector") come from here.
+#![allow(clippy::print_stdout)]
+
+use std::time::Instant;
+
+use reactor::aggregate::{AnomalySettings, Detector, SeriesKind};
+use reactor::anomaly_eval::corpus::{self, Family};
+use reactor::anomaly_eval::previous::PreviousSettings;
+use reactor::anomaly_eval::scorer::CorpusScore;
+use reactor::anomaly_eval::{
+    current, evaluate, false_alarm_rate, previous, threshold_grid, tune, Labelled, Scores,
+    HELD_OUT, HELD_OUT_B, TUNING,
+};
+
+struct Sets {
+    tuning: Labelled,
+    held_out: Labelled,
+    held_out_b: Labelled,
+    gauss: Vec<corpus::Series>,
+    poisson: Vec<corpus::Series>,
+}
+
+fn row(label: &str, sets: &Sets, scores: [Scores; 5], threshold: f64, quiet: usize) {
+    let [tuning, held_out, held_out_b, gauss, poisson] = scores;
+    let t = evaluate(&sets.tuning, &tuning, threshold, quiet);
+    let a = evaluate(&sets.held_out, &held_out, threshold, quiet);
+    let b = evaluate(&sets.held_out_b, &held_out_b, threshold, quiet);
+    println!(
+        "| {label} | {threshold} | {quiet} | {:.1} | {:.1} | {:.1} | {:.2} / {:.2} | {:.1e} | {:.1e} |",
+        t.score,
+        a.score,
+        b.score,
+        b.precision(),
+        b.recall(),
+        false_alarm_rate(&gauss, threshold, quiet),
+        false_alarm_rate(&poisson, threshold, quiet),
+    );
+}
+
+fn main() {
+    let sets = Sets {
+        tuning: Labelled::of(TUNING),
+        held_out: Labelled::of(HELD_OUT),
+        held_out_b: Labelled::of(HELD_OUT_B),
+        gauss: corpus::noise(SeriesKind::Measure, 40, 5_000, 7),
+        poisson: corpus::noise(SeriesKind::Count, 40, 5_000, 8),
+    };
+    let windows: usize = sets.tuning.series.iter().map(|s| s.values.len()).sum();
+    println!(
+        "corpus: {} tuning, {} + {} held-out series; {} tuning windows, {} labelled anomaly windows\n",
+        sets.tuning.series.len(),
+        sets.held_out.series.len(),
+        sets.held_out_b.series.len(),
+        windows,
+        sets.tuning.series.iter().map(|s| s.windows.len()).sum::<usize>(),
+    );
+    println!("| detector | threshold | quiet | tuning | held-out A | held-out B | B precision / recall | false alarms per window, Gaussian noise | Poisson noise |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+
+    let shipped = PreviousSettings::default();
+    let previous_all = |settings: &PreviousSettings| -> [Scores; 5] {
+        [
+            previous(&sets.tuning.series, settings),
+            previous(&sets.held_out.series, settings),
+            previous(&sets.held_out_b.series, settings),
+            previous(&sets.gauss, settings),
+            previous(&sets.poisson, settings),
+        ]
+    };
+    row(
+        "previous, as shipped",
+        &sets,
+        previous_all(&shipped),
+        shipped.threshold,
+        0,
+    );
+    let mut best: Option<(f64, usize, CorpusScore)> = None;
+    for threshold in [3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0, 10.0] {
+        let settings = PreviousSettings {
+            threshold,
+            ..shipped
+        };
+        let tuned = tune(
+            &sets.tuning,
+            &previous(&sets.tuning.series, &settings),
+            &[threshold],
+        );
+        if best.is_none_or(|b| tuned.2.score > b.2.score) {
+            best = Some(tuned);
+        }
+    }
+    if let Some((threshold, quiet, _)) = best {
+        let settings = PreviousSettings {
+            threshold,
+            ..shipped
+        };
+        row(
+            "previous, threshold and quiet period tuned",
+            &sets,
+            previous_all(&settings),
+            threshold,
+            quiet,
+        );
+    }
+
+    let defaults = AnomalySettings::default();
+    let current_all = [
+        current(&sets.tuning.series, &defaults),
+        current(&sets.held_out.series, &defaults),
+        current(&sets.held_out_b.series, &defaults),
+        current(&sets.gauss, &defaults),
+        current(&sets.poisson, &defaults),
+    ];
+    let (threshold, quiet, _) = tune(&sets.tuning, &current_all[0], &threshold_grid());
+    row(
+        "current, at its defaults",
+        &sets,
+        current_all.clone(),
+        defaults.threshold,
+        defaults.quiet_windows as usize,
+    );
+    row(
+        "current, threshold and quiet period tuned",
+        &sets,
+        current_all.clone(),
+        threshold,
+        quiet,
+    );
+
+    // Per family, held-out B, at the defaults.
+    println!("\n| family (held-out B) | series | windows | current | previous, as shipped |");
+    println!("|---|---|---|---|---|");
+    let previous_b = previous(&sets.held_out_b.series, &shipped);
+    for family in [
+        Family::SparseCount,
+        Family::DenseCount,
+        Family::Money,
+        Family::Sentiment,
+        Family::Seo,
+    ] {
+        let pick = |scores: &Scores| -> (Labelled, Scores) {
+            let mut set = Labelled {
+                series: Vec::new(),
+                prepared: Vec::new(),
+            };
+            let mut picked = Vec::new();
+            for (i, s) in sets.held_out_b.series.iter().enumerate() {
+                if s.family == family {
+                    set.series.push(s.clone());
+                    set.prepared.push(sets.held_out_b.prepared[i].clone());
+                    picked.push(scores[i].clone());
+                }
+            }
+            (set, picked)
+        };
+        let (set, now) = pick(&current_all[2]);
+        let (_, before) = pick(&previous_b);
+        let a = evaluate(
+            &set,
+            &now,
+            defaults.threshold,
+            defaults.quiet_windows as usize,
+        );
+        let b = evaluate(&set, &before, shipped.threshold, 0);
+        println!(
+            "| {} | {} | {} | {:.1} | {:.1} |",
+            family.as_str(),
+            set.series.len(),
+            a.windows,
+            a.score,
+            b.score
+        );
+    }
+
+    // Cost: bytes of state and time per closed window.
+    let values: Vec<(f64, SeriesKind)> = sets
+        .tuning
+        .series
+        .iter()
+        .flat_map(|s| s.values.iter().map(move |&v| (v, s.kind)))
+        .collect();
+    let started = Instant::now();
+    let mut detector = Detector::default();
+    let mut checksum = 0.0;
+    for &(v, kind) in &values {
+        if let Some(s) = detector.observe(v, kind, &defaults) {
+            checksum += s.score;
+        }
+    }
+    let per_window = started.elapsed().as_nanos() as f64 / values.len() as f64;
+    println!(
+        "\nstate: {} bytes per series (JSON in the checkpoint: {} bytes); {per_window:.0} ns per window over {} windows (checksum {checksum:.3e})",
+        std::mem::size_of::<Detector>(),
+        serde_json::to_string(&detector).map_or(0, |j| j.len()),
+        values.len()
+    );
+}

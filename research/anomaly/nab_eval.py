@@ -1,0 +1,105 @@
+"""Score the detectors on a NAB checkout (github.com/numenta/NAB layout), if one is available.
+
+    python nab_eval.py /path/to/NAB [--all-measures]
+
+Uses NAB's own windows (labels/combined_windows.json) and data/<category>/<file>.csv.
+Series kind: realTweets/* and realKnownCause/nyc_taxi.csv are counts, everything else a
+measure (--all-measures: treat all as measures).  Thresholds are the ones chosen on the
+synthetic tuning corpus (no tuning on NAB); the NAB-optimal threshold is printed too,
+clearly labelled, because NAB's own leaderboard reports per-detector optimised thresholds.
+
+No NAB data ships with any PyPI package we checked, so this script was only tested on a
+fake NAB-layout directory (see --selftest).
+"""
+import csv
+import datetime as dt
+import json
+import os
+import sys
+
+import numpy as np
+
+import detectors as D
+import scorer
+
+DETECTORS = [
+    ("old Rust (thr 4, Q 0)", lambda v, k: D.old_rust(v, None, k), 4.0, 0),
+    ("EWMA no clip a=0.05 (thr from synthetic)", lambda v, k: D.ewma(v, None, k, alpha=0.05), 4.25, 100),
+    ("EWMA no clip a=0.01 (thr from synthetic)", lambda v, k: D.ewma(v, None, k, alpha=0.01), 4.5, 100),
+    ("recommended (thr 3, Q 50)", lambda v, k: D.recommended(v, None, k), 3.0, 50),
+]
+
+
+def parse_ts(s):
+    s = s.strip()
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(s, fmt)
+        except ValueError:
+            pass
+    raise ValueError(s)
+
+
+def load(root, all_measures=False):
+    with open(os.path.join(root, "labels", "combined_windows.json")) as f:
+        labels = json.load(f)
+    out = []
+    for rel, wins in sorted(labels.items()):
+        path = os.path.join(root, "data", rel)
+        if not os.path.exists(path):
+            continue
+        ts, vals = [], []
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                ts.append(parse_ts(row["timestamp"]))
+                vals.append(float(row["value"]))
+        index = {t: i for i, t in enumerate(ts)}
+        windows = [(index[parse_ts(a)], index[parse_ts(b)]) for a, b in wins]
+        count = (rel.startswith("realTweets/") or rel.endswith("nyc_taxi.csv")) and not all_measures
+        out.append({"name": rel, "values": np.array(vals), "windows": windows,
+                    "kind": "count" if count else "measure"})
+    return out
+
+
+def main(root, all_measures=False):
+    data = load(root, all_measures)
+    preps = [scorer.Prepared(len(s["values"]), s["windows"]) for s in data]
+    print(f"{len(data)} series, {sum(p.nwin for p in preps)} windows")
+    thr_grid = np.round(np.arange(0.5, 20.01, 0.25), 2)
+    for label, fn, thr, q in DETECTORS:
+        sc = [fn(s["values"], s["kind"]) for s in data]
+        r = scorer.score_corpus(preps, sc, thr, q)
+        best = max((scorer.best_threshold(preps, sc, thr_grid, qq) for qq in (0, 20, 50, 100)),
+                   key=lambda b: b["score"])
+        print(f"{label:45s} score {r['score']:6.1f}  P {r['precision']:.2f} R {r['recall']:.2f} FP {r['fp']:5d}"
+              f"   | NAB-optimal (thr {best['threshold']}, Q {best['quiet']}): {best['score']:.1f}")
+
+
+def selftest(tmp="/tmp/fake_nab"):
+    rng = np.random.default_rng(0)
+    os.makedirs(os.path.join(tmp, "data", "realTweets"), exist_ok=True)
+    os.makedirs(os.path.join(tmp, "data", "realAdExchange"), exist_ok=True)
+    os.makedirs(os.path.join(tmp, "labels"), exist_ok=True)
+    t0 = dt.datetime(2015, 1, 1)
+    labels = {}
+    for rel, gen in (("realTweets/a.csv", lambda n: rng.poisson(20, n).astype(float)),
+                     ("realAdExchange/b.csv", lambda n: rng.normal(1.0, 0.1, n))):
+        n = 2000
+        v = gen(n)
+        v[1500:1510] *= 4
+        ts = [t0 + dt.timedelta(minutes=5 * i) for i in range(n)]
+        with open(os.path.join(tmp, "data", rel), "w") as f:
+            f.write("timestamp,value\n")
+            for t, x in zip(ts, v):
+                f.write(f"{t:%Y-%m-%d %H:%M:%S},{x}\n")
+        labels[rel] = [[f"{ts[1400]:%Y-%m-%d %H:%M:%S}.000000", f"{ts[1600]:%Y-%m-%d %H:%M:%S}.000000"]]
+    with open(os.path.join(tmp, "labels", "combined_windows.json"), "w") as f:
+        json.dump(labels, f)
+    main(tmp)
+
+
+if __name__ == "__main__":
+    if "--selftest" in sys.argv:
+        selftest()
+    else:
+        main(sys.argv[1], "--all-measures" in sys.argv)

@@ -1,0 +1,325 @@
+//! Anomaly: how surprising a closed window is, given its own series' history.
+//!
+//! One threshold serves every series, so the score is a probability on one
+//! scale: `score = -log10 p`, where `p` approximates how likely the last
+//! ~10 windows of this series are under its own recent history. Score 3
+//! means "about one window in a thousand of this series looks like this";
+//! the score is unbounded and grows smoothly, so it never piles up at a
+//! maximum. Three views are scored and the most surprising wins:
+//!
+//! 1. **Magnitude** (Numenta's "anomaly likelihood" idea). Each window's
+//!    two-sided tail surprise `u = -log10 p_t` comes from a per-series
+//!    model: the signed root of the negative-binomial deviance for counts
+//!    (rate and over-dispersion learned, so mostly-zero and dense counts
+//!    score alike), a robust z for measures (EW mean absolute deviation,
+//!    floored by a slow one and by 1 % of the level, compressed with
+//!    Student-like tails for heavy-tailed money). The short-term average of
+//!    `u` is then judged against its own long-run distribution in this
+//!    series (a Gamma matched to its mean and variance), so a series that is
+//!    always noisy, or badly modelled, does not alarm all the time.
+//! 2. **Direction**: an EWMA of the clipped signed z, in units of its own
+//!    long-run spread: a sustained shift up or down.
+//! 3. **Outage** (measures): a run of exact zeros, each costing `-log10` of
+//!    how often this series is zero.
+//!
+//! The baseline (level and scales) learns at `alpha` with residuals clipped
+//! at 4 scales, so a spike does not poison it and a level shift becomes the
+//! new normal within tens of windows. After an alarm, no new alarm is raised
+//! for `quiet_windows` windows (the score is still reported).
+//!
+//! The state is 13 numbers per series (104 bytes), serialisable; each
+//! closed window costs O(1). Designed and measured on a labelled corpus of
+//! marketing-shaped series ([`crate::anomaly_eval`], BENCHMARKS.md).
+
+mod math;
+
+use serde::{Deserialize, Serialize};
+
+use math::{log10_gamma_sf, log10_sf, nb_deviance_z};
+
+/// Anomaly settings (`[anomaly]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnomalySettings {
+    /// Weight of the newest window in the baseline, in (0, 1].
+    pub alpha: f64,
+    /// Windows a series must have before it is scored.
+    pub warm_up: u32,
+    /// Score (`-log10 p`) at or above which a window is an anomaly.
+    pub threshold: f64,
+    /// Windows after an anomaly during which no new one is raised.
+    pub quiet_windows: u32,
+}
+
+impl Default for AnomalySettings {
+    fn default() -> Self {
+        AnomalySettings {
+            alpha: 0.02,
+            warm_up: 10,
+            threshold: 3.0,
+            quiet_windows: 50,
+        }
+    }
+}
+
+/// What kind of value a series tracks, which decides how its surprise is
+/// modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesKind {
+    /// Counts of events: negative-binomial.
+    Count,
+    /// Measured values (money, durations, scores): robust z.
+    Measure,
+}
+
+/// The score of one window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// The baseline level the window was compared with.
+    pub expected: f64,
+    /// `-log10 p`, signed by the direction of the recent deviation
+    /// (negative: below the baseline).
+    pub score: f64,
+    /// Whether |score| reached the threshold outside a quiet period.
+    pub anomalous: bool,
+}
+
+// The detector's constants (BENCHMARKS.md, "Anomaly detector", has what each
+// is worth on the corpus).
+/// Residuals fed to the baseline are clipped at this many scales, and z at
+/// this many in the direction chart.
+const CLIP: f64 = 4.0;
+/// Mean absolute deviation to standard deviation (Gaussian), sqrt(pi/2).
+const C_MAD: f64 = 1.2533;
+/// Weight of the slow scale floor, relative to `alpha`.
+const SLOW_SHARE: f64 = 0.1;
+/// Measures: the scale is at least this share of the level.
+const REL_FLOOR: f64 = 0.01;
+/// Measures: z is compressed as sqrt(NU ln(1 + z^2 / NU)) (heavy tails).
+const NU: f64 = 10.0;
+/// Counts: the expected count is at least this; measures: so is the zero
+/// frequency.
+const RATE_FLOOR: f64 = 0.01;
+/// Weight of the zero frequency.
+const ZERO_WEIGHT: f64 = 0.01;
+/// A window's surprise enters the short average as U_SOFT ln(1 + u/U_SOFT),
+/// so one astronomically unlikely window cannot pin the score for long.
+const U_SOFT: f64 = 50.0;
+/// Weight of the short-term averages (about ten windows).
+const SHORT: f64 = 0.1;
+/// Weight of their long-run statistics (about a thousand windows).
+const LONG: f64 = 0.001;
+/// Short averages enter the long-run statistics clipped at this many sds.
+const CAP: f64 = 4.0;
+/// Long-run statistics never fall below this share of their priors.
+const FLOOR_SHARE: f64 = 0.5;
+/// Prior long-run mean of the short average of u: E[-log10 p] = 1/ln 10.
+const UM0: f64 = 1.0 / std::f64::consts::LN_10;
+/// Prior long-run variance of it: UM0^2 SHORT / (2 - SHORT).
+const UV0: f64 = UM0 * UM0 * SHORT / (2.0 - SHORT);
+/// Prior long-run variance of the short average of a standard normal z.
+const ZV0: f64 = SHORT / (2.0 - SHORT);
+/// `log10 2`: two-sided tails.
+const LOG10_2: f64 = std::f64::consts::LOG10_2;
+
+/// The anomaly state of one series. See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Detector {
+    /// Windows folded in.
+    n: u64,
+    /// Baseline: exponentially weighted mean.
+    level: f64,
+    /// EW mean absolute clipped residual.
+    mad: f64,
+    /// EW mean squared clipped residual (counts: over-dispersion).
+    msq: f64,
+    /// Slow EW mean absolute clipped residual: a scale floor.
+    slow_mad: f64,
+    /// Short-term average of the per-window surprise.
+    ubar: f64,
+    /// Long-run mean and variance of `ubar`.
+    um: f64,
+    uv: f64,
+    /// Short-term average of the clipped signed z.
+    zbar: f64,
+    /// Long-run mean of `zbar` squared.
+    zv: f64,
+    /// EW frequency of exact zeros (measures).
+    p0: f64,
+    /// Discounted surprise of the current run of zeros (measures).
+    zrun: f64,
+    /// `n` at the last alarm; 0: none.
+    last_alarm: u64,
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector {
+            n: 0,
+            level: 0.0,
+            mad: 0.0,
+            msq: 0.0,
+            slow_mad: 0.0,
+            ubar: UM0,
+            um: UM0,
+            uv: UV0,
+            zbar: 0.0,
+            zv: ZV0,
+            p0: 0.0,
+            zrun: 0.0,
+            last_alarm: 0,
+        }
+    }
+}
+
+/// What scoring a window computed, to fold in afterwards.
+struct Scored {
+    score: f64,
+    direction: f64,
+    ubar: f64,
+    zbar: f64,
+    zrun: f64,
+}
+
+impl Detector {
+    /// Scores `value` (once warmed up) against the series' history, then
+    /// folds it in. `None` during the warm-up.
+    pub fn observe(
+        &mut self,
+        value: f64,
+        kind: SeriesKind,
+        settings: &AnomalySettings,
+    ) -> Option<Score> {
+        let expected = self.level;
+        let scored = (self.n >= u64::from(settings.warm_up)).then(|| self.score(value, kind));
+        self.fold(value, kind, settings, scored.as_ref());
+        let scored = scored?;
+        let quiet =
+            self.last_alarm > 0 && self.n - self.last_alarm <= u64::from(settings.quiet_windows);
+        let anomalous = scored.score >= settings.threshold && !quiet;
+        if anomalous {
+            self.last_alarm = self.n;
+        }
+        Some(Score {
+            expected,
+            score: scored.score.copysign(scored.direction),
+            anomalous,
+        })
+    }
+
+    fn score(&self, value: f64, kind: SeriesKind) -> Scored {
+        let mu = self.level;
+        let (z, z_abs) = match kind {
+            SeriesKind::Count => {
+                let mu = mu.max(RATE_FLOOR);
+                let over = self.msq - mu;
+                let size = if over > 1e-9 * mu {
+                    mu * mu / over
+                } else {
+                    f64::INFINITY
+                };
+                let z = nb_deviance_z(value, mu, size);
+                (z, z.abs())
+            }
+            SeriesKind::Measure => {
+                let z = (value - mu) / self.measure_scale(mu).max(1e-12);
+                (z, (NU * (z * z / NU).ln_1p()).sqrt())
+            }
+        };
+        let u = (log10_sf(z_abs) - LOG10_2).max(0.0);
+        let u = U_SOFT * (u / U_SOFT).ln_1p();
+        let ubar = (1.0 - SHORT) * self.ubar + SHORT * u;
+        let magnitude = log10_gamma_sf(ubar, self.um, self.uv);
+        let zbar = (1.0 - SHORT) * self.zbar + SHORT * z.clamp(-CLIP, CLIP);
+        let chart = (log10_sf(zbar.abs() / self.zv.sqrt()) - LOG10_2).max(0.0);
+        let mut score = magnitude.max(chart);
+        let mut zrun = 0.0;
+        if kind == SeriesKind::Measure && value == 0.0 {
+            zrun = (1.0 - SHORT) * self.zrun - self.p0.max(RATE_FLOOR).log10();
+            score = score.max(zrun - LOG10_2);
+        }
+        let direction = if zbar != 0.0 { zbar } else { value - mu };
+        Scored {
+            score,
+            direction,
+            ubar,
+            zbar,
+            zrun,
+        }
+    }
+
+    fn measure_scale(&self, mu: f64) -> f64 {
+        (C_MAD * self.mad)
+            .max(C_MAD * self.slow_mad)
+            .max(REL_FLOOR * mu.abs())
+    }
+
+    fn fold(
+        &mut self,
+        value: f64,
+        kind: SeriesKind,
+        settings: &AnomalySettings,
+        scored: Option<&Scored>,
+    ) {
+        let warm_up = u64::from(settings.warm_up.max(1));
+        let mu = self.level;
+        self.n += 1;
+        let residual = value - mu;
+        let (weight, scale_weight, slow_weight, clipped) = if self.n <= warm_up {
+            // Equal weights while warming up; the first window has no
+            // baseline to deviate from, so the scales start at the second.
+            let n = self.n as f64;
+            let scale = if self.n > 1 { 1.0 / (n - 1.0) } else { 0.0 };
+            (1.0 / n, scale, scale, residual)
+        } else {
+            let limit = CLIP
+                * match kind {
+                    SeriesKind::Count => self.msq.max(mu).max(RATE_FLOOR).sqrt(),
+                    SeriesKind::Measure => self.measure_scale(mu),
+                };
+            let clipped = if limit > 0.0 {
+                residual.clamp(-limit, limit)
+            } else {
+                residual
+            };
+            let alpha = settings.alpha;
+            (alpha, alpha, SLOW_SHARE * alpha, clipped)
+        };
+        self.level += weight * clipped;
+        if kind == SeriesKind::Count {
+            self.level = self.level.max(0.0);
+        }
+        self.mad += scale_weight * (clipped.abs() - self.mad);
+        self.msq += scale_weight * (clipped * clipped - self.msq);
+        self.slow_mad += slow_weight * (clipped.abs() - self.slow_mad);
+        if let Some(scored) = scored {
+            self.ubar = scored.ubar;
+            let d = scored.ubar.min(self.um + CAP * self.uv.sqrt()) - self.um;
+            self.um = (self.um + LONG * d).max(FLOOR_SHARE * UM0);
+            self.uv = ((1.0 - LONG) * (self.uv + LONG * d * d)).max(FLOOR_SHARE * UV0);
+            self.zbar = scored.zbar;
+            let limit = CAP * self.zv.sqrt();
+            let zb = scored.zbar.clamp(-limit, limit);
+            self.zv = (self.zv + LONG * (zb * zb - self.zv)).max(FLOOR_SHARE * ZV0);
+            if kind == SeriesKind::Measure {
+                self.zrun = scored.zrun;
+            }
+        }
+        if kind == SeriesKind::Measure {
+            let weight = if self.n <= warm_up {
+                1.0 / self.n as f64
+            } else {
+                ZERO_WEIGHT
+            };
+            let zero = if value == 0.0 { 1.0 } else { 0.0 };
+            self.p0 += weight * (zero - self.p0);
+        }
+    }
+
+    /// Windows folded in so far.
+    pub fn windows(&self) -> u64 {
+        self.n
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Poisson};
+
+use super::*;
+
+const SETTINGS: AnomalySettings = AnomalySettings {
+    alpha: 0.02,
+    warm_up: 10,
+    threshold: 3.0,
+    quiet_windows: 50,
+};
+
+fn run(values: impl IntoIterator<Item = f64>, kind: SeriesKind) -> Vec<Option<Score>> {
+    let mut detector = Detector::default();
+    values
+        .into_iter()
+        .map(|v| detector.observe(v, kind, &SETTINGS))
+        .collect()
+}
+
+fn score_at(scores: &[Option<Score>], i: usize) -> f64 {
+    scores[i].map_or(f64::NAN, |s| s.score)
+}
+
+#[test]
+fn noise_alarms_in_fewer_than_one_window_in_a_thousand() {
+    // config/default.toml documents: at the default threshold (3) and quiet
+    // period, Gaussian and Poisson noise alarm in fewer than 1 window in 1,000.
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let (mut alarms, mut scored) = (0u32, 0u32);
+    for series in 0..200 {
+        let gaussian = series % 2 == 0;
+        let level = rng.random_range(0.1f64..1_000.0);
+        let normal = Normal::new(level, level * rng.random_range(0.01..1.0)).unwrap();
+        let poisson = Poisson::new(rng.random_range(0.05..500.0)).unwrap();
+        let values: Vec<f64> = (0..1_000)
+            .map(|_| {
+                if gaussian {
+                    normal.sample(&mut rng)
+                } else {
+                    poisson.sample(&mut rng)
+                }
+            })
+            .collect();
+        let kind = if gaussian {
+            SeriesKind::Measure
+        } else {
+            SeriesKind::Count
+        };
+        for score in run(values, kind).into_iter().flatten() {
+            scored += 1;
+            alarms += u32::from(score.anomalous);
+        }
+    }
+    let rate = f64::from(alarms) / f64::from(scored);
+    assert!(rate < 0.001, "{alarms} alarms in {scored} windows");
+}
+
+#[test]
+fn a_spike_alarms_in_its_window_and_does_not_poison_the_baseline() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let noise = Normal::new(100.0, 5.0).unwrap();
+    let mut values: Vec<f64> = (0..500).map(|_| noise.sample(&mut rng)).collect();
+    values.push(200.0);
+    values.extend((0..100).map(|_| noise.sample(&mut rng)));
+    let scores = run(values, SeriesKind::Measure);
+    let spike = scores[500].unwrap();
+    assert!(spike.anomalous && spike.score > 5.0, "{spike:?}");
+    assert!((spike.expected - 100.0).abs() < 2.0, "{spike:?}");
+    // The baseline is not dragged up: it expects ~100 right after.
+    let after = scores[501].unwrap();
+    assert!((after.expected - 100.0).abs() < 3.0, "{after:?}");
+    // Back to normal within the window the short averages span.
+    assert!(score_at(&scores, 530).abs() < 3.0, "{:?}", scores[530]);
+}
+
+#[test]
+fn mostly_zero_and_constant_series_are_not_scored_as_huge() {
+    let zeros = |tail: f64| {
+        let mut v = vec![0.0; 500];
+        v.push(tail);
+        run(v, SeriesKind::Count)
+    };
+    let one = zeros(1.0)[500].unwrap();
+    assert!(!one.anomalous && one.score < 1.0, "one event: {one:?}");
+    let twenty = zeros(20.0)[500].unwrap();
+    assert!(
+        twenty.anomalous && twenty.score > 5.0,
+        "twenty events: {twenty:?}"
+    );
+
+    let mut flat = vec![50.0; 500];
+    flat.push(50.5);
+    let wobble = run(flat, SeriesKind::Measure)[500].unwrap();
+    assert!(!wobble.anomalous && wobble.score.is_finite(), "{wobble:?}");
+}
+
+#[test]
+fn a_level_shift_alarms_once_and_becomes_the_new_normal() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let before = Poisson::new(100.0).unwrap();
+    let after = Poisson::new(300.0).unwrap();
+    let mut values: Vec<f64> = (0..500).map(|_| before.sample(&mut rng)).collect();
+    values.extend((0..300).map(|_| after.sample(&mut rng)));
+    let scores = run(values, SeriesKind::Count);
+    let alarms: Vec<usize> = (0..scores.len())
+        .filter(|&i| scores[i].is_some_and(|s| s.anomalous))
+        .collect();
+    assert_eq!(alarms.first(), Some(&500), "{alarms:?}");
+    assert!(alarms.len() <= 2, "{alarms:?}");
+    assert!(
+        score_at(&scores, 500) > 0.0,
+        "an upward shift scores positive"
+    );
+    let quiet = (500..800).find(|&i| (i..800).all(|j| score_at(&scores, j).abs() < 3.0));
+    assert!(quiet.is_some_and(|i| i < 600), "{quiet:?}");
+}
+
+#[test]
+fn an_outage_of_a_measure_alarms_on_its_first_window() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let noise = Normal::new(100.0, 5.0).unwrap();
+    let values: Vec<f64> = (0..500)
+        .map(|_| noise.sample(&mut rng))
+        .chain(std::iter::repeat_n(0.0, 10))
+        .collect();
+    let scores = run(values, SeriesKind::Measure);
+    let first = scores[500].unwrap();
+    assert!(first.anomalous && first.score < -3.0, "{first:?}");
+}
+
+#[test]
+fn not_scored_during_warm_up_and_quiet_after_an_alarm() {
+    let mut detector = Detector::default();
+    for _ in 0..SETTINGS.warm_up {
+        assert_eq!(detector.observe(1.0, SeriesKind::Count, &SETTINGS), None);
+    }
+    assert!(detector
+        .observe(1.0, SeriesKind::Count, &SETTINGS)
+        .is_some());
+    assert_eq!(detector.windows(), u64::from(SETTINGS.warm_up) + 1);
+    // Two bursts 20 windows apart: the second scores high, but is within
+    // the quiet period.
+    let mut scores = Vec::new();
+    for i in 0..200 {
+        let value = if i == 100 || i == 120 { 60.0 } else { 1.0 };
+        scores.push(detector.observe(value, SeriesKind::Count, &SETTINGS));
+    }
+    assert!(scores[100].is_some_and(|s| s.anomalous));
+    assert!(scores[120].is_some_and(|s| !s.anomalous && s.score >= 3.0));
+}
+
+#[test]
+fn state_is_small_and_survives_a_round_trip_continuing_identically() {
+    assert!(std::mem::size_of::<Detector>() <= 512);
+    assert_eq!(std::mem::size_of::<Detector>(), 104);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut live = Detector::default();
+    for _ in 0..50 {
+        let _score = live.observe(rng.random_range(0.0..10.0), SeriesKind::Measure, &SETTINGS);
+    }
+    let saved = serde_json::to_string(&live).unwrap();
+    let mut restored: Detector = serde_json::from_str(&saved).unwrap();
+    assert_eq!(restored, live);
+    for value in [3.0, 0.0, 40.0, 5.0] {
+        assert_eq!(
+            live.observe(value, SeriesKind::Measure, &SETTINGS),
+            restored.observe(value, SeriesKind::Measure, &SETTINGS)
+        );
+    }
+}
