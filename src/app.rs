@@ -115,7 +115,10 @@ pub async fn run(
             .into_iter()
             .map(|kind| (kind, pipeline_settings(&config, kind)))
             .collect(),
+        group_id: config.kafka.group_id.clone(),
+        start_from: config.kafka.start_from,
         batch_max_messages: config.kafka.batch_max_messages,
+        batches_in_flight: config.kafka.batches_in_flight,
         checkpoint_interval: config.pipeline.checkpoint_interval,
         drain_timeout: config.pipeline.drain_timeout,
         warn_rejected_share: config.limits.warn_rejected_share,
@@ -126,6 +129,7 @@ pub async fn run(
     let health = Arc::new(Health::new(config.pipeline.stall_timeout));
     let deps = PartitionDeps {
         consumer: Arc::clone(&group_consumer),
+        clickhouse: data_client,
         writer,
         dead_letters,
         late,
@@ -145,11 +149,8 @@ pub async fn run(
         .collect();
     let supervisor = Supervisor::new(
         deps,
-        data_client,
         SupervisorSettings {
-            group_id: config.kafka.group_id.clone(),
             topics,
-            start_from: config.kafka.start_from,
             restart: RestartPolicy::default(),
         },
         workers.iter().map(Arbiter::handle).collect(),

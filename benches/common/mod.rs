@@ -59,6 +59,7 @@ pub(crate) fn pipeline() -> PartitionPipeline {
         Decoder::new(TopicKind::Engagement, true, Default::default()).expect("embedded schema"),
         settings(),
         None,
+        1,
     );
     let schema = reader_schema(TopicKind::Engagement).expect("embedded schema");
     p.add_writer_schema(SCHEMA_ID, Some(&schema.canonical_form()));

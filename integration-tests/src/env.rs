@@ -249,7 +249,16 @@ listen = "127.0.0.1:0"
         }
         // Rows of a batch arrive together; give a straggler insert a moment.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        expected::compare(expected, &expected::stored(&client).await?, window_secs)
+        let history =
+            reactor::app::pipeline_settings(&self.config, reactor::event::TopicKind::Engagement)
+                .history;
+        let signals = expected::signals(expected, &history, window_secs)?;
+        expected::compare(
+            expected,
+            &expected::stored(&client).await?,
+            window_secs,
+            Some(&signals),
+        )
     }
 
     /// Starts `reactor run` with this test's configuration.

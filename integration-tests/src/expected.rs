@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 use clickhouse::Row;
+use reactor::aggregate::{HistorySettings, SeriesHistory, SeriesKind};
 use reactor::event::{EngagementKind, Event};
+use reactor::rollup::Metric;
 use serde::Deserialize;
 
 /// (metric, campaign, content, channel, window start in seconds).
@@ -158,6 +160,59 @@ pub struct StoredRollup {
     pub max: f64,
     /// Mean.
     pub avg: f64,
+    /// Trend slope.
+    pub trend_slope: Option<f64>,
+    /// Anomaly score.
+    pub anomaly_score: Option<f64>,
+}
+
+/// Expected trend slope and anomaly score of one series and window.
+pub type Signals = (Option<f64>, Option<f64>);
+
+/// The trend slope and anomaly score an uninterrupted run gives every row
+/// of `expected`: each series' windows, in order, through a fresh
+/// [`SeriesHistory`] with `history`'s settings. The tracked value is the
+/// count for counts, the total for revenue and cost, the mean otherwise
+/// (README, "Trend").
+pub fn signals(
+    expected: &BTreeMap<Key, Expected>,
+    history: &HistorySettings,
+    window_secs: u32,
+) -> Result<BTreeMap<Key, Signals>> {
+    let mut series: BTreeMap<(String, String, String, String), SeriesHistory> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    // Keys sort by series, then window start: windows come in order.
+    for (key, want) in expected {
+        let metric: Metric = key.0.parse()?;
+        let (kind, value) = if metric.is_count() {
+            (SeriesKind::Count, want.count() as f64)
+        } else if matches!(metric, Metric::Revenue | Metric::Cost) {
+            (SeriesKind::Measure, want.sum())
+        } else {
+            (SeriesKind::Measure, want.sum() / want.count() as f64)
+        };
+        let position = i64::from(key.4 / window_secs);
+        let verdict = series
+            .entry((key.0.clone(), key.1.clone(), key.2.clone(), key.3.clone()))
+            .or_default()
+            .close_window(position, value, kind, history);
+        let _previous = out.insert(
+            key.clone(),
+            (
+                verdict.trend.map(|t| t.slope),
+                verdict.score.map(|s| s.score),
+            ),
+        );
+    }
+    Ok(out)
+}
+
+fn close(stored: Option<f64>, want: Option<f64>) -> bool {
+    match (stored, want) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+        _ => false,
+    }
 }
 
 /// Every current row of the test database's `rollups` (deduplicated with FINAL).
@@ -165,7 +220,7 @@ pub async fn stored(client: &clickhouse::Client) -> Result<Vec<StoredRollup>> {
     Ok(client
         .query(
             "SELECT metric, campaign_id, content_id, channel, toUInt32(window_start), toUInt32(window_end), \
-                    count, sum, min, max, avg FROM rollups FINAL",
+                    count, sum, min, max, avg, trend_slope, anomaly_score FROM rollups FINAL",
         )
         .fetch_all::<StoredRollup>()
         .await?)
@@ -180,11 +235,14 @@ pub async fn stored_count(client: &clickhouse::Client) -> Result<u64> {
 }
 
 /// Checks that `stored` holds exactly the `expected` rows: no row missing, no
-/// row extra, counts, sums, min and max exact, mean within 1e-9 relative.
+/// row extra, counts, sums, min and max exact, mean within 1e-9 relative,
+/// and, given `signals`, the trend slope and anomaly score of an
+/// uninterrupted run (within 1e-9 relative).
 pub fn compare(
     expected: &BTreeMap<Key, Expected>,
     stored: &[StoredRollup],
     window_secs: u32,
+    signals: Option<&BTreeMap<Key, Signals>>,
 ) -> Result<()> {
     let mut problems = String::new();
     let mut seen = BTreeMap::new();
@@ -227,6 +285,15 @@ pub fn compare(
                 want.min(),
                 want.max()
             );
+        }
+        if let Some((trend, score)) = signals.and_then(|s| s.get(&key)) {
+            if !close(row.trend_slope, *trend) || !close(row.anomaly_score, *score) {
+                let _written = writeln!(
+                    problems,
+                    "{key:?}: stored trend {:?} anomaly {:?}, an uninterrupted run gives trend {trend:?} anomaly {score:?}",
+                    row.trend_slope, row.anomaly_score
+                );
+            }
         }
     }
     let missing: Vec<_> = expected.keys().filter(|k| !seen.contains_key(*k)).collect();

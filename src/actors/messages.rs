@@ -3,6 +3,7 @@
 use actix::Message;
 use tokio::sync::oneshot;
 
+use super::partition::Credit;
 use crate::error::ExitReason;
 use crate::event::Record;
 use crate::kafka::RebalanceEvent;
@@ -15,6 +16,8 @@ use crate::sink::clickhouse::state::Saved;
 pub struct RecordBatch {
     /// The records, in offset order.
     pub records: Vec<Record>,
+    /// The reader credit the batch holds until its outputs are handed over.
+    pub credit: Credit,
 }
 
 /// Stop reading, finish in-flight writes, write the final checkpoint, stop.
@@ -67,8 +70,10 @@ pub struct PartitionState {
     pub topic: String,
     /// Partition.
     pub partition: i32,
-    /// The pipeline's state.
-    pub pipeline: PipelineState,
+    /// `loading`, `running` or `draining`.
+    pub phase: &'static str,
+    /// The pipeline's state, once loaded.
+    pub pipeline: Option<PipelineState>,
 }
 
 /// The state of every partition of the process, for `/state`.

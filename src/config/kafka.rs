@@ -24,6 +24,13 @@ pub struct KafkaConfig {
     pub session_timeout: Duration,
     /// Most messages per batch handed to a partition actor.
     pub batch_max_messages: usize,
+    /// Batches of a partition between reading and their outputs being
+    /// handed over.
+    pub batches_in_flight: usize,
+    /// librdkafka's prefetch per partition, KiB (`queued.max.messages.kbytes`).
+    pub prefetch_kbytes_per_partition: u32,
+    /// Partition assignment protocol.
+    pub assignment: Assignment,
     /// TLS to the brokers.
     pub tls: KafkaTlsConfig,
     /// SASL authentication to the brokers.
@@ -31,6 +38,27 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties, passed through as-is.
     #[serde(default)]
     pub properties: KafkaProperties,
+}
+
+/// How partitions move between the replicas of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Assignment {
+    /// Incremental: only moved partitions stop.
+    #[serde(rename = "cooperative-sticky")]
+    CooperativeSticky,
+    /// Every partition stops and restarts on each membership change.
+    #[serde(rename = "eager")]
+    Eager,
+}
+
+impl Assignment {
+    /// librdkafka's `partition.assignment.strategy`.
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            Assignment::CooperativeSticky => "cooperative-sticky",
+            Assignment::Eager => "range,roundrobin",
+        }
+    }
 }
 
 /// `[kafka.tls]`. File paths are empty when unset.
@@ -159,6 +187,15 @@ impl KafkaConfig {
         }
         if self.batch_max_messages == 0 {
             problems.push("kafka.batch_max_messages", "must be at least 1");
+        }
+        if self.batches_in_flight == 0 {
+            problems.push("kafka.batches_in_flight", "must be at least 1");
+        }
+        if !(64..=2_097_151).contains(&self.prefetch_kbytes_per_partition) {
+            problems.push(
+                "kafka.prefetch_kbytes_per_partition",
+                "must be between 64 (KiB) and 2097151 (librdkafka's limit)",
+            );
         }
         problems.at_least(
             "kafka.session_timeout",

@@ -20,7 +20,8 @@ pub use analytics::{
     AnomalyConfig, DerivedConfig, DerivedFormat, HistoryConfig, LimitsConfig, TrendConfig,
 };
 pub use kafka::{
-    KafkaConfig, KafkaProperties, KafkaSaslConfig, KafkaTlsConfig, SaslMechanism, StartFrom,
+    Assignment, KafkaConfig, KafkaProperties, KafkaSaslConfig, KafkaTlsConfig, SaslMechanism,
+    StartFrom,
 };
 pub use load::{load, ConfigError, DEFAULT_TOML};
 pub use problems::Problems;

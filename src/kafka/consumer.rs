@@ -330,7 +330,15 @@ pub fn create(kafka: &KafkaConfig, reply_timeout: Duration) -> KafkaResult<Creat
             "session.timeout.ms",
             kafka.session_timeout.as_millis().to_string(),
         )
-        .set("statistics.interval.ms", "5000");
+        .set("statistics.interval.ms", "5000")
+        .set(
+            "queued.max.messages.kbytes",
+            kafka.prefetch_kbytes_per_partition.to_string(),
+        )
+        .set(
+            "partition.assignment.strategy",
+            kafka.assignment.as_librdkafka(),
+        );
     let consumer = config.create_with_context(RebalanceContext {
         events: events.clone(),
         reply_timeout,

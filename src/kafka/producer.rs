@@ -1,6 +1,6 @@
 //! Producers for derived output and dead letters.
 
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
 use super::consumer::client_config;
@@ -17,4 +17,65 @@ pub fn create(kafka: &KafkaConfig) -> KafkaResult<FutureProducer> {
         .set("compression.type", "lz4")
         .set("linger.ms", "20");
     config.create()
+}
+
+/// What a failed produce means for the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProduceFailure {
+    /// Transient (broker down, leader moving, timeout, local queue full):
+    /// retry.
+    Retry,
+    /// The record is larger than the broker or the producer accepts: the
+    /// same record fails forever.
+    TooLarge,
+    /// Retrying cannot help (authorization, an invalid topic): stop with
+    /// what to do.
+    Fatal,
+}
+
+/// Classifies a produce error.
+pub fn classify(error: &KafkaError) -> ProduceFailure {
+    let code = match error {
+        KafkaError::MessageProduction(code) => *code,
+        _ => return ProduceFailure::Retry,
+    };
+    match code {
+        RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize => {
+            ProduceFailure::TooLarge
+        }
+        RDKafkaErrorCode::TopicAuthorizationFailed
+        | RDKafkaErrorCode::ClusterAuthorizationFailed
+        | RDKafkaErrorCode::SaslAuthenticationFailed
+        | RDKafkaErrorCode::Authentication
+        | RDKafkaErrorCode::InvalidTopic
+        | RDKafkaErrorCode::InvalidRecord => ProduceFailure::Fatal,
+        _ => ProduceFailure::Retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_permissions_are_not_retried() {
+        let produce = |code| KafkaError::MessageProduction(code);
+        assert_eq!(
+            classify(&produce(RDKafkaErrorCode::MessageSizeTooLarge)),
+            ProduceFailure::TooLarge
+        );
+        assert_eq!(
+            classify(&produce(RDKafkaErrorCode::TopicAuthorizationFailed)),
+            ProduceFailure::Fatal
+        );
+        assert_eq!(
+            classify(&produce(RDKafkaErrorCode::NotLeaderForPartition)),
+            ProduceFailure::Retry
+        );
+        assert_eq!(
+            classify(&produce(RDKafkaErrorCode::QueueFull)),
+            ProduceFailure::Retry
+        );
+        assert_eq!(classify(&KafkaError::Canceled), ProduceFailure::Retry);
+    }
 }

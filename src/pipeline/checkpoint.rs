@@ -40,17 +40,19 @@ pub struct Checkpoint {
     /// after `offset`: a re-read closes them at the same points.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub idle_closes: Vec<i64>,
-    /// How many times the partition has been started from a checkpoint:
-    /// each start writes with the next epoch, so its rows' versions order
-    /// after every earlier owner's, whatever the hosts' clocks say.
-    #[serde(default)]
-    pub epoch: u32,
 }
 
 /// Versions of rows written by this release start here: above the
 /// wall-clock millisecond versions of earlier releases, so a rewrite
 /// always replaces a row they wrote.
 pub const VERSION_BASE: u64 = 1 << 62;
+
+/// The version of the rows of batch `batch` written in `epoch` (a start of
+/// the partition): increasing within a start, and above every version of
+/// earlier starts, whatever the hosts' clocks say.
+pub fn version(epoch: u32, batch: BatchId) -> u64 {
+    VERSION_BASE | (u64::from(epoch) << 32) | (batch & 0xffff_ffff)
+}
 
 impl Checkpoint {
     /// A checkpoint at `offset` of a partition with nothing decided yet.
@@ -164,7 +166,7 @@ struct PendingBatch {
 /// [`Checkpoint`] is safe to resume from.
 #[derive(Debug, Clone)]
 pub struct CheckpointLedger {
-    /// This start's epoch: one more than the checkpoint's.
+    /// This start's epoch (see [`version`]).
     epoch: u32,
     offsets: OffsetTracker,
     next_batch: BatchId,
@@ -184,10 +186,11 @@ pub struct CheckpointLedger {
 
 impl CheckpointLedger {
     /// The ledger of a partition resuming from `start`, if it has a
-    /// checkpoint.
-    pub fn new(start: Option<&Checkpoint>) -> Self {
+    /// checkpoint, in `epoch`: a number no earlier start of the partition
+    /// used, claimed durably before any row is written.
+    pub fn new(start: Option<&Checkpoint>, epoch: u32) -> Self {
         CheckpointLedger {
-            epoch: start.map_or(0, |c| c.epoch).saturating_add(1),
+            epoch,
             offsets: OffsetTracker::new(start.map(|c| c.offset)),
             next_batch: 0,
             pending: VecDeque::new(),
@@ -215,7 +218,6 @@ impl CheckpointLedger {
             // watermark rebuilds everything from the first record.
             self.stable = Some(Checkpoint {
                 watermark,
-                epoch: self.epoch,
                 ..Checkpoint::at(offset)
             });
         }
@@ -298,10 +300,9 @@ impl CheckpointLedger {
         id
     }
 
-    /// The version of the rows of batch `id`: increasing within a start,
-    /// and above every version of earlier starts (their epochs are lower).
+    /// The version of the rows of batch `id` (see [`version`]).
     pub fn version(&self, id: BatchId) -> u64 {
-        VERSION_BASE | (u64::from(self.epoch) << 32) | (id & 0xffff_ffff)
+        version(self.epoch, id)
     }
 
     /// The sinks have durably written batch `id`.
@@ -328,7 +329,6 @@ impl CheckpointLedger {
                 watermark,
                 closed_through: self.closed_through,
                 idle_closes: Vec::new(),
-                epoch: self.epoch,
             })
     }
 
@@ -343,7 +343,6 @@ impl CheckpointLedger {
             self.stable.clone()
         };
         checkpoint.map(|c| Checkpoint {
-            epoch: self.epoch,
             idle_closes: self
                 .idle_closes
                 .iter()

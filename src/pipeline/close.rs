@@ -64,7 +64,7 @@ impl PartitionPipeline {
                 snapshots.push(SeriesSnapshot {
                     metric,
                     dimensions: row.dimensions.clone(),
-                    history: series.clone(),
+                    history: Some(series.clone()),
                 });
                 row.trend_slope = verdict.trend.map(|t| t.slope);
                 row.anomaly_score = verdict.score.map(|s| s.score);
@@ -78,7 +78,7 @@ impl PartitionPipeline {
                 rows.push(row);
             }
         }
-        self.forget_quiet_series(watermark);
+        self.forget_quiet_series(watermark, &mut snapshots);
         self.ledger.closed(watermark);
         let id = self
             .ledger
@@ -94,8 +94,10 @@ impl PartitionPipeline {
     }
 
     /// Drops the history of series whose last window is older than the
-    /// retention, so state does not grow with every key ever seen.
-    fn forget_quiet_series(&mut self, watermark: EventTime) {
+    /// retention, so state does not grow with every key ever seen; each
+    /// forgotten series leaves a tombstone in `snapshots`, so a restored
+    /// partition forgets it too.
+    fn forget_quiet_series(&mut self, watermark: EventTime, snapshots: &mut Vec<SeriesSnapshot>) {
         let slide_ms = self.windows.slide_ms();
         let retention_ms =
             i64::try_from(self.settings.history_retention.as_millis()).unwrap_or(i64::MAX);
@@ -103,8 +105,18 @@ impl PartitionPipeline {
             .as_millis()
             .saturating_sub(retention_ms)
             .div_euclid(slide_ms);
-        self.histories
-            .retain(|_, h| h.last_position().is_some_and(|p| p >= oldest_kept));
+        let dimensions = &self.dimensions;
+        self.histories.retain(|key, h| {
+            let keep = h.last_position().is_some_and(|p| p >= oldest_kept);
+            if !keep {
+                snapshots.push(SeriesSnapshot {
+                    metric: key.metric.clone(),
+                    dimensions: dimensions.get(key.dimensions).clone(),
+                    history: None,
+                });
+            }
+            keep
+        });
         // Dimensions are kept while a kept history or an open window may
         // refer to them: a history's last position, and every open window's,
         // is at most the newest position its dimensions were seen in.

@@ -45,7 +45,7 @@ mod interner;
 pub mod rejection;
 mod snapshots;
 
-pub use checkpoint::{BatchId, Checkpoint, CheckpointLedger, OffsetTracker};
+pub use checkpoint::{version, BatchId, Checkpoint, CheckpointLedger, OffsetTracker};
 use guard::ClockGuard;
 pub use guard::ClockQuorum;
 pub use interner::DimensionsId;
@@ -228,7 +228,7 @@ pub struct PartitionPipeline {
     /// Histories as of each unacknowledged batch, in batch order.
     pending_snapshots: VecDeque<(BatchId, Vec<SeriesSnapshot>)>,
     /// Histories of written batches not saved with a checkpoint yet.
-    unsaved: FxHashMap<(Metric, Dimensions), SeriesHistory>,
+    unsaved: FxHashMap<(Metric, Dimensions), Option<SeriesHistory>>,
 }
 
 /// Where a record is re-read from after a restart (its own offset, or its
@@ -252,13 +252,17 @@ pub struct Source {
 impl PartitionPipeline {
     /// A pipeline for `topic`/`partition`, resuming from `start` if a
     /// checkpoint exists: the watermark the record at its offset arrived
-    /// with is restored, and windows it says are written are skipped.
+    /// with is restored, and windows it says are written are skipped. Its
+    /// rows are versioned in `epoch`, a number no earlier start of the
+    /// partition used (see [`checkpoint::version`]); series histories saved
+    /// with the checkpoint are put back with [`Self::restore`].
     pub fn new(
         topic: Arc<str>,
         partition: i32,
         decoder: Decoder,
         settings: PipelineSettings,
         start: Option<&Checkpoint>,
+        epoch: u32,
     ) -> Self {
         let w = settings.windows;
         let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -275,7 +279,7 @@ impl PartitionPipeline {
                 millis(w.allowed_lateness),
             ),
             streak_anchor: None,
-            ledger: CheckpointLedger::new(start),
+            ledger: CheckpointLedger::new(start, epoch),
             histories: FxHashMap::default(),
             dimensions: Interner::default(),
             series_hint: 0,

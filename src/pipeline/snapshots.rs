@@ -3,10 +3,12 @@
 //! goes on exactly as if it had never stopped.
 //!
 //! Closing a window snapshots the history of each of its series into the
-//! batch; once the batch is durable, with every earlier one, its snapshots
-//! belong to the checkpoint and wait in `unsaved` until the next checkpoint
-//! write takes them. A checkpoint and the snapshots taken with it describe
-//! the same moment, and are written in one INSERT.
+//! batch (and a tombstone for each series forgotten after the retention);
+//! once the batch is durable, with every earlier one, its snapshots belong
+//! to the checkpoint and wait in `unsaved` until the next checkpoint write
+//! takes them. A checkpoint and the snapshots taken with it describe the
+//! same moment, and are written in one INSERT; the newest snapshot of each
+//! series is its state as of the newest checkpoint.
 
 use super::{PartitionPipeline, SeriesId};
 use crate::aggregate::SeriesHistory;
@@ -21,31 +23,23 @@ pub struct SeriesSnapshot {
     pub metric: Metric,
     /// For which campaign, content and channel.
     pub dimensions: Dimensions,
-    /// Trend and anomaly state after the window.
-    pub history: SeriesHistory,
+    /// Trend and anomaly state after the window; `None`: the series was
+    /// forgotten (quiet for longer than the retention).
+    pub history: Option<SeriesHistory>,
 }
 
 impl PartitionPipeline {
     /// Restores the histories saved with the checkpoint this pipeline
-    /// resumes from. Histories of series quiet for longer than the
-    /// retention are left out, as a running pipeline would have forgotten
-    /// them.
-    pub fn restore(&mut self, snapshots: Vec<SeriesSnapshot>) {
-        let slide_ms = self.windows.slide_ms();
-        let retention_ms =
-            i64::try_from(self.settings.history_retention.as_millis()).unwrap_or(i64::MAX);
-        let oldest_kept = self.watermark.current().map(|w| {
-            w.as_millis()
-                .saturating_sub(retention_ms)
-                .div_euclid(slide_ms)
-        });
+    /// resumes from (the newest snapshot of each series, tombstones
+    /// included or not), before any record is processed.
+    pub fn restore(&mut self, snapshots: impl IntoIterator<Item = SeriesSnapshot>) {
         for snapshot in snapshots {
-            let Some(position) = snapshot.history.last_position() else {
+            let Some(history) = snapshot.history else {
                 continue;
             };
-            if oldest_kept.is_some_and(|oldest| position < oldest) {
+            let Some(position) = history.last_position() else {
                 continue;
-            }
+            };
             let id = self
                 .dimensions
                 .intern(snapshot.dimensions.as_ref(), position);
@@ -53,7 +47,7 @@ impl PartitionPipeline {
                 metric: snapshot.metric,
                 dimensions: id,
             };
-            let _previous = self.histories.insert(key, snapshot.history);
+            let _previous = self.histories.insert(key, history);
         }
     }
 

@@ -49,19 +49,12 @@ fn pipeline_with(settings: PipelineSettings, start: Option<&Checkpoint>) -> Part
         Decoder::new(TopicKind::Engagement, false, Limits::default()).unwrap(),
         settings,
         start,
+        1,
     )
 }
 
 fn pipeline(lateness_ms: u64, start: Option<&Checkpoint>) -> PartitionPipeline {
     pipeline_with(settings(lateness_ms), start)
-}
-
-/// The checkpoint of a first start at `offset` with nothing decided yet.
-fn first_start(offset: i64) -> Checkpoint {
-    Checkpoint {
-        epoch: 1,
-        ..Checkpoint::at(offset)
-    }
 }
 
 /// The reader has been at the end of the partition since `since`.
@@ -278,7 +271,7 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
         .unwrap();
     assert!(out.rollups.is_none());
     // Offset 0 holds the open window; its record arrived before any watermark.
-    assert_eq!(p.checkpoint(), Some(first_start(0)));
+    assert_eq!(p.checkpoint(), Some(Checkpoint::at(0)));
     let first = p
         .process(vec![record(2, 61_000, 1, 2)])
         .unwrap()
@@ -286,7 +279,7 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
         .unwrap();
     // Window 0 closed but is not written: resuming must still rebuild it,
     // with a watermark that does not consider it closed.
-    assert_eq!(p.checkpoint(), Some(first_start(0)));
+    assert_eq!(p.checkpoint(), Some(Checkpoint::at(0)));
     let second = p
         .process(vec![record(3, 121_000, 1, 2)])
         .unwrap()
@@ -304,7 +297,6 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
             watermark: Some(EventTime::from_millis(BASE + 61_000)),
             closed_through: Some(EventTime::from_millis(BASE + 121_000)),
             idle_closes: Vec::new(),
-            epoch: 1,
         })
     );
 }
@@ -313,8 +305,7 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
 fn records_before_the_resume_offset_are_skipped() {
     let start = Checkpoint::at(10);
     let mut p = pipeline(0, Some(&start));
-    // The same place, written by the next start (epoch 1).
-    assert_eq!(p.checkpoint(), Some(first_start(10)));
+    assert_eq!(p.checkpoint(), Some(Checkpoint::at(10)));
     let out = p
         .process(vec![record(9, 1_000, 1, 2), record(10, 1_000, 1, 2)])
         .unwrap();
@@ -541,13 +532,14 @@ proptest! {
     }
 
     /// Crash anywhere, with any subset of the in-flight rollups and
-    /// forwarded records acknowledged, and resume from the last checkpoint:
-    /// every record gets the decision it got in an uninterrupted run
+    /// forwarded records acknowledged, and resume from the last checkpoint
+    /// written (with the series histories saved with every checkpoint so
+    /// far): every record gets the decision it got in an uninterrupted run
     /// (counted, late, dead-lettered, and why), and the table ends up
-    /// exactly as after it (the windowed aggregates; trend and anomaly
-    /// history is not part of the checkpoint yet). The stream has bad
-    /// records, records far in the future and far behind, so the clock
-    /// guard, the dead-letter path and the late path are all crossed.
+    /// exactly as after it, every column, trend and anomaly included. The
+    /// stream has bad records, records far in the future and far behind, so
+    /// the clock guard, the dead-letter path and the late path are all
+    /// crossed; a short retention makes series be forgotten and come back.
     #[test]
     fn resuming_from_any_checkpoint_decides_and_writes_as_an_uninterrupted_run(
         records in noisy_events(20_000),
@@ -556,17 +548,13 @@ proptest! {
         lateness in prop_oneof![Just(0u64), Just(5_000), Just(30_000)],
         slide in prop_oneof![Just(60u64), Just(20)],
         quorum in 1usize..4,
+        save_every in 1usize..6,
+        retention_minutes in prop_oneof![Just(24 * 60u64), Just(3)],
     ) {
         let mut settings = hopping(lateness, 60, slide);
         settings.windows.late_policy = LatePolicy::SideTopic;
         settings.windows.clock_quorum = ClockQuorum { first_watermark: quorum, jump: quorum + 1 };
-        let write = |table: &mut Table, rows: &[Rollup]| {
-            let windowed: Vec<Rollup> = rows
-                .iter()
-                .map(|r| Rollup { trend_slope: None, anomaly_score: None, ..r.clone() })
-                .collect();
-            write(table, &windowed);
-        };
+        settings.history_retention = Duration::from_secs(60 * retention_minutes);
         let decide = |decisions: &mut Decisions, out: &Output| {
             for r in out.dead_letters.iter().chain(&out.late) {
                 let _previous = decisions.insert(r.offset, r.kind);
@@ -594,12 +582,23 @@ proptest! {
         }
 
         // First life: acknowledges batches and forwards `ack_lag` batches
-        // late, then dies.
+        // late, saves its checkpoint with the series histories every
+        // `save_every` chunks, then dies.
         let crash_at = crash_at.min(records.len());
         let (mut table, mut first) = (Table::new(), Decisions::new());
         let mut p = pipeline_with(settings, None);
         let mut unacked: VecDeque<(Option<RollupBatch>, Vec<i64>)> = VecDeque::new();
-        for chunk in records[..crash_at].chunks(7) {
+        let mut saved: Option<Checkpoint> = None;
+        let mut state: BTreeMap<(Metric, Dimensions), Option<SeriesHistory>> = BTreeMap::new();
+        for (i, chunk) in records[..crash_at].chunks(7).enumerate() {
+            if i % save_every == 0 {
+                if let Some(checkpoint) = p.checkpoint() {
+                    saved = Some(checkpoint);
+                    for s in p.take_snapshots() {
+                        let _newer = state.insert((s.metric, s.dimensions), s.history);
+                    }
+                }
+            }
             let out = p.process(chunk.to_vec()).unwrap();
             decide(&mut first, &out);
             let forwards = out.dead_letters.iter().chain(&out.late).map(|r| r.anchor).collect();
@@ -617,14 +616,20 @@ proptest! {
         if let Some((Some(batch), _)) = unacked.front() {
             write(&mut table, &batch.rows);
         }
-        let checkpoint = p.checkpoint();
-        let saved = checkpoint.clone();
-
-        // Second life: resume from the checkpoint, re-reading from its offset.
-        let from = checkpoint.as_ref().map_or(0, |c| c.offset);
+        // Second life: resume from the saved checkpoint, re-reading from
+        // its offset, with the saved histories.
+        let from = saved.as_ref().map_or(0, |c| c.offset);
         let mut decided: Decisions = first.into_iter().filter(|(offset, _)| *offset < from).collect();
         let resumed: Vec<Record> = records.iter().filter(|r| r.offset >= from).cloned().collect();
-        let mut p = pipeline_with(settings, checkpoint.as_ref());
+        let mut p = PartitionPipeline::new(
+            Arc::from("engagement.events"),
+            3,
+            Decoder::new(TopicKind::Engagement, false, Limits::default()).unwrap(),
+            settings,
+            saved.as_ref(),
+            2,
+        );
+        p.restore(state.into_iter().map(|((metric, dimensions), history)| SeriesSnapshot { metric, dimensions, history }));
         for chunk in resumed.chunks(5) {
             let out = p.process(chunk.to_vec()).unwrap();
             decide(&mut decided, &out);

@@ -84,6 +84,44 @@ impl Metric {
     }
 }
 
+impl std::str::FromStr for Metric {
+    type Err = UnknownMetric;
+
+    /// The metric stored as `name` (the inverse of [`Metric::name`]).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let unknown = || UnknownMetric(name.to_owned());
+        Ok(match name {
+            "engagement.dwell_ms" => Metric::DwellMs,
+            "conversion.revenue" => Metric::Revenue,
+            "conversion.cost" => Metric::Cost,
+            "content.published" => Metric::ContentPublished,
+            "content.sentiment" => Metric::Sentiment,
+            "content.seo_score" => Metric::SeoScore,
+            _ => {
+                if let Some(kind) = name.strip_prefix("engagement.") {
+                    let kind = EngagementKind::ALL
+                        .into_iter()
+                        .find(|k| k.as_str() == kind)
+                        .ok_or_else(unknown)?;
+                    Metric::Engagement(kind)
+                } else if let Some(kind) = name.strip_prefix("conversion.") {
+                    if kind.is_empty() {
+                        return Err(unknown());
+                    }
+                    Metric::Conversion(kind.into())
+                } else {
+                    return Err(unknown());
+                }
+            }
+        })
+    }
+}
+
+/// A metric name no [`Metric`] has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown metric {0:?}")]
+pub struct UnknownMetric(pub String);
+
 /// The dimensions every rollup is grouped by. Missing optional dimensions
 /// (a conversion without content or channel) are empty strings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -275,5 +313,29 @@ mod tests {
                 ("conversion.cost".to_owned(), 2.5)
             ]
         );
+    }
+
+    #[test]
+    fn every_metric_name_parses_back() {
+        let mut metrics: Vec<Metric> = EngagementKind::ALL
+            .into_iter()
+            .map(Metric::Engagement)
+            .collect();
+        metrics.extend([
+            Metric::DwellMs,
+            Metric::Conversion("purchase".into()),
+            Metric::Conversion("trial.started".into()),
+            Metric::Revenue,
+            Metric::Cost,
+            Metric::ContentPublished,
+            Metric::Sentiment,
+            Metric::SeoScore,
+        ]);
+        for metric in metrics {
+            assert_eq!(metric.name().parse::<Metric>(), Ok(metric));
+        }
+        for bad in ["", "engagement.dance", "conversion.", "weather.rain"] {
+            assert_eq!(bad.parse::<Metric>(), Err(UnknownMetric(bad.into())));
+        }
     }
 }

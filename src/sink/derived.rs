@@ -20,6 +20,7 @@ use crate::config::{DerivedFormat, TopicsConfig};
 use crate::derived::{DerivedEvent, DerivedKind};
 use crate::error::{Classified, Disposition};
 use crate::event::framing;
+use crate::kafka::producer::{classify, ProduceFailure};
 use crate::registry::SchemaRegistry;
 use crate::retry::{pause, Backoff};
 use crate::telemetry::metrics;
@@ -74,12 +75,28 @@ pub enum DerivedError {
         /// Why.
         message: String,
     },
+    /// The broker refuses the event for good (authorization, size).
+    #[error("cannot publish to {topic}: {source}")]
+    Refused {
+        /// Where.
+        topic: String,
+        /// Why.
+        #[source]
+        source: KafkaError,
+    },
 }
 
 impl Classified for DerivedError {
     /// A bug or a configuration problem: retrying cannot fix either.
     fn disposition(&self) -> Disposition {
         Disposition::Fatal
+    }
+
+    fn remedy(&self) -> Option<std::borrow::Cow<'static, str>> {
+        match self {
+            DerivedError::Refused { topic, .. } => Some(format!("grant Reactor's Kafka principal WRITE (and DESCRIBE) on {topic} (topics.rollups, topics.trends, topics.anomalies), or raise the topic's max.message.bytes").into()),
+            _ => None,
+        }
     }
 }
 
@@ -193,6 +210,12 @@ impl DerivedSink {
                             }
                         }
                         Err((e, _)) => {
+                            if classify(&e) != ProduceFailure::Retry {
+                                return Err(DerivedError::Refused {
+                                    topic: topic.to_owned(),
+                                    source: e,
+                                });
+                            }
                             warn!(topic, error = %e, "cannot enqueue a derived event; retrying");
                             failed.push(i);
                             break;
@@ -208,6 +231,10 @@ impl DerivedSink {
                         Ok(Ok(_)) => *published.entry(kind).or_default() += 1,
                         Ok(Err((e, _))) => {
                             metrics::derived_failure(kind.as_str());
+                            if classify(&e) != ProduceFailure::Retry {
+                                let topic = self.topics.get(&kind).cloned().unwrap_or_default();
+                                return Err(DerivedError::Refused { topic, source: e });
+                            }
                             warn!(kind = kind.as_str(), error = %e, "publishing a derived event failed; retrying");
                             failed.push(i);
                         }

@@ -35,6 +35,22 @@ pub enum SinkError {
     /// A checkpoint could not be encoded (a bug).
     #[error("encoding a checkpoint")]
     Encode(#[source] serde_json::Error),
+    /// ClickHouse did not answer in time.
+    #[error("clickhouse did not answer {0} in time")]
+    TimedOut(&'static str),
+}
+
+impl SinkError {
+    /// ClickHouse's answer is one it also gives for a body cut short on
+    /// the way (27, 33): worth a few retries, not endless ones.
+    pub fn is_suspect(&self) -> bool {
+        match self {
+            SinkError::ClickHouse(::clickhouse::error::Error::BadResponse(message)) => {
+                exception_code(message).is_some_and(|code| SUSPECT_CODES.contains(&code))
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Classified for SinkError {
@@ -50,6 +66,7 @@ impl Classified for SinkError {
                 Disposition::Fatal
             }
             SinkError::ClickHouse(e) => clickhouse_disposition(e),
+            SinkError::TimedOut(_) => Disposition::Retry,
         }
     }
 
@@ -74,8 +91,6 @@ impl Classified for SinkError {
 /// ClickHouse exception codes that retrying cannot fix.
 const FATAL_CODES: &[u32] = &[
     16,  // NO_SUCH_COLUMN_IN_TABLE
-    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-    33,  // CANNOT_READ_ALL_DATA
     36,  // BAD_ARGUMENTS
     41,  // CANNOT_PARSE_DATETIME
     47,  // UNKNOWN_IDENTIFIER
@@ -88,6 +103,14 @@ const FATAL_CODES: &[u32] = &[
     193, // WRONG_PASSWORD
     497, // ACCESS_DENIED
     516, // AUTHENTICATION_FAILED
+];
+
+/// Codes ClickHouse returns for bad data and for a body cut short on the
+/// way (a connection reset mid-INSERT): retryable, a few times (see
+/// [`SinkError::is_suspect`]).
+const SUSPECT_CODES: &[u32] = &[
+    27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    33, // CANNOT_READ_ALL_DATA
 ];
 
 fn clickhouse_disposition(error: &::clickhouse::error::Error) -> Disposition {
@@ -142,6 +165,11 @@ mod tests {
             Disposition::Fatal
         );
         assert_eq!(exception_code("Code: 117, e.displayText()"), Some(117));
+        // A truncated INSERT body reads as bad data: retried, a few times.
+        let truncated = bad("Code: 33, e.displayText() = DB::Exception: Cannot read all data");
+        assert_eq!(truncated.disposition(), Disposition::Retry);
+        assert!(truncated.is_suspect());
+        assert!(!bad("Code: 252, Too many parts").is_suspect());
         let missing =
             bad("Code: 60, e.displayText() = DB::Exception: Table x.rollups doesn't exist");
         assert!(missing

@@ -11,6 +11,12 @@
 //! `reactor.source.partition` and `reactor.source.offset`. A record re-read
 //! after a restart may be forwarded twice; the source headers identify
 //! duplicates.
+//!
+//! A record too large for the broker once the headers are added is
+//! forwarded with its payload cut (halved until it fits) and the header
+//! `reactor.truncated` holding the original payload length. An
+//! authorization error stops the partition with what to do; transient
+//! errors are retried for as long as it takes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +26,29 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use tracing::warn;
 
+use crate::error::{Classified, Disposition};
+use crate::kafka::producer::{classify, ProduceFailure};
 use crate::retry::{pause, Backoff};
 use crate::telemetry::metrics;
+
+/// A record that cannot be forwarded, whatever the retries.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot produce to {topic}: {source}")]
+pub struct SideTopicError {
+    topic: String,
+    #[source]
+    source: rdkafka::error::KafkaError,
+}
+
+impl Classified for SideTopicError {
+    fn disposition(&self) -> Disposition {
+        Disposition::Fatal
+    }
+
+    fn remedy(&self) -> Option<std::borrow::Cow<'static, str>> {
+        Some(format!("grant Reactor's Kafka principal WRITE (and DESCRIBE) on {} (topics.dead_letter, topics.late), or check that the topic exists and is valid", self.topic).into())
+    }
+}
 
 /// Which side topic a sink writes, which decides its header names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,19 +121,24 @@ impl SideTopicSink {
         }
     }
 
-    /// Produces `record` and waits until the broker has it, retrying with
-    /// back-off for as long as it takes. Returns early, without delivering,
-    /// only if `stop` resolves first.
+    /// Produces `record` and waits until the broker has it, retrying
+    /// transient errors with back-off for as long as it takes (see the
+    /// module docs for records too large). `Ok(false)`: `stop` resolved
+    /// first.
     pub async fn deliver(
         &self,
         record: Forward<'_>,
         stop: impl std::future::Future<Output = ()>,
-    ) -> bool {
+    ) -> Result<bool, SideTopicError> {
         let partition = record.source_partition.to_string();
         let offset = record.offset.to_string();
         tokio::pin!(stop);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        let original = record.payload.map_or(0, <[u8]>::len);
+        let mut payload = record.payload;
+        let mut key = record.key;
         loop {
+            let length = original.to_string();
             let headers = OwnedHeaders::new()
                 .insert(Header {
                     key: self.side.reason_header(),
@@ -128,27 +160,51 @@ impl SideTopicSink {
                     key: "reactor.source.offset",
                     value: Some(offset.as_bytes()),
                 });
+            let truncated = payload.map_or(0, <[u8]>::len) < original || key != record.key;
+            let headers = if truncated {
+                headers.insert(Header {
+                    key: "reactor.truncated",
+                    value: Some(length.as_bytes()),
+                })
+            } else {
+                headers
+            };
             let mut message: FutureRecord<'_, [u8], [u8]> =
                 FutureRecord::to(&self.topic).headers(headers);
-            if let Some(key) = record.key {
+            if let Some(key) = key {
                 message = message.key(key);
             }
-            if let Some(payload) = record.payload {
+            if let Some(payload) = payload {
                 message = message.payload(payload);
             }
-            tokio::select! {
-                result = self.producer.send(message, Timeout::After(Duration::from_secs(5))) => match result {
-                    Ok(_) => return true,
-                    Err((e, _)) => {
-                        metrics::side_topic_failure(&self.topic);
-                        let delay = backoff.next_delay();
-                        warn!(topic = %self.topic, error = %e, retry_in = ?delay, "forwarding a record failed; retrying");
-                        if !pause(delay, stop.as_mut()).await {
-                            return false;
-                        }
+            let result = tokio::select! {
+                result = self.producer.send(message, Timeout::After(Duration::from_secs(5))) => result,
+                () = &mut stop => return Ok(false),
+            };
+            let Err((e, _)) = result else {
+                return Ok(true);
+            };
+            metrics::side_topic_failure(&self.topic);
+            match classify(&e) {
+                ProduceFailure::TooLarge if payload.is_some_and(|p| !p.is_empty()) => {
+                    let cut = payload.map(|p| &p[..p.len() / 2]);
+                    warn!(topic = %self.topic, offset = record.offset, bytes = original, "a forwarded record is too large for the broker; forwarding it with its payload cut (header reactor.truncated)");
+                    payload = cut;
+                }
+                ProduceFailure::TooLarge if key.is_some_and(|k| !k.is_empty()) => key = Some(&[]),
+                ProduceFailure::TooLarge | ProduceFailure::Fatal => {
+                    return Err(SideTopicError {
+                        topic: self.topic.to_string(),
+                        source: e,
+                    })
+                }
+                ProduceFailure::Retry => {
+                    let delay = backoff.next_delay();
+                    warn!(topic = %self.topic, error = %e, retry_in = ?delay, "forwarding a record failed; retrying");
+                    if !pause(delay, stop.as_mut()).await {
+                        return Ok(false);
                     }
-                },
-                () = &mut stop => return false,
+                }
             }
         }
     }

@@ -41,6 +41,9 @@ pub const CONSUMER_LAG: &str = "reactor_consumer_lag_messages";
 pub const CONSUMER_ERRORS: &str = "reactor_consumer_errors_total";
 /// Partitions currently assigned to this process.
 pub const ASSIGNED_PARTITIONS: &str = "reactor_assigned_partitions";
+/// Time from a partition's start to reading: its state loaded from
+/// ClickHouse, its epoch claimed, its position set.
+pub const PARTITION_LOAD_DURATION: &str = "reactor_partition_load_duration_seconds";
 /// Partition actor restarts after a failure.
 pub const PARTITION_RESTARTS: &str = "reactor_partition_restarts_total";
 /// Failed schema registry requests (retried).
@@ -115,6 +118,11 @@ fn describe() {
         INSERT_DURATION,
         Unit::Seconds,
         "Duration of successful ClickHouse inserts, by table."
+    );
+    describe_histogram!(
+        PARTITION_LOAD_DURATION,
+        Unit::Seconds,
+        "Time from a partition's start to reading: state loaded from ClickHouse, epoch claimed, position set."
     );
     describe_counter!(
         INSERT_FAILURES,
@@ -250,6 +258,11 @@ pub fn consumer_error() {
 /// Sets the number of assigned partitions.
 pub fn assigned_partitions(count: usize) {
     gauge!(ASSIGNED_PARTITIONS).set(count as f64);
+}
+
+/// Records how long a partition took to load its state.
+pub fn partition_loaded(seconds: f64) {
+    histogram!(PARTITION_LOAD_DURATION).record(seconds);
 }
 
 /// Counts a partition restart.

@@ -1,5 +1,7 @@
 //! SIGKILL Reactor while events are flowing and start it again: the final
-//! rollups are still exact (nothing lost, nothing counted twice).
+//! rollups are still exact (nothing lost, nothing counted twice), every
+//! column, trend and anomaly included (they continue from the saved series
+//! histories as if the process had never stopped).
 
 use std::time::Duration;
 
@@ -68,7 +70,7 @@ async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> 
     env.assert_rollups_exact(&mut second, &expected, 60, Duration::from_secs(180))
         .await?;
     assert!(
-        second.log().contains("resuming partition") && second.log().contains("checkpoint=Some"),
+        second.log().contains("partition state loaded") && second.log().contains("checkpoint=Some"),
         "the second instance did not resume from checkpoints:\n{}",
         second.log_tail(40)
     );

@@ -1,35 +1,57 @@
-//! The partition actor: a thin shell around [`PartitionPipeline`].
+//! The partition actor: a thin shell around [`PartitionPipeline`] that
+//! routes messages and supervises the tasks doing its I/O.
 //!
-//! It owns one input partition: a reader task moves batches from the
-//! partition's queue into its bounded mailbox; the actor runs them through
-//! the pipeline and ships what comes out (rollups to the ClickHouse writer,
-//! bad records to the dead-letter topic); acknowledgements flow back into
-//! the pipeline, which decides the checkpoint; a periodic tick closes idle
-//! windows, writes the checkpoint and commits the Kafka offset.
+//! It owns one input partition for one *generation* (one start). It first
+//! loads the partition's state ([`loading`]: checkpoint, series histories,
+//! a new epoch claimed), then hands the reader task its credits; the reader
+//! moves batches from the partition's queue into the mailbox; the actor
+//! runs them through the pipeline and hands what comes out to shipment
+//! tasks ([`ship`]), whose completions come back as messages
+//! ([`BatchWritten`], [`Forwarded`], [`CheckpointWritten`]) and are reported
+//! to the pipeline, which decides the checkpoint. A periodic tick closes
+//! idle windows and writes the checkpoint; [`Lifecycle`] decides when.
 //!
-//! Backpressure: while a rollup batch waits for room in the writer's queue,
-//! or a schema is being fetched, the actor's mailbox is paused
-//! (`ctx.wait`), the mailbox fills, the reader's `send` waits, and the
-//! partition stops being read.
+//! Backpressure: a batch holds its reader credit until its outputs are
+//! handed over, so a slow ClickHouse or broker stops the reading, never the
+//! mailbox: `Drain` is handled at once in every phase, and a drain ends by
+//! its deadline whatever is in flight.
+//!
+//! Fencing: the reader owns the partition's split queue, and the supervisor
+//! splits the queue again for a new generation only once the old reader
+//! has dropped it. A stopped actor tells the supervisor and touches nothing
+//! else: health and metrics of the partition are the supervisor's, per
+//! generation.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures::FutureExt as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use tokio::sync::{oneshot, watch};
+use rdkafka::consumer::CommitMode;
+use tokio::sync::{oneshot, watch, Semaphore};
 use tracing::{debug, error, info, warn, Instrument};
 
-mod outputs;
+mod lifecycle;
+mod loading;
 mod reader;
+mod ship;
 
-use reader::{read_batches, ReaderActivity};
+pub use lifecycle::{DrainStep, Lifecycle, Phase};
+pub use reader::{Credit, OwnedQueue};
+pub use ship::{BatchWritten, CheckpointWritten, Forwarded, Shipped};
+
+use loading::{NotLoaded, Ready};
+use reader::{Reader, ReaderActivity};
+use ship::{Shipment, Sinks};
 
 use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
+use crate::config::StartFrom;
 use crate::error::{ExitReason, Failure};
+use crate::event::decode::Decoder;
 use crate::health::Health;
-use crate::kafka::consumer::{ReactorConsumer, RebalanceContext};
-use crate::pipeline::Checkpoint;
+use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
 use crate::pipeline::{Output, PartitionPipeline, PipelineSettings, Source};
 use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::state::Saved;
@@ -47,8 +69,15 @@ pub type PartitionQueue = StreamPartitionQueue<RebalanceContext>;
 pub struct PartitionSettings {
     /// Pipeline settings per input topic kind.
     pub pipelines: std::collections::BTreeMap<crate::event::TopicKind, PipelineSettings>,
+    /// Consumer group (state is kept per group).
+    pub group_id: String,
+    /// Where a partition with neither checkpoint nor committed offset
+    /// starts.
+    pub start_from: StartFrom,
     /// Most records per batch.
     pub batch_max_messages: usize,
+    /// Batches between reading and their outputs being handed over.
+    pub batches_in_flight: usize,
     /// How often to write a checkpoint when there is progress.
     pub checkpoint_interval: Duration,
     /// Longest wait for in-flight writes when draining.
@@ -61,8 +90,10 @@ pub struct PartitionSettings {
 /// What every partition actor shares. Cheap to clone.
 #[derive(Clone)]
 pub struct PartitionDeps {
-    /// The group consumer (for commits).
+    /// The group consumer (committed offsets, seeks, commits).
     pub consumer: Arc<ReactorConsumer>,
+    /// ClickHouse, for reading partition state.
+    pub clickhouse: clickhouse::Client,
     /// The ClickHouse writer.
     pub writer: RollupWriter,
     /// The dead-letter topic.
@@ -92,28 +123,61 @@ impl std::fmt::Debug for PartitionDeps {
     }
 }
 
+/// The state loaded (or why not), from the loading task.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Loaded(Result<Ready, NotLoaded>);
+
+/// The registry's answers for the schema ids a waiting batch needs (`None`:
+/// the fetch was abandoned, the partition is stopping).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct SchemasFetched(Option<Vec<(u32, Option<String>)>>);
+
+/// How a partition actor starts.
+#[derive(Debug)]
+pub struct PartitionStart {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// This start's number in the process, to tell its reports apart.
+    pub generation: u64,
+    /// The partition's split queue.
+    pub queue: OwnedQueue,
+    /// Its decoder.
+    pub decoder: Decoder,
+    /// Its pipeline settings.
+    pub settings: PipelineSettings,
+    /// Set by the supervisor when the partition is revoked or the process
+    /// stops: reading stops at once, waits for queue room are abandoned.
+    pub cancel: watch::Receiver<bool>,
+}
+
 /// Owns one input partition. See the module docs.
 pub struct PartitionActor {
     topic: Arc<str>,
     partition: i32,
     generation: u64,
-    pipeline: PartitionPipeline,
     deps: PartitionDeps,
-    queue: Option<PartitionQueue>,
+    /// Until loaded: what the pipeline is built from.
+    parts: Option<(Decoder, PipelineSettings)>,
+    pipeline: Option<PartitionPipeline>,
+    queue: Option<OwnedQueue>,
     reader: Option<tokio::task::JoinHandle<()>>,
+    credits: Arc<Semaphore>,
     activity: Arc<ReaderActivity>,
     supervisor: Recipient<PartitionExited>,
-    /// Set by the supervisor when it starts draining: abandons retries that
-    /// would otherwise block the mailbox.
     cancel: watch::Receiver<bool>,
-    /// Set when the actor stops: abandons in-flight deliveries.
+    /// Set when the actor stops: every task it started ends.
     stop: watch::Sender<bool>,
-    written_checkpoint: Option<Checkpoint>,
-    /// Sequence number of the last state write (a restart continues it).
-    state_seq: u64,
-    checkpoint_in_flight: bool,
-    last_checkpoint_at: Instant,
-    draining: Option<oneshot::Sender<Option<Saved>>>,
+    life: Lifecycle,
+    /// Batches waiting for schemas from the registry, in order.
+    waiting: VecDeque<RecordBatch>,
+    fetching: bool,
+    /// Records were processed since the last tick.
+    processed: bool,
+    drain_reply: Option<oneshot::Sender<Option<Saved>>>,
     exit: ExitReason,
     loss: LossWatch,
     span: tracing::Span,
@@ -125,44 +189,49 @@ impl std::fmt::Debug for PartitionActor {
             .field("topic", &self.topic)
             .field("partition", &self.partition)
             .field("generation", &self.generation)
+            .field("phase", &self.life.phase())
             .finish_non_exhaustive()
     }
 }
 
 impl PartitionActor {
-    /// An actor for `pipeline`'s partition, reading `queue`, resuming from
-    /// `saved` (the state the pipeline was built from).
-    #[allow(clippy::too_many_arguments)]
+    /// An actor for `start`, reporting its exit to `supervisor`.
     pub fn new(
-        pipeline: PartitionPipeline,
-        queue: PartitionQueue,
-        generation: u64,
-        saved: Option<Saved>,
+        start: PartitionStart,
         deps: PartitionDeps,
         supervisor: Recipient<PartitionExited>,
-        cancel: watch::Receiver<bool>,
     ) -> Self {
-        let topic = Arc::clone(pipeline.topic());
-        let partition = pipeline.partition();
-        let span = tracing::info_span!("partition", topic = %topic, partition);
+        let PartitionStart {
+            topic,
+            partition,
+            generation,
+            queue,
+            decoder,
+            settings,
+            cancel,
+        } = start;
+        let span = tracing::info_span!("partition", topic = %topic, partition, generation);
         let loss = LossWatch::new(deps.settings.warn_rejected_share);
+        let life = Lifecycle::new(Instant::now(), deps.settings.checkpoint_interval);
         PartitionActor {
             topic,
             partition,
             generation,
-            pipeline,
             deps,
+            parts: Some((decoder, settings)),
+            pipeline: None,
             queue: Some(queue),
             reader: None,
+            credits: Arc::new(Semaphore::new(0)),
             activity: Arc::new(ReaderActivity::new()),
             supervisor,
             cancel,
             stop: watch::channel(false).0,
-            state_seq: saved.as_ref().map_or(0, |s| s.seq),
-            written_checkpoint: saved.map(|s| s.checkpoint),
-            checkpoint_in_flight: false,
-            last_checkpoint_at: Instant::now(),
-            draining: None,
+            life,
+            waiting: VecDeque::new(),
+            fetching: false,
+            processed: false,
+            drain_reply: None,
             exit: ExitReason::Drained,
             loss,
             span,
@@ -176,14 +245,134 @@ impl PartitionActor {
         }
     }
 
+    fn sinks(&self, ctx: &Context<Self>) -> Sinks {
+        Sinks {
+            topic: Arc::clone(&self.topic),
+            partition: self.partition,
+            writer: self.deps.writer.clone(),
+            derived: self.deps.derived.clone(),
+            dead_letters: self.deps.dead_letters.clone(),
+            late: self.deps.late.clone(),
+            actor: ctx.address(),
+            stopped: self.stop.subscribe(),
+            draining: self.cancel.clone(),
+        }
+    }
+
+    fn spawn<F: std::future::Future<Output = ()> + 'static>(&self, task: F) {
+        let _detached = actix_rt::spawn(task.instrument(self.span.clone()));
+    }
+
+    fn start_loading(&self, ctx: &Context<Self>) {
+        let health = Arc::clone(&self.deps.health);
+        let (topic, partition, generation) =
+            (Arc::clone(&self.topic), self.partition, self.generation);
+        health.loading(&topic, partition, generation, Instant::now(), None);
+        let report: loading::Report = Box::new(move |problem| {
+            health.loading(&topic, partition, generation, Instant::now(), problem);
+        });
+        let me = ctx.address();
+        let load = loading::load(
+            self.deps.clone(),
+            Arc::clone(&self.topic),
+            self.partition,
+            report,
+            futures::future::select(
+                Box::pin(Self::signal(self.cancel.clone())),
+                Box::pin(Self::signal(self.stop.subscribe())),
+            )
+            .map(|_| ()),
+        );
+        self.spawn(async move {
+            let result = load.await;
+            me.do_send(Loaded(result));
+        });
+    }
+
+    fn loaded(&mut self, ready: Ready, ctx: &mut Context<Self>) {
+        let Some((decoder, settings)) = self.parts.take() else {
+            return;
+        };
+        if self.life.phase() != Phase::Loading {
+            return self.maybe_finish_drain(ctx);
+        }
+        let Ready {
+            claimed,
+            start,
+            series,
+            took,
+        } = ready;
+        let mut pipeline = PartitionPipeline::new(
+            Arc::clone(&self.topic),
+            self.partition,
+            decoder,
+            settings,
+            start.as_ref(),
+            claimed.epoch,
+        );
+        pipeline.restore(series);
+        metrics::partition_loaded(took.as_secs_f64());
+        info!(parent: &self.span, epoch = claimed.epoch, resume = ?start.as_ref().map(|c| c.offset), "partition running");
+        self.pipeline = Some(pipeline);
+        let now = Instant::now();
+        self.life.loaded(claimed, now);
+        self.deps
+            .health
+            .progress(&self.topic, self.partition, self.generation, now);
+        self.credits
+            .add_permits(self.deps.settings.batches_in_flight);
+    }
+
+    /// Processes waiting batches in order, fetching schemas first where
+    /// they are missing (the batch and those after it wait).
+    fn run_waiting(&mut self, ctx: &mut Context<Self>) {
+        while !self.fetching {
+            let Some(batch) = self.waiting.pop_front() else {
+                return;
+            };
+            let Some(pipeline) = self.pipeline.as_ref() else {
+                return;
+            };
+            let missing = pipeline.missing_schemas(&batch.records);
+            match self.deps.registry.clone().filter(|_| !missing.is_empty()) {
+                Some(registry) => {
+                    self.waiting.push_front(batch);
+                    self.fetching = true;
+                    let cancel = self.stop.subscribe();
+                    let me = ctx.address();
+                    self.spawn(async move {
+                        let mut answers = Vec::with_capacity(missing.len());
+                        for id in missing {
+                            match registry
+                                .schema_retrying(id, Self::signal(cancel.clone()))
+                                .await
+                            {
+                                Some(answer) => answers.push((id, answer)),
+                                None => return me.do_send(SchemasFetched(None)),
+                            }
+                        }
+                        me.do_send(SchemasFetched(Some(answers)));
+                    });
+                }
+                None => self.process(batch, ctx),
+            }
+        }
+    }
+
     fn process(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
-        match self.pipeline.process(batch.records) {
-            Ok(out) => self.dispatch(out, ctx),
+        let Some(pipeline) = self.pipeline.as_mut() else {
+            return;
+        };
+        match pipeline.process(batch.records) {
+            Ok(out) => {
+                self.processed = true;
+                self.dispatch(out, batch.credit, ctx);
+            }
             Err(e) => self.fail(Failure::new("processing a batch", e), ctx),
         }
     }
 
-    fn dispatch(&mut self, out: Output, ctx: &mut Context<Self>) {
+    fn dispatch(&mut self, out: Output, credit: Credit, ctx: &mut Context<Self>) {
         let stats = &out.stats;
         let counts = metrics::BatchCounts {
             records: stats.records,
@@ -211,75 +400,112 @@ impl PartitionActor {
                 if report.over_key_limit > 0 { "; the partition is at limits.max_keys_per_partition" } else { "" }
             );
         }
-        for letter in out.dead_letters {
-            self.deliver_dead_letter(letter, ctx);
+        for letter in &out.dead_letters {
+            metrics::dead_letter(&self.topic, letter.kind);
+            debug!(parent: &self.span, offset = letter.offset, reason = %letter.reason, "dead-lettering a record");
         }
-        for late in out.late {
-            self.deliver_late(late, ctx);
+        if out.rollups.is_none() && out.dead_letters.is_empty() && out.late.is_empty() {
+            return; // the credit goes back now
         }
-        if let Some(batch) = out.rollups {
-            self.write_rollups(batch, ctx);
-        }
+        self.life.shipped();
+        let shipment = Shipment {
+            rollups: out.rollups,
+            dead_letters: out.dead_letters,
+            late: out.late,
+            credit,
+        };
+        self.spawn(ship::ship(self.sinks(ctx), shipment));
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.life.phase() != Phase::Running {
+            return;
+        }
         let now = Instant::now();
-        let source = Source {
-            caught_up_since: self.activity.caught_up_since(),
-            draining: self.draining.is_some(),
+        let caught_up_since = self.activity.caught_up_since();
+        let Some(pipeline) = self.pipeline.as_mut() else {
+            return;
         };
-        let out = match self.pipeline.tick(now, source) {
+        let source = Source {
+            caught_up_since,
+            draining: false,
+        };
+        let out = match pipeline.tick(now, source) {
             Ok(out) => out,
             Err(e) => return self.fail(Failure::new("closing idle windows", e), ctx),
         };
+        let idle = caught_up_since.is_some() && !pipeline.has_unacknowledged_output();
+        let state = pipeline.state();
+        let checkpoint = pipeline.checkpoint();
         if out.stats.windows_closed > 0 {
             debug!(parent: &self.span, windows = out.stats.windows_closed, "partition idle: closed its open windows");
         }
-        self.dispatch(out, ctx);
-        self.deps.health.progress(&self.topic, self.partition, now);
-        let state = self.pipeline.state();
+        self.dispatch(out, Credit::default(), ctx);
+        // Progress: records processed, or nothing left to do.
+        if std::mem::take(&mut self.processed) || idle {
+            self.deps
+                .health
+                .progress(&self.topic, self.partition, self.generation, now);
+        }
         metrics::partition_progress(
             &self.topic,
             self.partition,
             state.open_windows.len(),
             state.watermark,
         );
-        if self.draining.is_none()
-            && now.saturating_duration_since(self.last_checkpoint_at)
-                >= self.deps.settings.checkpoint_interval
-        {
+        if self.life.checkpoint_due(checkpoint.as_ref(), now) {
             self.write_checkpoint(ctx);
         }
     }
 
+    /// Writes the pipeline's checkpoint, with the series histories of
+    /// every window written since the last one.
+    fn write_checkpoint(&mut self, ctx: &mut Context<Self>) {
+        let Some(pipeline) = self.pipeline.as_mut() else {
+            return;
+        };
+        let Some(checkpoint) = pipeline.checkpoint() else {
+            return;
+        };
+        let Some(saved) = self.life.start_write(checkpoint, Instant::now()) else {
+            return;
+        };
+        let series = pipeline.take_snapshots();
+        self.spawn(ship::save(self.sinks(ctx), saved, series));
+    }
+
     fn maybe_finish_drain(&mut self, ctx: &mut Context<Self>) {
-        if self.draining.is_none()
-            || self.pipeline.has_unacknowledged_output()
-            || self.checkpoint_in_flight
-        {
+        if self.life.phase() != Phase::Draining {
             return;
         }
-        let checkpoint = self.pipeline.checkpoint();
-        if checkpoint.is_some() && checkpoint != self.written_checkpoint {
-            self.write_checkpoint(ctx); // finishes the drain when acknowledged
-            return;
+        let candidate = self
+            .pipeline
+            .as_ref()
+            .and_then(PartitionPipeline::checkpoint);
+        match self.life.drain_step(candidate.as_ref()) {
+            DrainStep::Wait => {}
+            DrainStep::WriteCheckpoint(_) => self.write_checkpoint(ctx),
+            DrainStep::Finish => self.finish_drain(ctx),
         }
-        self.finish_drain(ctx);
     }
 
     fn finish_drain(&mut self, ctx: &mut Context<Self>) {
-        if let Some(reply) = self.draining.take() {
-            let _ignored = reply.send(self.saved());
-            ctx.stop();
+        if let Some(reply) = self.drain_reply.take() {
+            let _ignored = reply.send(self.life.written().cloned());
         }
+        ctx.stop();
     }
 
-    /// The last state written: where the next owner resumes.
-    fn saved(&self) -> Option<Saved> {
-        self.written_checkpoint.clone().map(|checkpoint| Saved {
-            checkpoint,
-            seq: self.state_seq,
-        })
+    /// Mirrors a written checkpoint into Kafka's committed offsets, for lag
+    /// tooling and as the fallback when Reactor's state is lost.
+    fn commit(&self, saved: &Saved) {
+        let Some(checkpoint) = &saved.checkpoint else {
+            return;
+        };
+        let offsets = [((self.topic.to_string(), self.partition), checkpoint.offset)];
+        if let Err(e) = commit(&*self.deps.consumer, &offsets, CommitMode::Async) {
+            debug!(parent: &self.span, error = %e, "offset commit not sent");
+        }
     }
 
     fn fail(&mut self, failure: Failure, ctx: &mut Context<Self>) {
@@ -293,25 +519,23 @@ impl Actor for PartitionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        info!(parent: &self.span, generation = self.generation, checkpoint = ?self.written_checkpoint, "partition started");
-        ctx.set_mailbox_capacity(4);
-        self.deps
-            .health
-            .progress(&self.topic, self.partition, Instant::now());
+        info!(parent: &self.span, phase = "loading", "partition started");
         if let Some(queue) = self.queue.take() {
-            let reader = read_batches(
+            let reader = Reader {
                 queue,
-                ctx.address(),
-                self.deps.settings.batch_max_messages,
-                Arc::clone(&self.activity),
-            );
-            self.reader = Some(actix_rt::spawn(reader.instrument(self.span.clone())));
+                actor: ctx.address(),
+                max: self.deps.settings.batch_max_messages,
+                credits: Arc::clone(&self.credits),
+                activity: Arc::clone(&self.activity),
+                cancel: self.cancel.clone(),
+            };
+            self.reader = Some(actix_rt::spawn(reader.run().instrument(self.span.clone())));
         }
+        self.start_loading(ctx);
         let every = self
-            .pipeline
-            .settings()
-            .windows
-            .idle_timeout
+            .parts
+            .as_ref()
+            .map_or(Duration::from_secs(1), |(_, s)| s.windows.idle_timeout)
             .min(self.deps.settings.checkpoint_interval)
             / 4;
         let _handle = ctx.run_interval(
@@ -324,17 +548,28 @@ impl Actor for PartitionActor {
         if let Some(reader) = self.reader.take() {
             reader.abort();
         }
+        self.credits.close();
         let _ignored = self.stop.send(true);
-        self.deps.health.forget(&self.topic, self.partition);
-        metrics::partition_released(&self.topic, self.partition);
         info!(parent: &self.span, reason = %self.exit, "partition stopped");
         self.supervisor.do_send(PartitionExited {
             topic: self.topic.to_string(),
             partition: self.partition,
             generation: self.generation,
             reason: self.exit.clone(),
-            saved: self.saved(),
+            saved: self.life.written().cloned(),
         });
+    }
+}
+
+impl Handler<Loaded> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, Loaded(result): Loaded, ctx: &mut Context<Self>) {
+        match result {
+            Ok(ready) => self.loaded(ready, ctx),
+            Err(NotLoaded::Cancelled) => self.maybe_finish_drain(ctx),
+            Err(NotLoaded::Failed(failure)) => self.fail(failure, ctx),
+        }
     }
 }
 
@@ -343,38 +578,77 @@ impl Handler<RecordBatch> for PartitionActor {
 
     fn handle(&mut self, batch: RecordBatch, ctx: &mut Context<Self>) {
         self.activity.received();
-        if self.draining.is_some() {
-            return; // not committed: the next owner reads it again
+        if self.life.phase() != Phase::Running {
+            return; // not processed: the next owner reads it again
         }
-        let missing = self.pipeline.missing_schemas(&batch.records);
-        let Some(registry) = self.deps.registry.clone().filter(|_| !missing.is_empty()) else {
-            self.process(batch, ctx);
+        self.waiting.push_back(batch);
+        self.run_waiting(ctx);
+    }
+}
+
+impl Handler<SchemasFetched> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, SchemasFetched(answers): SchemasFetched, ctx: &mut Context<Self>) {
+        self.fetching = false;
+        let span = self.span.clone();
+        let (Some(answers), Some(pipeline)) = (answers, self.pipeline.as_mut()) else {
             return;
         };
-        let cancel = self.cancel.clone();
-        let fetch = async move {
-            let mut answers = Vec::with_capacity(missing.len());
-            for id in missing {
-                match registry
-                    .schema_retrying(id, Self::signal(cancel.clone()))
-                    .await
-                {
-                    Some(answer) => answers.push((id, answer)),
-                    None => return None,
+        for (id, schema) in answers {
+            if schema.is_none() {
+                warn!(parent: &span, schema_id = id, "schema id unknown to the registry; its records are dead-lettered");
+            }
+            pipeline.add_writer_schema(id, schema.as_deref());
+        }
+        if self.life.phase() == Phase::Running {
+            self.run_waiting(ctx);
+        }
+    }
+}
+
+impl Handler<BatchWritten> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, written: BatchWritten, ctx: &mut Context<Self>) {
+        self.life.shipment_done();
+        match written.outcome {
+            Shipped::Written => {
+                if let (Some(id), Some(pipeline)) = (written.id, self.pipeline.as_mut()) {
+                    pipeline.rollups_written(id);
                 }
             }
-            Some(answers)
-        };
-        ctx.wait(fetch.into_actor(self).map(move |answers, act, ctx| {
-            let Some(answers) = answers else { return };
-            for (id, schema) in answers {
-                if schema.is_none() {
-                    warn!(parent: &act.span, schema_id = id, "schema id unknown to the registry; its records are dead-lettered");
-                }
-                act.pipeline.add_writer_schema(id, schema.as_deref());
+            Shipped::Abandoned => {}
+            Shipped::Failed(failure) => return self.fail(failure, ctx),
+        }
+        self.maybe_finish_drain(ctx);
+    }
+}
+
+impl Handler<Forwarded> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, forwarded: Forwarded, _ctx: &mut Context<Self>) {
+        if let Some(pipeline) = self.pipeline.as_mut() {
+            for anchor in forwarded.anchors {
+                pipeline.forwarded(anchor);
             }
-            act.process(batch, ctx);
-        }));
+        }
+    }
+}
+
+impl Handler<CheckpointWritten> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, written: CheckpointWritten, ctx: &mut Context<Self>) {
+        match written.result {
+            Ok(()) => {
+                self.life.write_done(written.saved.seq);
+                self.commit(&written.saved);
+                self.maybe_finish_drain(ctx);
+            }
+            Err(failure) => self.fail(failure, ctx),
+        }
     }
 }
 
@@ -385,13 +659,13 @@ impl Handler<Drain> for PartitionActor {
         if let Some(reader) = self.reader.take() {
             reader.abort();
         }
-        self.draining = Some(msg.reply);
+        self.waiting.clear();
+        self.life.drain();
+        self.drain_reply = Some(msg.reply);
         self.exit = ExitReason::Drained;
         let _handle = ctx.run_later(self.deps.settings.drain_timeout, |act, ctx| {
-            if act.draining.is_some() {
-                warn!(parent: &act.span, "drain timed out; stopping with writes in flight (the next owner re-reads them)");
-                act.finish_drain(ctx);
-            }
+            warn!(parent: &act.span, shipments = act.life.shipments(), "drain timed out; stopping with writes in flight (the next owner re-reads them)");
+            act.finish_drain(ctx);
         });
         self.maybe_finish_drain(ctx);
     }
@@ -404,7 +678,12 @@ impl Handler<GetState> for PartitionActor {
         MessageResult(PartitionState {
             topic: self.topic.to_string(),
             partition: self.partition,
-            pipeline: self.pipeline.state(),
+            phase: match self.life.phase() {
+                Phase::Loading => "loading",
+                Phase::Running => "running",
+                Phase::Draining => "draining",
+            },
+            pipeline: self.pipeline.as_ref().map(PartitionPipeline::state),
         })
     }
 }

@@ -1,7 +1,18 @@
 //! The reader task of a partition: moves records from the partition's split
-//! queue into its actor, in batches, and tells the actor when input was last
-//! seen, so that "idle" means the source had nothing, never that the actor
-//! was busy or backpressured.
+//! queue into its actor, in batches, one per credit, and tells the actor
+//! when input was last seen, so that "idle" means the source had nothing,
+//! never that the actor was busy or backpressured.
+//!
+//! Credits bound what is in flight: the reader takes one before each batch,
+//! and the batch gives it back once its outputs are handed over (rows queued
+//! for ClickHouse, side records and derived events acknowledged). The
+//! actor's mailbox is never paused, so `Drain` is always handled at once.
+//! The partition starts with no credits: the actor adds them when its state
+//! is loaded.
+//!
+//! The reader owns the split queue. When it ends (cancelled, or its actor
+//! gone), the queue is dropped, and then `released` fires: only after that
+//! may the partition's queue be split again for a new generation.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +21,7 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use rdkafka::error::KafkaError;
 use rdkafka::Message as _;
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
 use super::{PartitionActor, PartitionQueue};
@@ -80,57 +92,133 @@ impl ReaderActivity {
     }
 }
 
-/// Moves records from the partition queue into the actor, in batches: waits
-/// for one record, then takes whatever else is ready, up to `max`. Notes
-/// when the partition's end is reached.
-pub(super) async fn read_batches(
+/// A partition's split queue, and the signal that fires once it is gone.
+/// Fields drop in order: the queue first.
+pub struct OwnedQueue {
     queue: PartitionQueue,
-    actor: Addr<PartitionActor>,
-    max: usize,
-    activity: Arc<ReaderActivity>,
-) {
-    use futures::FutureExt;
-    loop {
-        let first = match queue.recv().await {
-            Ok(message) => message,
-            Err(KafkaError::PartitionEOF(_)) => {
+    _released: oneshot::Sender<()>,
+}
+
+impl OwnedQueue {
+    /// `queue`, whose drop fires the returned receiver.
+    pub fn new(queue: PartitionQueue) -> (Self, oneshot::Receiver<()>) {
+        let (released, on_release) = oneshot::channel();
+        (
+            OwnedQueue {
+                queue,
+                _released: released,
+            },
+            on_release,
+        )
+    }
+}
+
+impl std::fmt::Debug for OwnedQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedQueue").finish_non_exhaustive()
+    }
+}
+
+/// The reader's inputs.
+pub(super) struct Reader {
+    pub(super) queue: OwnedQueue,
+    pub(super) actor: Addr<PartitionActor>,
+    pub(super) max: usize,
+    pub(super) credits: Arc<Semaphore>,
+    pub(super) activity: Arc<ReaderActivity>,
+    /// Set by the supervisor when the partition is revoked or stopping.
+    pub(super) cancel: watch::Receiver<bool>,
+}
+
+impl Reader {
+    /// Moves records into the actor until cancelled or the actor is gone:
+    /// takes a credit, waits for one record, takes whatever else is ready
+    /// up to `max`, and sends the batch with its credit.
+    pub(super) async fn run(self) {
+        let Reader {
+            queue,
+            actor,
+            max,
+            credits,
+            activity,
+            mut cancel,
+        } = self;
+        let cancelled = async move {
+            let _ignored = cancel.wait_for(|set| *set).await;
+        };
+        tokio::pin!(cancelled);
+        loop {
+            let credit = tokio::select! {
+                credit = Arc::clone(&credits).acquire_owned() => match credit {
+                    Ok(credit) => credit,
+                    Err(_closed) => return,
+                },
+                () = &mut cancelled => return,
+            };
+            let first = tokio::select! {
+                first = queue.queue.recv() => first,
+                () = &mut cancelled => return,
+            };
+            if matches!(first, Err(KafkaError::PartitionEOF(_))) {
                 activity.caught_up();
                 continue;
             }
-            Err(e) => {
-                metrics::consumer_error();
-                warn!(error = %e, "error reading a partition; continuing");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            let Some((records, at_end)) = batch(&queue.queue, first, max) else {
                 continue;
+            };
+            if !actor.connected() {
+                return;
             }
-        };
-        let mut records = Vec::with_capacity(max.min(1024));
-        records.push(to_record(&first));
-        drop(first);
-        let mut at_end = false;
-        while records.len() < max {
-            match queue.recv().now_or_never() {
-                Some(Ok(message)) => records.push(to_record(&message)),
-                Some(Err(KafkaError::PartitionEOF(_))) => {
-                    at_end = true;
-                    break;
-                }
-                Some(Err(e)) => {
-                    metrics::consumer_error();
-                    warn!(error = %e, "error reading a partition; continuing");
-                    break;
-                }
-                None => break,
+            activity.sending();
+            actor.do_send(RecordBatch {
+                records,
+                credit: Credit(Some(credit)),
+            });
+            if at_end {
+                activity.caught_up();
             }
-        }
-        activity.sending();
-        if actor.send(RecordBatch { records }).await.is_err() {
-            return; // the actor has stopped
-        }
-        if at_end {
-            activity.caught_up();
+            // Let the actor's thread take it before reading on.
+            tokio::task::yield_now().await;
         }
     }
+}
+
+/// A batch starting with `first`, or `None` if `first` is an error (logged);
+/// and whether the end of the partition was reached.
+fn batch(
+    queue: &PartitionQueue,
+    first: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
+    max: usize,
+) -> Option<(Vec<Record>, bool)> {
+    use futures::FutureExt;
+    let first = match first {
+        Ok(message) => message,
+        Err(e) => {
+            metrics::consumer_error();
+            warn!(error = %e, "error reading a partition; continuing");
+            return None;
+        }
+    };
+    let mut records = Vec::with_capacity(max.min(1024));
+    records.push(to_record(&first));
+    drop(first);
+    let mut at_end = false;
+    while records.len() < max {
+        match queue.recv().now_or_never() {
+            Some(Ok(message)) => records.push(to_record(&message)),
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                at_end = true;
+                break;
+            }
+            Some(Err(e)) => {
+                metrics::consumer_error();
+                warn!(error = %e, "error reading a partition; continuing");
+                break;
+            }
+            None => break,
+        }
+    }
+    Some((records, at_end))
 }
 
 fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
@@ -138,5 +226,17 @@ fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
         offset: message.offset(),
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
+/// A reader credit, given back when dropped: held by a batch until its
+/// outputs are handed over.
+#[derive(Debug, Default)]
+pub struct Credit(Option<OwnedSemaphorePermit>);
+
+impl Credit {
+    /// Gives the credit back now.
+    pub fn release(&mut self) {
+        self.0 = None;
     }
 }

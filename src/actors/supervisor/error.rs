@@ -33,18 +33,15 @@ pub enum SupervisorError {
         #[source]
         source: apache_avro::Error,
     },
-    /// Seeking a restarted partition back to its checkpoint failed.
-    #[error("cannot rewind {topic}/{partition} to {offset}")]
-    Seek {
+    /// The previous generation of a partition still held its queue long
+    /// after it was told to stop (a bug): starting another could lose or
+    /// double-read records.
+    #[error("the previous reader of {topic}/{partition} did not let go of its queue")]
+    NotReleased {
         /// Topic.
         topic: String,
         /// Partition.
         partition: i32,
-        /// Where to.
-        offset: String,
-        /// Why.
-        #[source]
-        source: Box<rdkafka::error::KafkaError>,
     },
     /// A message arrived on the consumer's main queue.
     #[error("a message of {topic}/{partition} (offset {offset}) arrived on the consumer's main queue; partition ordering can no longer be guaranteed")]

@@ -1,22 +1,29 @@
 //! The supervisor: owns the consumer-group membership and the partition actors.
 //!
 //! It answers the consumer's rebalance events (see `kafka::consumer` for the
-//! protocol): on assignment it loads the partitions' checkpoints from
-//! ClickHouse, splits their queues and starts a [`PartitionActor`] for each,
-//! spreading them over the worker arbiters; on revocation it drains them and
-//! returns the offsets to commit. A partition actor that fails with a
-//! retryable error is restarted from its last checkpoint after a back-off
-//! ([`RestartPolicy`]); a failure retrying cannot fix (a missing table, bad
-//! credentials), or a spent restart budget, is reported as fatal at once and
-//! the process exits with the cause and what to do, for its orchestrator to
-//! restart. One failing partition never stops the others before that.
+//! protocol): on assignment it splits the partitions' queues and starts a
+//! [`PartitionActor`] for each, spreading them over the worker arbiters, and
+//! answers at once (each actor loads its own state, then moves its
+//! partition to where it resumes); on revocation it drains them and returns
+//! the offsets to commit. A partition actor that fails with a retryable
+//! error is restarted, as a new generation that reloads its state, after a
+//! back-off ([`RestartPolicy`]); a failure retrying cannot fix (a missing
+//! table, bad credentials), or a spent restart budget, is reported as fatal
+//! at once and the process exits with the cause and what to do, for its
+//! orchestrator to restart. One failing partition never stops the others
+//! before that.
+//!
+//! Generations are fenced: a partition's queue is split again only once the
+//! previous generation's reader has dropped it, and the partition's health
+//! entry and gauges are released here, per generation, never by an actor.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rdkafka::consumer::{CommitMode, Consumer};
+use futures::future::{BoxFuture, FutureExt, Shared};
+use rdkafka::consumer::CommitMode;
 use rdkafka::Offset;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
@@ -28,20 +35,26 @@ pub use error::SupervisorError;
 use super::messages::{
     Drain, GetAllStates, GetState, PartitionExited, PartitionState, Rebalance, Shutdown,
 };
-use super::partition::{PartitionActor, PartitionDeps};
+use super::partition::{OwnedQueue, PartitionActor, PartitionDeps, PartitionStart};
 use super::restart::{Decision, RestartHistory, RestartPolicy};
-use crate::config::StartFrom;
 use crate::error::{ExitReason, Failure};
 use crate::event::decode::Decoder;
 use crate::event::TopicKind;
 use crate::kafka::consumer::{commit, TopicPartition};
 use crate::kafka::RebalanceEvent;
-use crate::pipeline::PartitionPipeline;
-use crate::sink::clickhouse::state::{self, Saved};
+use crate::sink::clickhouse::state::Saved;
 use crate::telemetry::metrics;
 
-/// How long assignment waits for ClickHouse to hand out checkpoints.
-const CHECKPOINT_LOAD_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a new generation waits for the previous one's reader to drop
+/// the partition's queue (it is cancelled, so this takes milliseconds).
+const RELEASE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Resolves once a generation's reader has dropped its queue.
+type Released = Shared<BoxFuture<'static, ()>>;
+
+fn released(receiver: oneshot::Receiver<()>) -> Released {
+    receiver.map(|_| ()).boxed().shared()
+}
 
 /// A running partition actor.
 #[derive(Debug)]
@@ -49,25 +62,29 @@ struct Running {
     addr: Addr<PartitionActor>,
     generation: u64,
     cancel: watch::Sender<bool>,
+    released: Released,
 }
 
 /// Everything the supervisor needs to start partitions.
 #[derive(Debug)]
 pub struct SupervisorSettings {
-    /// Consumer group (checkpoints are per group).
-    pub group_id: String,
     /// Input topic names and what they carry.
     pub topics: HashMap<String, TopicKind>,
-    /// Where partitions without a checkpoint start.
-    pub start_from: StartFrom,
     /// Restart policy for failed partitions.
     pub restart: RestartPolicy,
+}
+
+/// A previous generation's queue was dropped.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct QueueReleased {
+    tp: TopicPartition,
+    generation: u64,
 }
 
 /// See the module docs.
 pub struct Supervisor {
     deps: PartitionDeps,
-    clickhouse: clickhouse::Client,
     settings: SupervisorSettings,
     workers: Vec<ArbiterHandle>,
     next_worker: usize,
@@ -76,6 +93,8 @@ pub struct Supervisor {
     /// Partitions the group has assigned to this process.
     assigned: HashSet<TopicPartition>,
     running: HashMap<TopicPartition, Running>,
+    /// Queues of stopped generations not yet dropped, by partition.
+    releasing: HashMap<TopicPartition, (u64, Released)>,
     histories: HashMap<TopicPartition, RestartHistory>,
     next_generation: u64,
     stopping: bool,
@@ -95,7 +114,6 @@ impl Supervisor {
     /// reporting unrecoverable failures on `fatal`.
     pub fn new(
         deps: PartitionDeps,
-        clickhouse: clickhouse::Client,
         settings: SupervisorSettings,
         workers: Vec<ArbiterHandle>,
         events: mpsc::UnboundedReceiver<RebalanceEvent>,
@@ -103,7 +121,6 @@ impl Supervisor {
     ) -> Self {
         Supervisor {
             deps,
-            clickhouse,
             settings,
             workers,
             next_worker: 0,
@@ -111,6 +128,7 @@ impl Supervisor {
             fatal,
             assigned: HashSet::new(),
             running: HashMap::new(),
+            releasing: HashMap::new(),
             histories: HashMap::new(),
             next_generation: 0,
             stopping: false,
@@ -122,19 +140,11 @@ impl Supervisor {
         let _ignored = self.fatal.send(failure);
     }
 
-    fn start_offset(&self, saved: Option<&Saved>) -> Offset {
-        match (saved, self.settings.start_from) {
-            (Some(s), _) => Offset::Offset(s.checkpoint.offset),
-            (None, StartFrom::Earliest) => Offset::Beginning,
-            (None, StartFrom::Latest) => Offset::End,
-        }
-    }
-
-    /// Splits the partition's queue and starts its actor.
+    /// Splits the partition's queue and starts a new generation of its
+    /// actor. The previous generation's queue must be released.
     fn start_partition(
         &mut self,
         (topic, partition): &TopicPartition,
-        saved: Option<Saved>,
         ctx: &mut Context<Self>,
     ) -> Result<(), SupervisorError> {
         let not_an_input = || SupervisorError::NotAnInput {
@@ -162,23 +172,23 @@ impl Supervisor {
                 topic: topic.clone(),
                 partition: *partition,
             })?;
-        let pipeline = PartitionPipeline::new(
-            Arc::from(topic.as_str()),
-            *partition,
-            decoder,
-            settings,
-            saved.as_ref().map(|s| &s.checkpoint),
-        );
+        let (queue, on_release) = OwnedQueue::new(queue);
         let generation = self.next_generation;
         self.next_generation += 1;
         let (cancel, cancelled) = watch::channel(false);
+        let start = PartitionStart {
+            topic: Arc::from(topic.as_str()),
+            partition: *partition,
+            generation,
+            queue,
+            decoder,
+            settings,
+            cancel: cancelled,
+        };
         let deps = self.deps.clone();
         let supervisor = ctx.address().recipient();
-        let make = move |_: &mut Context<PartitionActor>| {
-            PartitionActor::new(
-                pipeline, queue, generation, saved, deps, supervisor, cancelled,
-            )
-        };
+        let make =
+            move |_: &mut Context<PartitionActor>| PartitionActor::new(start, deps, supervisor);
         let addr = match self
             .workers
             .get(self.next_worker % self.workers.len().max(1))
@@ -193,9 +203,58 @@ impl Supervisor {
                 addr,
                 generation,
                 cancel,
+                released: released(on_release),
             },
         );
         Ok(())
+    }
+
+    /// Resolves once the queues of `partitions`' previous generations are
+    /// all dropped (`false` if one is not by the deadline).
+    fn wait_released(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> impl std::future::Future<Output = bool> + use<> {
+        let waits: Vec<Released> = partitions
+            .iter()
+            .filter_map(|tp| self.releasing.get(tp).map(|(_, r)| r.clone()))
+            .collect();
+        async move {
+            tokio::time::timeout(RELEASE_DEADLINE, futures::future::join_all(waits))
+                .await
+                .is_ok()
+        }
+    }
+
+    /// Starts `partitions` once their previous generations let go of their
+    /// queues; `done` gets those started.
+    fn start_when_released(
+        &mut self,
+        partitions: Vec<TopicPartition>,
+        ctx: &mut Context<Self>,
+        done: impl FnOnce(&mut Self, Vec<TopicPartition>) + 'static,
+    ) {
+        let released = self.wait_released(&partitions);
+        ctx.wait(released.into_actor(self).map(move |in_time, act, ctx| {
+            let mut started = Vec::with_capacity(partitions.len());
+            for tp in partitions {
+                if !in_time && act.releasing.contains_key(&tp) {
+                    act.report_fatal(Failure::new(
+                        "starting a partition",
+                        SupervisorError::NotReleased {
+                            topic: tp.0.clone(),
+                            partition: tp.1,
+                        },
+                    ));
+                    continue;
+                }
+                match act.start_partition(&tp, ctx) {
+                    Ok(()) => started.push(tp),
+                    Err(e) => act.report_fatal(Failure::new("starting a partition", e)),
+                }
+            }
+            done(act, started);
+        }));
     }
 
     fn on_assigned(
@@ -208,43 +267,50 @@ impl Supervisor {
             let _ignored = reply.send(Vec::new());
             return;
         }
-        let client = self.clickhouse.clone();
-        let group = self.settings.group_id.clone();
-        let load =
-            async move { state::load_retrying(&client, &group, CHECKPOINT_LOAD_DEADLINE).await };
-        ctx.wait(load.into_actor(self).map(move |loaded, act, ctx| {
-            let saved = match loaded {
-                Ok(saved) => saved,
-                Err(e) => {
-                    act.report_fatal(
-                        Failure::new("reading checkpoints from ClickHouse", e).fatal(),
-                    );
-                    let _ignored = reply.send(Vec::new());
-                    return;
-                }
-            };
-            let mut starts = Vec::with_capacity(partitions.len());
-            for tp in partitions {
-                let saved = saved.get(&tp).cloned();
-                let start = act.start_offset(saved.as_ref());
-                let checkpoint = saved.as_ref().map(|s| s.checkpoint.clone());
-                if let Err(e) = act.start_partition(&tp, saved, ctx) {
-                    act.report_fatal(Failure::new("starting a partition", e));
-                    continue;
-                }
-                info!(topic = %tp.0, partition = tp.1, ?checkpoint, "resuming partition");
-                starts.push((tp.clone(), start));
+        self.start_when_released(partitions, ctx, move |act, started| {
+            // Fetching starts from the committed offset; each actor moves
+            // its partition to where its own state says, once loaded.
+            let starts = started
+                .iter()
+                .map(|tp| (tp.clone(), Offset::Stored))
+                .collect();
+            for tp in started {
+                info!(topic = %tp.0, partition = tp.1, "partition assigned; loading its state");
                 let _new = act.assigned.insert(tp);
             }
             metrics::assigned_partitions(act.assigned.len());
             let _ignored = reply.send(starts);
-        }));
+        });
     }
 
-    /// Drains the given partitions; resolves to the checkpoint each wrote last.
+    /// A generation of `tp` is gone from the process: its queue is waited
+    /// for, and its health entry and gauges released.
+    fn release(
+        &mut self,
+        tp: &TopicPartition,
+        generation: u64,
+        released: Released,
+        ctx: &mut Context<Self>,
+    ) {
+        let topic: Arc<str> = Arc::from(tp.0.as_str());
+        self.deps.health.forget(&topic, tp.1, generation);
+        metrics::partition_released(&tp.0, tp.1);
+        let _older = self
+            .releasing
+            .insert(tp.clone(), (generation, released.clone()));
+        let me = ctx.address();
+        let tp = tp.clone();
+        let _detached = actix_rt::spawn(async move {
+            released.await;
+            me.do_send(QueueReleased { tp, generation });
+        });
+    }
+
+    /// Drains the given partitions; resolves to the state each wrote last.
     fn drain(
         &mut self,
         partitions: Vec<TopicPartition>,
+        ctx: &mut Context<Self>,
     ) -> impl std::future::Future<Output = Vec<(TopicPartition, Option<Saved>)>> + use<> {
         let mut drains = Vec::new();
         for tp in partitions {
@@ -253,20 +319,28 @@ impl Supervisor {
                 let _ignored = running.cancel.send(true);
                 let (reply, answer) = oneshot::channel();
                 running.addr.do_send(Drain { reply });
-                drains.push((tp, answer));
+                self.release(&tp, running.generation, running.released.clone(), ctx);
+                drains.push((tp, answer, running.released));
             }
         }
         metrics::assigned_partitions(self.assigned.len());
         let timeout = self.deps.settings.drain_timeout + Duration::from_secs(5);
-        futures::future::join_all(drains.into_iter().map(move |(tp, answer)| async move {
-            match tokio::time::timeout(timeout, answer).await {
-                Ok(Ok(saved)) => (tp, saved),
-                _ => {
-                    warn!(topic = %tp.0, partition = tp.1, "partition did not drain in time");
-                    (tp, None)
+        futures::future::join_all(drains.into_iter().map(
+            move |(tp, answer, released)| async move {
+                let drained = async {
+                    let saved = answer.await;
+                    released.await;
+                    saved
+                };
+                match tokio::time::timeout(timeout, drained).await {
+                    Ok(Ok(saved)) => (tp, saved),
+                    _ => {
+                        warn!(topic = %tp.0, partition = tp.1, "partition did not drain in time");
+                        (tp, None)
+                    }
                 }
-            }
-        }))
+            },
+        ))
     }
 
     fn on_revoked(
@@ -276,43 +350,31 @@ impl Supervisor {
         reply: std::sync::mpsc::SyncSender<Vec<(TopicPartition, i64)>>,
         ctx: &mut Context<Self>,
     ) {
-        let drained = self.drain(partitions);
+        let drained = self.drain(partitions, ctx);
         ctx.wait(drained.into_actor(self).map(move |drained, _act, _ctx| {
-            let commits = if lost {
-                Vec::new()
-            } else {
-                drained
-                    .into_iter()
-                    .filter_map(|(tp, saved)| saved.map(|s| (tp, s.checkpoint.offset)))
-                    .collect()
-            };
+            let commits = if lost { Vec::new() } else { to_commit(drained) };
             let _ignored = reply.send(commits);
         }));
     }
 
-    fn restart(&mut self, tp: TopicPartition, saved: Option<Saved>, ctx: &mut Context<Self>) {
+    fn restart(&mut self, tp: TopicPartition, ctx: &mut Context<Self>) {
         if self.stopping || !self.assigned.contains(&tp) || self.running.contains_key(&tp) {
             return; // revoked, or reassigned and already running, meanwhile
         }
-        // Seek first: this bumps the partition's fetch version, so records
-        // fetched for the failed actor are discarded before the new one reads.
-        let offset = self.start_offset(saved.as_ref());
-        let checkpoint = saved.as_ref().map(|s| s.checkpoint.clone());
-        if let Err(source) = self.deps.consumer.seek(&tp.0, tp.1, offset, Duration::ZERO) {
-            let error = SupervisorError::Seek {
-                topic: tp.0.clone(),
-                partition: tp.1,
-                offset: format!("{offset:?}"),
-                source: Box::new(source),
-            };
-            self.report_fatal(Failure::new("restarting a partition", error));
-            return;
-        }
-        match self.start_partition(&tp, saved, ctx) {
-            Ok(()) => info!(topic = %tp.0, partition = tp.1, ?checkpoint, "partition restarted"),
-            Err(e) => self.report_fatal(Failure::new("restarting a partition", e)),
-        }
+        self.start_when_released(vec![tp], ctx, |_act, started| {
+            for tp in started {
+                info!(topic = %tp.0, partition = tp.1, "partition restarted; reloading its state");
+            }
+        });
     }
+}
+
+/// The offsets to commit for drained partitions: where each resumes.
+fn to_commit(drained: Vec<(TopicPartition, Option<Saved>)>) -> Vec<(TopicPartition, i64)> {
+    drained
+        .into_iter()
+        .filter_map(|(tp, saved)| saved.and_then(|s| s.checkpoint).map(|c| (tp, c.offset)))
+        .collect()
 }
 
 impl Actor for Supervisor {
@@ -362,10 +424,16 @@ impl Handler<PartitionExited> for Supervisor {
             .running
             .get(&tp)
             .is_some_and(|r| r.generation == exit.generation);
-        if self.stopping || !current {
-            return; // drained on purpose, or a report from an older generation
+        if !current {
+            return; // drained on purpose (released then), or a stale report
         }
-        let _ignored = self.running.remove(&tp);
+        let Some(running) = self.running.remove(&tp) else {
+            return;
+        };
+        self.release(&tp, running.generation, running.released, ctx);
+        if self.stopping {
+            return;
+        }
         let ExitReason::Failed(failure) = exit.reason else {
             return;
         };
@@ -379,10 +447,23 @@ impl Handler<PartitionExited> for Supervisor {
             Decision::Restart(delay) => {
                 metrics::partition_restart(&tp.0, tp.1);
                 warn!(topic = %tp.0, partition = tp.1, error = %failure, restart_in = ?delay, "partition failed; restarting from its checkpoint");
-                let saved = exit.saved;
-                let _handle = ctx.run_later(delay, move |act, ctx| act.restart(tp, saved, ctx));
+                let _handle = ctx.run_later(delay, move |act, ctx| act.restart(tp, ctx));
             }
             Decision::Stop(failure) => self.report_fatal(failure),
+        }
+    }
+}
+
+impl Handler<QueueReleased> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, released: QueueReleased, _ctx: &mut Context<Self>) {
+        if self
+            .releasing
+            .get(&released.tp)
+            .is_some_and(|(g, _)| *g == released.generation)
+        {
+            let _done = self.releasing.remove(&released.tp);
         }
     }
 }
@@ -393,14 +474,10 @@ impl Handler<Shutdown> for Supervisor {
     fn handle(&mut self, msg: Shutdown, ctx: &mut Context<Self>) {
         self.stopping = true;
         let everything: Vec<TopicPartition> = self.assigned.iter().cloned().collect();
-        let drained = self.drain(everything);
+        let drained = self.drain(everything, ctx);
         let consumer = Arc::clone(&self.deps.consumer);
         let finish = async move {
-            let commits: Vec<(TopicPartition, i64)> = drained
-                .await
-                .into_iter()
-                .filter_map(|(tp, saved)| saved.map(|s| (tp, s.checkpoint.offset)))
-                .collect();
+            let commits = to_commit(drained.await);
             if !commits.is_empty() {
                 let committed = tokio::task::spawn_blocking(move || {
                     commit(&*consumer, &commits, CommitMode::Sync)

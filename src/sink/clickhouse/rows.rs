@@ -3,8 +3,9 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
+use super::state::Saved;
 use crate::event::EventTime;
-use crate::pipeline::Checkpoint;
+use crate::pipeline::{Checkpoint, SeriesSnapshot};
 use crate::rollup::Rollup;
 
 /// A row of `rollups`.
@@ -111,13 +112,12 @@ pub struct StateRow {
 }
 
 impl StateRow {
-    /// The checkpoint row of a partition.
+    /// The checkpoint row of a partition: its epoch and checkpoint.
     pub fn checkpoint(
         group: &str,
         topic: &str,
         partition: i32,
-        checkpoint: &Checkpoint,
-        seq: u64,
+        saved: &Saved,
     ) -> Result<Self, serde_json::Error> {
         Ok(StateRow {
             consumer_group: group.to_owned(),
@@ -127,14 +127,63 @@ impl StateRow {
             campaign_id: String::new(),
             content_id: String::new(),
             channel: String::new(),
-            seq,
-            body: serde_json::to_string(checkpoint)?,
+            seq: saved.seq,
+            body: serde_json::to_string(&CheckpointBody {
+                epoch: saved.epoch,
+                checkpoint: saved.checkpoint.clone(),
+            })?,
             updated_at: 0,
         })
     }
 
-    /// Whether this is a checkpoint row (no series).
-    pub fn is_checkpoint(&self) -> bool {
-        self.metric.is_empty()
+    /// The row of one series' history (an empty body: forgotten), written
+    /// with the checkpoint of sequence `seq`.
+    pub fn series(
+        group: &str,
+        topic: &str,
+        partition: i32,
+        snapshot: &SeriesSnapshot,
+        seq: u64,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(StateRow {
+            consumer_group: group.to_owned(),
+            topic: topic.to_owned(),
+            partition,
+            metric: snapshot.metric.name().into_owned(),
+            campaign_id: snapshot.dimensions.campaign_id.clone(),
+            content_id: snapshot.dimensions.content_id.clone(),
+            channel: snapshot.dimensions.channel.clone(),
+            seq,
+            body: match &snapshot.history {
+                Some(history) => serde_json::to_string(history)?,
+                None => String::new(),
+            },
+            updated_at: 0,
+        })
     }
+}
+
+/// The body of a checkpoint row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointBody {
+    /// The newest epoch claimed by a start of the partition.
+    pub epoch: u32,
+    /// Where and how to resume; `None` before the first checkpoint.
+    #[serde(default)]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A series row as read back (`metric` is never empty).
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct SeriesRow {
+    /// Metric of the series.
+    pub metric: String,
+    /// Campaign.
+    pub campaign_id: String,
+    /// Content.
+    pub content_id: String,
+    /// Channel.
+    pub channel: String,
+    /// The history, as JSON.
+    pub body: String,
 }

@@ -1,82 +1,110 @@
-//! Reading the state partitions resume from (`partition_state`).
+//! Reading the state a partition resumes from (`partition_state`): its
+//! checkpoint and epoch, and the newest history of each of its series.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tracing::warn;
-
-use super::rows::StateRow;
-use crate::error::{Classified, Disposition};
-use crate::pipeline::Checkpoint;
-use crate::retry::Backoff;
+use super::rows::{CheckpointBody, SeriesRow, StateRow};
+use crate::pipeline::{Checkpoint, SeriesSnapshot};
+use crate::rollup::{Dimensions, Metric};
 use crate::sink::SinkError;
 
-/// A partition's newest checkpoint, and its sequence number (the next
-/// owner writes higher ones).
+/// What the newest state write of a partition holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
-    /// Where and how to resume.
-    pub checkpoint: Checkpoint,
-    /// Sequence of the write it came from.
+    /// The newest epoch a start of the partition claimed; the next start
+    /// claims one more before writing anything (row versions order by it).
+    pub epoch: u32,
+    /// Where and how to resume; `None` before the first checkpoint.
+    pub checkpoint: Option<Checkpoint>,
+    /// Sequence of the write (the next write uses a higher one).
     pub seq: u64,
 }
 
-/// The newest checkpoint of every partition of `group`, keyed by (topic,
-/// partition). A checkpoint that does not parse is an error: resuming from
-/// a guess could count records twice.
-pub async fn load(
+/// A partition's saved state: its checkpoint row, if any, and the series
+/// histories saved with it.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The checkpoint row.
+    pub saved: Option<Saved>,
+    /// The newest history of every series not forgotten.
+    pub series: Vec<SeriesSnapshot>,
+}
+
+/// Reads the state of `topic`/`partition` for `group`, each query bounded by
+/// `timeout`. A row that does not parse is an error: resuming from a guess
+/// could count records twice.
+pub async fn load_partition(
     client: &::clickhouse::Client,
     group: &str,
-) -> Result<HashMap<(String, i32), Saved>, SinkError> {
-    let rows = client
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<Loaded, SinkError> {
+    let corrupt = |source| SinkError::CorruptState {
+        topic: topic.to_owned(),
+        partition,
+        source,
+    };
+    let checkpoint = client
         .query(
             "SELECT consumer_group, topic, partition, metric, campaign_id, content_id, channel, \
                     max(seq), argMax(body, seq), max(updated_at) \
-             FROM partition_state WHERE consumer_group = ? AND metric = '' \
+             FROM partition_state \
+             WHERE consumer_group = ? AND topic = ? AND partition = ? AND metric = '' \
              GROUP BY consumer_group, topic, partition, metric, campaign_id, content_id, channel",
         )
         .bind(group)
-        .fetch_all::<StateRow>()
-        .await?;
-    rows.into_iter()
-        .map(|row| {
-            let checkpoint =
-                serde_json::from_str(&row.body).map_err(|source| SinkError::CorruptState {
-                    topic: row.topic.clone(),
-                    partition: row.partition,
-                    source,
-                })?;
-            Ok((
-                (row.topic, row.partition),
-                Saved {
-                    checkpoint,
-                    seq: row.seq,
-                },
-            ))
-        })
-        .collect()
+        .bind(topic)
+        .bind(partition)
+        .fetch_optional::<StateRow>();
+    let checkpoint = tokio::time::timeout(timeout, checkpoint)
+        .await
+        .map_err(|_| SinkError::TimedOut("reading the checkpoint"))??;
+    let saved = match checkpoint {
+        Some(row) => {
+            let body: CheckpointBody = serde_json::from_str(&row.body).map_err(corrupt)?;
+            Some(Saved {
+                epoch: body.epoch,
+                checkpoint: body.checkpoint,
+                seq: row.seq,
+            })
+        }
+        None => None,
+    };
+    let series = client
+        .query(
+            "SELECT metric, campaign_id, content_id, channel, argMax(body, seq) AS newest \
+             FROM partition_state \
+             WHERE consumer_group = ? AND topic = ? AND partition = ? AND metric != '' \
+             GROUP BY metric, campaign_id, content_id, channel \
+             HAVING newest != ''",
+        )
+        .bind(group)
+        .bind(topic)
+        .bind(partition)
+        .fetch_all::<SeriesRow>();
+    let series = tokio::time::timeout(timeout, series)
+        .await
+        .map_err(|_| SinkError::TimedOut("reading series histories"))??;
+    let series = series
+        .into_iter()
+        .map(|row| snapshot(row).map_err(corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Loaded { saved, series })
 }
 
-/// [`load`], retrying while ClickHouse is unreachable, for up to `patience`.
-pub async fn load_retrying(
-    client: &::clickhouse::Client,
-    group: &str,
-    patience: Duration,
-) -> Result<HashMap<(String, i32), Saved>, SinkError> {
-    let deadline = Instant::now() + patience;
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    loop {
-        match load(client, group).await {
-            Ok(saved) => return Ok(saved),
-            Err(e) if e.disposition() == Disposition::Retry => {
-                let delay = backoff.next_delay();
-                if Instant::now() + delay >= deadline {
-                    return Err(e);
-                }
-                warn!(error = %crate::error::Chain(&e), retry_in = ?delay, "reading checkpoints failed; retrying");
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+fn snapshot(row: SeriesRow) -> Result<SeriesSnapshot, serde_json::Error> {
+    let metric: Metric = row
+        .metric
+        .parse()
+        .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+    Ok(SeriesSnapshot {
+        metric,
+        dimensions: Dimensions {
+            campaign_id: row.campaign_id,
+            content_id: row.content_id,
+            channel: row.channel,
+        },
+        history: Some(serde_json::from_str(&row.body)?),
+    })
 }

@@ -17,8 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
 use super::rows::{RollupRow, StateRow};
+use super::state::Saved;
 use crate::error::{Classified, Disposition};
-use crate::pipeline::Checkpoint;
+use crate::pipeline::SeriesSnapshot;
 use crate::retry::Backoff;
 use crate::rollup::Rollup;
 use crate::sink::SinkError;
@@ -43,9 +44,12 @@ pub type WriteResult = Result<(), Arc<SinkError>>;
 /// means the writer task is gone.
 pub type Ack = oneshot::Receiver<WriteResult>;
 
-enum Request {
-    Rollups(Vec<Rollup>, oneshot::Sender<WriteResult>),
-    State(Vec<StateRow>, oneshot::Sender<WriteResult>),
+/// One partition's write: rollup rows (with their version) or state rows
+/// (a checkpoint and the series histories saved with it).
+struct Request {
+    rollups: Vec<RollupRow>,
+    state: Vec<StateRow>,
+    done: oneshot::Sender<WriteResult>,
 }
 
 /// Submits rows to the writer task. Cheap to clone.
@@ -57,10 +61,10 @@ pub struct RollupWriter {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Request::Rollups(rows, _) => write!(f, "Rollups({} rows)", rows.len()),
-            Request::State(rows, _) => write!(f, "State({} rows)", rows.len()),
-        }
+        f.debug_struct("Request")
+            .field("rollups", &self.rollups.len())
+            .field("state", &self.state.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,69 +87,84 @@ impl RollupWriter {
         )
     }
 
-    /// Queues rollup rows; waits while the queue is full. The returned
-    /// [`Ack`] resolves once they are written.
-    pub async fn write_rollups(&self, rows: Vec<Rollup>) -> Result<Ack, SinkError> {
-        let (done, ack) = oneshot::channel();
-        self.requests
-            .send(Request::Rollups(rows, done))
-            .await
-            .map_err(|_| SinkError::Stopped("clickhouse"))?;
-        Ok(ack)
+    /// Queues rollup rows, stamped with `version`; waits while the queue is
+    /// full. The returned [`Ack`] resolves once they are written.
+    pub async fn write_rollups(&self, rows: Vec<Rollup>, version: u64) -> Result<Ack, SinkError> {
+        let rollups = rows
+            .into_iter()
+            .map(|r| RollupRow::new(r, version))
+            .collect();
+        self.submit(rollups, Vec::new()).await
     }
 
-    /// Queues a partition's checkpoint, written with sequence number `seq`
-    /// in one INSERT; the [`Ack`] resolves once written.
-    pub async fn write_checkpoint(
+    /// Queues a partition's state: its checkpoint row (`saved`) and the
+    /// series histories saved with it, all written with `saved.seq` in one
+    /// INSERT (one block: visible together or not at all). The [`Ack`]
+    /// resolves once written.
+    pub async fn write_state(
         &self,
         topic: &str,
         partition: i32,
-        checkpoint: &Checkpoint,
-        seq: u64,
+        saved: &Saved,
+        series: &[SeriesSnapshot],
     ) -> Result<Ack, SinkError> {
-        let row = StateRow::checkpoint(&self.group, topic, partition, checkpoint, seq)
-            .map_err(SinkError::Encode)?;
+        let mut rows = Vec::with_capacity(series.len() + 1);
+        rows.push(
+            StateRow::checkpoint(&self.group, topic, partition, saved)
+                .map_err(SinkError::Encode)?,
+        );
+        for snapshot in series {
+            rows.push(
+                StateRow::series(&self.group, topic, partition, snapshot, saved.seq)
+                    .map_err(SinkError::Encode)?,
+            );
+        }
+        self.submit(Vec::new(), rows).await
+    }
+
+    async fn submit(
+        &self,
+        rollups: Vec<RollupRow>,
+        state: Vec<StateRow>,
+    ) -> Result<Ack, SinkError> {
         let (done, ack) = oneshot::channel();
         self.requests
-            .send(Request::State(vec![row], done))
+            .send(Request {
+                rollups,
+                state,
+                done,
+            })
             .await
             .map_err(|_| SinkError::Stopped("clickhouse"))?;
         Ok(ack)
     }
 }
 
-/// Versions for ReplacingMergeTree: wall-clock milliseconds, but strictly
-/// increasing within the process so two writes never tie.
-#[derive(Debug, Default)]
-struct VersionClock(u64);
+/// Most state rows per INSERT, well under ClickHouse's
+/// `max_insert_block_size` (1,048,576), so an INSERT is one block. A
+/// request is never split; one larger than this is inserted alone.
+const STATE_ROWS_PER_INSERT: usize = 500_000;
 
-impl VersionClock {
-    fn next(&mut self) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.0 = now.max(self.0 + 1);
-        self.0
-    }
-}
+/// ClickHouse codes that mean "the body was cut short" as often as "the
+/// data is bad": retried a few times, then taken at their word.
+const SUSPECT_CODES_RETRIES: u32 = 5;
 
 async fn run(
     client: clickhouse::Client,
     settings: WriterSettings,
     mut receiver: mpsc::Receiver<Request>,
 ) {
-    let mut clock = VersionClock::default();
     let mut open = true;
     while open {
         let Some(first) = receiver.recv().await else {
             break;
         };
         let mut batch = Batch::default();
-        batch.add(first, &mut clock);
+        batch.add(first);
         let deadline = tokio::time::Instant::now() + settings.flush_interval;
-        while batch.rollups.len() < settings.batch_max_rows {
+        while batch.rollup_rows < settings.batch_max_rows {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(request)) => batch.add(request, &mut clock),
+                Ok(Some(request)) => batch.add(request),
                 Ok(None) => {
                     open = false;
                     break;
@@ -159,61 +178,75 @@ async fn run(
 
 #[derive(Default)]
 struct Batch {
-    rollups: Vec<RollupRow>,
-    state: Vec<StateRow>,
-    waiters: Vec<oneshot::Sender<WriteResult>>,
+    requests: Vec<Request>,
+    rollup_rows: usize,
 }
 
 impl Batch {
-    fn add(&mut self, request: Request, clock: &mut VersionClock) {
-        let version = clock.next();
-        match request {
-            Request::Rollups(rows, done) => {
-                self.rollups
-                    .extend(rows.into_iter().map(|r| RollupRow::new(r, version)));
-                self.waiters.push(done);
-            }
-            Request::State(rows, done) => {
-                let now = u32::try_from(version / 1000).unwrap_or(0);
-                self.state.extend(rows.into_iter().map(|row| StateRow {
-                    updated_at: now,
-                    ..row
-                }));
-                self.waiters.push(done);
-            }
+    fn add(&mut self, mut request: Request) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        for row in &mut request.state {
+            row.updated_at = now;
         }
+        self.rollup_rows += request.rollups.len();
+        self.requests.push(request);
     }
 
+    /// Inserts every request; if that fails in a way retrying cannot fix,
+    /// inserts each request alone, so one partition's bad rows fail only
+    /// that partition.
     async fn write(self, client: &clickhouse::Client, settings: &WriterSettings) {
-        let mut result = Ok(());
-        for chunk in self.rollups.chunks(settings.batch_max_rows.max(1)) {
-            result = insert_with_retry(client, "rollups", chunk, settings.request_timeout).await;
-            if result.is_err() {
-                break;
+        let result = insert_requests(client, &self.requests, settings).await;
+        if result.is_ok() || self.requests.len() == 1 {
+            let outcome = result.map_err(Arc::new);
+            for request in self.requests {
+                let _receiver_gone = request.done.send(outcome.clone());
             }
+            return;
         }
-        // One INSERT, so one block: a partition's checkpoint and its series
-        // rows become visible together or not at all.
-        if result.is_ok() && !self.state.is_empty() {
-            result = insert_with_retry(
-                client,
-                "partition_state",
-                &self.state,
-                settings.request_timeout,
-            )
-            .await;
-        }
-        let outcome = result.map_err(Arc::new);
-        for waiter in self.waiters {
-            let _receiver_gone = waiter.send(outcome.clone());
+        warn!(
+            requests = self.requests.len(),
+            "a shared ClickHouse insert failed; inserting each partition's rows alone"
+        );
+        for request in self.requests {
+            let alone = insert_requests(client, std::slice::from_ref(&request), settings).await;
+            let _receiver_gone = request.done.send(alone.map_err(Arc::new));
         }
     }
+}
+
+/// Inserts the rollups of `requests`, then their state rows: one INSERT per
+/// group of whole requests up to [`STATE_ROWS_PER_INSERT`] rows, so each
+/// partition's checkpoint and series rows land in one block.
+async fn insert_requests(
+    client: &clickhouse::Client,
+    requests: &[Request],
+    settings: &WriterSettings,
+) -> Result<(), SinkError> {
+    let rollups: Vec<&RollupRow> = requests.iter().flat_map(|r| &r.rollups).collect();
+    for chunk in rollups.chunks(settings.batch_max_rows.max(1)) {
+        insert_with_retry(client, "rollups", chunk, settings.request_timeout).await?;
+    }
+    let mut group: Vec<&StateRow> = Vec::new();
+    for request in requests {
+        if !group.is_empty() && group.len() + request.state.len() > STATE_ROWS_PER_INSERT {
+            insert_with_retry(client, "partition_state", &group, settings.request_timeout).await?;
+            group.clear();
+        }
+        group.extend(&request.state);
+    }
+    if !group.is_empty() {
+        insert_with_retry(client, "partition_state", &group, settings.request_timeout).await?;
+    }
+    Ok(())
 }
 
 async fn insert_with_retry<T: RowOwned + RowWrite>(
     client: &clickhouse::Client,
     table: &'static str,
-    rows: &[T],
+    rows: &[&T],
     timeout: Duration,
 ) -> Result<(), SinkError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
@@ -225,7 +258,10 @@ async fn insert_with_retry<T: RowOwned + RowWrite>(
                 metrics::insert_succeeded(table, rows.len(), started.elapsed().as_secs_f64());
                 return Ok(());
             }
-            Err(e) if e.disposition() == Disposition::Retry => {
+            Err(e)
+                if e.disposition() == Disposition::Retry
+                    && !(e.is_suspect() && attempt >= SUSPECT_CODES_RETRIES) =>
+            {
                 metrics::insert_failed(table, "retry");
                 let delay = backoff.next_delay();
                 warn!(table, attempt, error = %crate::error::Chain(&e), retry_in = ?delay, "ClickHouse insert failed; retrying");
@@ -244,7 +280,7 @@ async fn insert_with_retry<T: RowOwned + RowWrite>(
 async fn insert<T: RowOwned + RowWrite>(
     client: &clickhouse::Client,
     table: &str,
-    rows: &[T],
+    rows: &[&T],
     timeout: Duration,
 ) -> Result<(), SinkError> {
     let mut insert = client
@@ -252,8 +288,12 @@ async fn insert<T: RowOwned + RowWrite>(
         .await?
         .with_timeouts(Some(timeout), Some(timeout));
     for row in rows {
-        insert.write(row).await?;
+        insert.write(*row).await?;
     }
-    insert.end().await?;
+    // The whole INSERT, including the wait for ClickHouse's answer, is
+    // bounded: a server that accepts the body and never answers is retried.
+    tokio::time::timeout(timeout, insert.end())
+        .await
+        .map_err(|_| SinkError::TimedOut("an INSERT"))??;
     Ok(())
 }
