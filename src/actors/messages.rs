@@ -70,6 +70,8 @@ pub struct PartitionState {
     pub topic: String,
     /// Partition.
     pub partition: i32,
+    /// Which start of the partition in this process (increasing).
+    pub generation: u64,
     /// `loading`, `running` or `draining`.
     pub phase: &'static str,
     /// The pipeline's state, once loaded.

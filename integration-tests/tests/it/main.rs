@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod idle;
 mod logs;
+mod moves;
 mod observability;
 mod rebalance;
 mod registry;

@@ -45,12 +45,16 @@ async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> 
             let client = client.clone();
             async move {
                 let rows = stored_count(&client).await.unwrap_or(0);
-                let checkpoints: u64 = client
-                    .query("SELECT count() FROM partition_state")
+                // Checkpoints past the first windows, with series histories.
+                let (checkpoints, series): (u64, u64) = client
+                    .query(
+                        "SELECT countIf(metric = '' AND position(body, '\"closed_through\":1') > 0), \
+                                countIf(metric != '') FROM partition_state",
+                    )
                     .fetch_one()
                     .await
-                    .unwrap_or(0);
-                Ok((rows > 0 && checkpoints > 0).then_some(rows))
+                    .unwrap_or((0, 0));
+                Ok((rows > 0 && checkpoints > 0 && series > 0).then_some(rows))
             }
         },
     )

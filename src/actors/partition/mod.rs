@@ -678,6 +678,7 @@ impl Handler<GetState> for PartitionActor {
         MessageResult(PartitionState {
             topic: self.topic.to_string(),
             partition: self.partition,
+            generation: self.generation,
             phase: match self.life.phase() {
                 Phase::Loading => "loading",
                 Phase::Running => "running",

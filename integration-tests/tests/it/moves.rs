@@ -1,0 +1,142 @@
+//! Partitions move between replicas while events flow: a second replica
+//! joins, is killed with SIGKILL, a third joins and leaves cleanly. Every
+//! rollup row, trend slope and anomaly score included, is what one
+//! uninterrupted run writes; and with cooperative-sticky assignment (the
+//! default) the partitions a replica keeps through a rebalance are never
+//! restarted.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use integration_tests::expected::{rollups, stored_count};
+use integration_tests::{eventually, http_get, TestEnv};
+use reactor::generate::publish::FormatMix;
+
+type Partition = (String, i32);
+
+/// The partitions a replica's `/state` lists, with their generations.
+async fn generations(address: &str) -> Result<BTreeMap<Partition, u64>> {
+    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
+    anyhow::ensure!(status == 200, "/state: HTTP {status}");
+    let states: Vec<serde_json::Value> = serde_json::from_str(&body)?;
+    states
+        .iter()
+        .map(|s| {
+            let topic = s["topic"].as_str().context("topic")?.to_owned();
+            let partition = i32::try_from(s["partition"].as_i64().context("partition")?)?;
+            let generation = s["generation"].as_u64().context("generation")?;
+            Ok(((topic, partition), generation))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_partitions_keep_every_column_exact() -> Result<()> {
+    let scenario = crate::without_idle_closing();
+    let env = TestEnv::new("moves", &scenario).await?;
+    let events = crate::events(11, 90_000);
+    let expected = rollups(&events, 60);
+    let all = 3 * usize::try_from(scenario.partitions)?;
+
+    let mut a = env.start_reactor("a")?;
+    let a_address = a.wait_for_http(Duration::from_secs(60)).await?;
+    let publisher = env.publisher().await?;
+    let progress = ProgressBar::hidden();
+    let published = progress.clone();
+    let publishing = tokio::spawn(async move {
+        let mix = FormatMix::Mixed {
+            avro_share: 0.5,
+            seed: 11,
+        };
+        let report = publisher
+            .publish(mix.assign(events), Some(2_500.0), Some(&published))
+            .await?;
+        anyhow::Ok((publisher, report))
+    });
+    let client = env.clickhouse();
+    eventually("the first rollups", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move { Ok((stored_count(&client).await.unwrap_or(0) > 0).then_some(())) }
+    })
+    .await?;
+    let before = eventually(
+        "replica a to own every partition",
+        Duration::from_secs(60),
+        || {
+            let a_address = a_address.clone();
+            async move {
+                let owned = generations(&a_address).await?;
+                Ok((owned.len() == all).then_some(owned))
+            }
+        },
+    )
+    .await?;
+
+    // B joins: some partitions move to it, the others stay where they were.
+    let mut b = env.start_reactor("b")?;
+    let b_address = b.wait_for_http(Duration::from_secs(60)).await?;
+    let moved = eventually(
+        "partitions to move to replica b",
+        Duration::from_secs(90),
+        || {
+            let b_address = b_address.clone();
+            async move {
+                let moved = generations(&b_address).await.unwrap_or_default();
+                Ok((!moved.is_empty() && moved.len() < all).then_some(moved))
+            }
+        },
+    )
+    .await?;
+    let kept = generations(&a_address).await?;
+    for (partition, generation) in &kept {
+        assert_eq!(
+            before.get(partition),
+            Some(generation),
+            "{partition:?} stayed on replica a but was restarted by the rebalance"
+        );
+    }
+    assert!(kept.keys().all(|p| !moved.contains_key(p)));
+
+    // B dies without a word; its partitions come back to A after the
+    // session timeout, from B's checkpoints and series histories.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    b.kill();
+    eventually(
+        "replica a to own every partition again",
+        Duration::from_secs(60),
+        || {
+            let a_address = a_address.clone();
+            async move { Ok((generations(&a_address).await?.len() == all).then_some(())) }
+        },
+    )
+    .await?;
+
+    // C joins and leaves cleanly.
+    let mut c = env.start_reactor("c")?;
+    let c_address = c.wait_for_http(Duration::from_secs(60)).await?;
+    eventually(
+        "partitions to move to replica c",
+        Duration::from_secs(90),
+        || {
+            let c_address = c_address.clone();
+            async move {
+                Ok((!generations(&c_address).await.unwrap_or_default().is_empty()).then_some(()))
+            }
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.stop()?;
+    let at = progress.position();
+    println!("replica c left after {at} events published");
+
+    let (publisher, _report) = publishing.await??;
+    env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
+        .await?;
+    env.assert_rollups_exact(&mut a, &expected, 60, Duration::from_secs(180))
+        .await?;
+    a.stop()?;
+    Ok(())
+}
