@@ -56,6 +56,7 @@ CONFIG_PATH = "/etc/reactor/config.toml"
 KNOWN_ENV = {
     "REACTOR__KAFKA__BROKERS",
     "REACTOR__KAFKA__GROUP_ID",
+    "REACTOR__KAFKA__PREFETCH_KBYTES_PER_PARTITION",
     "REACTOR__KAFKA__TLS__ENABLED",
     "REACTOR__KAFKA__TLS__CA_FILE",
     "REACTOR__KAFKA__TLS__CERT_FILE",
@@ -370,6 +371,13 @@ def check_pod_spec(r: Rendered) -> None:
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, "liveness is not /healthz"
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, "readiness is not /readyz"
     assert c["args"] == ["--config", CONFIG_PATH, "run"], f"args: {c['args']}"
+    if not r.values["resources"].get("limits", {}).get("memory"):
+        # The memory budget follows the prefetch: a pod may read every partition.
+        prefetch_mi = -(-r.values["kafka"]["prefetchKbytesPerPartition"] // 1024)
+        want = 256 + 3 * r.values["partitions"] * (prefetch_mi + r.values["memoryPerPartitionMi"])
+        got = c["resources"]["limits"]["memory"]
+        assert got == f"{want}Mi", f"memory limit {got}, the budget is {want}Mi"
+        assert c["resources"]["requests"]["memory"] == f"{want // 2}Mi", "memory request is not half the limit"
     env = {e["name"]: e for e in c["env"]}
     port = next(p["containerPort"] for p in c["ports"] if p["name"] == "http")
     assert env["REACTOR__HTTP__LISTEN"]["value"] == f"0.0.0.0:{port}", "http.listen is not the container port"

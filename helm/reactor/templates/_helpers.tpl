@@ -241,6 +241,8 @@ create-topics Job): REACTOR__SECTION__KEY, which wins over the ConfigMap.
   value: {{ join "," .Values.kafka.brokers | quote }}
 - name: REACTOR__KAFKA__GROUP_ID
   value: {{ .Values.kafka.groupId | quote }}
+- name: REACTOR__KAFKA__PREFETCH_KBYTES_PER_PARTITION
+  value: {{ .Values.kafka.prefetchKbytesPerPartition | quote }}
 {{- with .Values.kafka.tls }}
 {{- if .enabled }}
 - name: REACTOR__KAFKA__TLS__ENABLED
@@ -475,3 +477,24 @@ topics of config.topics with Reactor's defaults.
 {{- fail "dashboards.enabled is true but the chart has no dashboards/*.json." }}
 {{- end }}
 {{- end }}
+
+{{/*
+The container's resources: as given, with an empty memory limit or request
+computed from the partitions a pod may read (see values.yaml, resources).
+*/}}
+{{- define "reactor.resources" -}}
+{{- $prefetchMi := div (add .Values.kafka.prefetchKbytesPerPartition 1023) 1024 -}}
+{{- $limitMi := add 256 (mul 3 .Values.partitions (add $prefetchMi .Values.memoryPerPartitionMi)) -}}
+{{- $resources := deepCopy .Values.resources -}}
+{{- $limits := default dict $resources.limits -}}
+{{- $requests := default dict $resources.requests -}}
+{{- if not $limits.memory -}}
+{{- $_ := set $limits "memory" (printf "%dMi" $limitMi) -}}
+{{- end -}}
+{{- if not $requests.memory -}}
+{{- $_ := set $requests "memory" (printf "%dMi" (div $limitMi 2)) -}}
+{{- end -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- toYaml $resources -}}
+{{- end -}}

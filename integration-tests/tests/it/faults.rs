@@ -121,3 +121,86 @@ async fn inserts_applied_whose_answers_are_lost_count_once() -> anyhow::Result<(
     )
     .await
 }
+
+/// ClickHouse stops answering, and then a replica dies, so its partitions
+/// move to the survivor during the outage: the survivor does not exit; the
+/// moved partitions wait to load their state (the process unready, saying
+/// why) and resume when ClickHouse is back, every column exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_during_an_outage_waits_instead_of_crashing() -> anyhow::Result<()> {
+    let scenario = crate::without_idle_closing();
+    let env = TestEnv::new("outage-rebalance", &scenario).await?;
+    let proxy = FaultProxy::start(&env.services.clickhouse).await?;
+    let events = crate::events(23, 40_000);
+    let expected = rollups(&events, 60);
+    let via_proxy = [("REACTOR__CLICKHOUSE__URL", proxy.url())];
+    let vars: Vec<(&str, &str)> = via_proxy.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut a = env.start_reactor_with_env("a", &vars)?;
+    let a_address = a.wait_for_http(Duration::from_secs(60)).await?;
+    let mut b = env.start_reactor_with_env("b", &vars)?;
+    let _b_address = b.wait_for_http(Duration::from_secs(60)).await?;
+    let publisher = env.publisher().await?;
+    let (first, second) = events.split_at(events.len() / 2);
+    let mix = FormatMix::Mixed {
+        avro_share: 0.5,
+        seed: 23,
+    };
+    let _report = publisher
+        .publish(mix.assign(first.to_vec()), None, None)
+        .await?;
+    let client = env.clickhouse();
+    eventually("the first rollups", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move { Ok((stored_count(&client).await.unwrap_or(0) > 0).then_some(())) }
+    })
+    .await?;
+
+    proxy.set(Fault::Pause, Scope::All);
+    b.kill();
+    let url = format!("http://{a_address}/readyz");
+    let why = eventually(
+        "replica a to load b's partitions and say it waits",
+        Duration::from_secs(60),
+        || {
+            let url = url.clone();
+            async move {
+                let (status, body) = integration_tests::http_get(&url, None).await?;
+                Ok((status == 503 && body.contains("loading its state")).then_some(body))
+            }
+        },
+    )
+    .await?;
+    println!(
+        "during the outage, /readyz said: {}",
+        why.lines().next().unwrap_or("")
+    );
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    anyhow::ensure!(
+        a.is_running(),
+        "replica a exited during the outage:\n{}",
+        a.log_tail(30)
+    );
+    proxy.heal();
+
+    let _report = publisher
+        .publish(mix.assign(second.to_vec()), None, None)
+        .await?;
+    env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
+        .await?;
+    env.assert_rollups_exact(&mut a, &expected, 60, Duration::from_secs(180))
+        .await?;
+    eventually(
+        "replica a to be ready again",
+        Duration::from_secs(30),
+        || {
+            let url = url.clone();
+            async move {
+                let (status, _) = integration_tests::http_get(&url, None).await?;
+                Ok((status == 200).then_some(()))
+            }
+        },
+    )
+    .await?;
+    a.stop()?;
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! Reactor's tables, created from the DDL in `schemas/clickhouse/`.
 
+use std::time::Duration;
+
 use crate::sink::SinkError;
 
 /// The DDL files, in the order they are applied.
@@ -45,20 +47,25 @@ pub fn statements(database: &str) -> Vec<String> {
         .collect()
 }
 
+/// How long one DDL statement or check may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Creates the database and tables where missing.
 pub async fn apply(client: &::clickhouse::Client, database: &str) -> Result<(), SinkError> {
     for statement in statements(database) {
-        client.query(&statement).execute().await?;
+        tokio::time::timeout(TIMEOUT, client.query(&statement).execute())
+            .await
+            .map_err(|_| SinkError::TimedOut("creating the schema"))??;
     }
     Ok(())
 }
 
 /// The server's version string; doubles as a connectivity check.
 pub async fn server_version(client: &::clickhouse::Client) -> Result<String, SinkError> {
-    Ok(client
-        .query("SELECT version()")
-        .fetch_one::<String>()
-        .await?)
+    let version = client.query("SELECT version()").fetch_one::<String>();
+    Ok(tokio::time::timeout(TIMEOUT / 3, version)
+        .await
+        .map_err(|_| SinkError::TimedOut("a version query"))??)
 }
 
 #[cfg(test)]
