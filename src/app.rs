@@ -37,6 +37,75 @@ use crate::window::WindowSpec;
 /// How long startup waits for ClickHouse and the brokers to answer.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The sinks every partition of the process shares.
+#[derive(Debug)]
+pub struct SharedSinks {
+    /// The ClickHouse writer.
+    pub writer: RollupWriter,
+    /// Its task, which ends once every writer handle is dropped.
+    pub writer_task: tokio::task::JoinHandle<()>,
+    /// The dead-letter topic.
+    pub dead_letters: SideTopicSink,
+    /// The late-events topic.
+    pub late: SideTopicSink,
+    /// Derived events.
+    pub derived: DerivedSink,
+}
+
+/// Starts the ClickHouse writer on `clickhouse` (a client with the
+/// database) and creates the Kafka-side sinks (registering the derived
+/// event schemas for Avro output).
+pub async fn shared_sinks(
+    config: &Config,
+    clickhouse: ::clickhouse::Client,
+    registry: Option<&SchemaRegistry>,
+) -> anyhow::Result<SharedSinks> {
+    let ch = &config.clickhouse;
+    let (writer, writer_task) = RollupWriter::spawn(
+        clickhouse,
+        &config.kafka.group_id,
+        WriterSettings {
+            batch_max_rows: ch.batch_max_rows,
+            flush_interval: ch.flush_interval,
+            request_timeout: ch.request_timeout,
+        },
+    );
+    let producer = producer::create(&config.kafka).context("cannot create the Kafka producer")?;
+    let dead_letters = SideTopicSink::new(
+        producer.clone(),
+        &config.topics.dead_letter,
+        SideTopic::DeadLetter,
+    );
+    let late = SideTopicSink::new(producer.clone(), &config.topics.late, SideTopic::Late);
+    let derived = DerivedSink::new(producer, &config.topics, config.derived.format, registry)
+        .await
+        .context("cannot set up derived events")?;
+    Ok(SharedSinks {
+        writer,
+        writer_task,
+        dead_letters,
+        late,
+        derived,
+    })
+}
+
+/// What partition actors are configured with.
+pub fn partition_settings(config: &Config) -> PartitionSettings {
+    PartitionSettings {
+        pipelines: TopicKind::ALL
+            .into_iter()
+            .map(|kind| (kind, pipeline_settings(config, kind)))
+            .collect(),
+        group_id: config.kafka.group_id.clone(),
+        start_from: config.kafka.start_from,
+        batch_max_messages: config.kafka.batch_max_messages,
+        batches_in_flight: config.kafka.batches_in_flight,
+        checkpoint_interval: config.pipeline.checkpoint_interval,
+        drain_timeout: config.pipeline.drain_timeout,
+        warn_rejected_share: config.limits.warn_rejected_share,
+    }
+}
+
 /// Runtime options of `reactor run` (command-line flags, not configuration).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -84,45 +153,16 @@ pub async fn run(
     };
 
     // Sinks.
-    let (writer, writer_task) = RollupWriter::spawn(
-        data_client.clone(),
-        &config.kafka.group_id,
-        WriterSettings {
-            batch_max_rows: ch.batch_max_rows,
-            flush_interval: ch.flush_interval,
-            request_timeout: ch.request_timeout,
-        },
-    );
-    let producer = producer::create(&config.kafka).context("cannot create the Kafka producer")?;
-    let dead_letters = SideTopicSink::new(
-        producer.clone(),
-        &config.topics.dead_letter,
-        SideTopic::DeadLetter,
-    );
-    let late = SideTopicSink::new(producer.clone(), &config.topics.late, SideTopic::Late);
-    let derived = DerivedSink::new(
-        producer,
-        &config.topics,
-        config.derived.format,
-        registry.as_ref(),
-    )
-    .await
-    .context("cannot set up derived events")?;
+    let SharedSinks {
+        writer,
+        writer_task,
+        dead_letters,
+        late,
+        derived,
+    } = shared_sinks(&config, data_client.clone(), registry.as_ref()).await?;
 
     // Consumer, supervisor, driver.
-    let settings = PartitionSettings {
-        pipelines: TopicKind::ALL
-            .into_iter()
-            .map(|kind| (kind, pipeline_settings(&config, kind)))
-            .collect(),
-        group_id: config.kafka.group_id.clone(),
-        start_from: config.kafka.start_from,
-        batch_max_messages: config.kafka.batch_max_messages,
-        batches_in_flight: config.kafka.batches_in_flight,
-        checkpoint_interval: config.pipeline.checkpoint_interval,
-        drain_timeout: config.pipeline.drain_timeout,
-        warn_rejected_share: config.limits.warn_rejected_share,
-    };
+    let settings = partition_settings(&config);
     let reply_timeout = config.pipeline.drain_timeout + STARTUP_TIMEOUT + Duration::from_secs(60);
     let (group_consumer, events_tx, events) = consumer::create(&config.kafka, reply_timeout)
         .context("cannot create the Kafka consumer")?;

@@ -2,6 +2,7 @@
 //! started by `scripts/services-start`. One binary, a fresh environment per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actors;
 mod analytics;
 mod cli;
 mod dashboards;

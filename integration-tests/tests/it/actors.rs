@@ -1,0 +1,309 @@
+//! The actor shell, driven directly (`#[actix::test]`) against the real
+//! services: a partition actor draining while its sink is stalled, and the
+//! supervisor's handling of stale and fatal reports and of its restart
+//! budget. The consumer
+//! is real but never joins its group: the tests assign by message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use anyhow::{Context as _, Result};
+use integration_tests::proxy::{Fault, FaultProxy, Scope};
+use integration_tests::{Scenario, TestEnv};
+use rdkafka::Offset;
+use reactor::actors::messages::{Drain, GetAllStates, GetState, PartitionExited, RecordBatch};
+use reactor::actors::partition::{Credit, OwnedQueue, PartitionStart};
+use reactor::actors::{
+    PartitionActor, PartitionDeps, RestartPolicy, Supervisor, SupervisorSettings,
+};
+use reactor::config::DerivedFormat;
+use reactor::error::{ExitReason, Failure};
+use reactor::event::decode::Decoder;
+use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime, Record, TopicKind};
+use reactor::health::Health;
+use reactor::kafka::{consumer, RebalanceEvent};
+use reactor::sink::clickhouse::{self, schema};
+use reactor::sink::SinkError;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// What partition actors and the supervisor need, for `env`'s topics,
+/// writing to ClickHouse at `clickhouse_url`, draining within 3 s.
+async fn deps(env: &TestEnv, clickhouse_url: &str) -> Result<PartitionDeps> {
+    let mut config = env.config.clone();
+    config.clickhouse.url = clickhouse_url.to_owned();
+    config.pipeline.drain_timeout = Duration::from_secs(3);
+    config.derived.format = DerivedFormat::Json;
+    let database = config.clickhouse.database.clone();
+    let admin = clickhouse::client(&config.clickhouse, None)?;
+    schema::apply(&admin, &database).await?;
+    let data = clickhouse::client(&config.clickhouse, Some(&database))?;
+    let sinks = reactor::app::shared_sinks(&config, data.clone(), None).await?;
+    let (consumer, _events, _receiver) = consumer::create(&config.kafka, Duration::from_secs(60))?;
+    Ok(PartitionDeps {
+        consumer,
+        clickhouse: data,
+        writer: sinks.writer,
+        dead_letters: sinks.dead_letters,
+        late: sinks.late,
+        derived: sinks.derived,
+        registry: None,
+        health: Arc::new(Health::new(Duration::from_secs(30))),
+        settings: reactor::app::partition_settings(&config),
+    })
+}
+
+/// Assigns engagement partition 0 to the consumer, as the rebalance
+/// callback does once the supervisor answers (its queue is split already).
+fn assign(deps: &PartitionDeps, topic: &str) -> Result<()> {
+    use rdkafka::consumer::Consumer as _;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Stored)?;
+    deps.consumer.assign(&tpl)?;
+    Ok(())
+}
+
+/// Collects the exits partition actors report.
+struct Exits(mpsc::UnboundedSender<PartitionExited>);
+
+impl Actor for Exits {
+    type Context = Context<Self>;
+}
+
+impl Handler<PartitionExited> for Exits {
+    type Result = ();
+
+    fn handle(&mut self, exit: PartitionExited, _ctx: &mut Context<Self>) {
+        let _ignored = self.0.send(exit);
+    }
+}
+
+/// A view at `seconds` into the scenario's event time.
+fn view(offset: i64, seconds: i64) -> Result<Record> {
+    let event = Event::Engagement(EngagementEvent {
+        event_id: format!("e{offset}"),
+        occurred_at: EventTime::from_millis(crate::START_MS + seconds * 1000),
+        content_id: "content-1".into(),
+        campaign_id: "campaign-1".into(),
+        channel: "web".into(),
+        user_id: "u".into(),
+        kind: EngagementKind::View,
+        dwell_ms: None,
+    });
+    Ok(Record {
+        offset,
+        key: None,
+        payload: Some(reactor::event::encode::to_json(&event)?),
+    })
+}
+
+#[actix::test]
+async fn a_drain_under_a_stalled_sink_ends_by_its_deadline() -> Result<()> {
+    let env = TestEnv::new("actor-drain", &Scenario::default()).await?;
+    let proxy = FaultProxy::start(&env.services.clickhouse).await?;
+    let deps = deps(&env, &proxy.url()).await?;
+    let topic = env.config.topics.engagement.clone();
+    let queue = deps
+        .consumer
+        .split_partition_queue(&topic, 0)
+        .context("split")?;
+    let (queue, released) = OwnedQueue::new(queue);
+    assign(&deps, &topic)?;
+    let (cancel, cancelled) = watch::channel(false);
+    let (exits_tx, mut exits) = mpsc::unbounded_channel();
+    let exits_addr = Exits(exits_tx).start();
+    let settings = deps.settings.pipelines[&TopicKind::Engagement];
+    let start = PartitionStart {
+        topic: Arc::from(topic.as_str()),
+        partition: 0,
+        generation: 7,
+        queue,
+        decoder: Decoder::new(TopicKind::Engagement, false, settings.limits)?,
+        settings,
+        cancel: cancelled,
+    };
+    let actor = PartitionActor::new(start, deps, exits_addr.recipient()).start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while actor.send(GetState).await?.phase != "running" {
+        anyhow::ensure!(Instant::now() < deadline, "the partition never loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // ClickHouse stops taking inserts; a batch closes a window, so its rows
+    // wait on the stalled writer.
+    proxy.set(Fault::Pause, Scope::Inserts);
+    let records = (0..20)
+        .map(|i| view(i, i * 10))
+        .collect::<Result<Vec<_>>>()?;
+    actor.do_send(RecordBatch {
+        records,
+        credit: Credit::default(),
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = actor.send(GetState).await?;
+    anyhow::ensure!(
+        state
+            .pipeline
+            .as_ref()
+            .is_some_and(|p| p.batches_in_flight > 0),
+        "no rollups in flight: {state:?}"
+    );
+
+    let began = Instant::now();
+    let _ignored = cancel.send(true);
+    let (reply, answer) = oneshot::channel();
+    actor.do_send(Drain { reply });
+    let saved = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .context("the drain never answered")??;
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(2_500) && took < Duration::from_secs(6),
+        "the drain took {took:?}; it waits for the stalled write until its 3 s deadline"
+    );
+    // Nothing was checkpointed past the claim: the next owner re-reads all.
+    let saved = saved.context("the claim was written, so there is a state")?;
+    assert_eq!((saved.epoch, saved.checkpoint), (1, None));
+    let exit = tokio::time::timeout(Duration::from_secs(5), exits.recv())
+        .await?
+        .context("no exit report")?;
+    assert_eq!(exit.generation, 7);
+    assert!(
+        matches!(exit.reason, ExitReason::Drained),
+        "{:?}",
+        exit.reason
+    );
+    tokio::time::timeout(Duration::from_secs(2), released)
+        .await
+        .context("the queue was not released")?
+        .ok();
+    proxy.heal();
+    Ok(())
+}
+
+/// A supervisor for `env`'s input topics with an assignment of
+/// engagement/0 delivered as the consumer's rebalance callback would.
+async fn supervisor_with_one_partition(
+    env: &TestEnv,
+    restart: RestartPolicy,
+) -> Result<(
+    Addr<Supervisor>,
+    mpsc::UnboundedReceiver<Failure>,
+    (String, i32),
+)> {
+    let deps = deps(env, &env.services.clickhouse).await?;
+    let consumer = deps.clone();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (fatal_tx, fatal) = mpsc::unbounded_channel();
+    let topics: HashMap<String, TopicKind> = env
+        .config
+        .input_topics()
+        .iter()
+        .map(|(kind, name)| ((*name).to_owned(), *kind))
+        .collect();
+    let supervisor = Supervisor::new(
+        deps,
+        SupervisorSettings { topics, restart },
+        Vec::new(),
+        events,
+        fatal_tx,
+    )
+    .start();
+    let tp = (env.config.topics.engagement.clone(), 0);
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    events_tx.send(RebalanceEvent::Assigned {
+        partitions: vec![tp.clone()],
+        reply,
+    })?;
+    let starts =
+        tokio::task::spawn_blocking(move || answer.recv_timeout(Duration::from_secs(10))).await??;
+    assert_eq!(starts, vec![(tp.clone(), Offset::Stored)]);
+    assign(&consumer, &tp.0)?;
+    // Keep the channel open: a closed one would read as the consumer gone.
+    std::mem::forget(events_tx);
+    Ok((supervisor, fatal, tp))
+}
+
+fn exited(tp: &(String, i32), generation: u64, failure: Failure) -> PartitionExited {
+    PartitionExited {
+        topic: tp.0.clone(),
+        partition: tp.1,
+        generation,
+        reason: ExitReason::Failed(failure),
+        saved: None,
+    }
+}
+
+#[actix::test]
+async fn the_supervisor_ignores_stale_reports_and_stops_at_once_on_a_fatal_one() -> Result<()> {
+    let env = TestEnv::new("actor-supervisor", &Scenario::default()).await?;
+    let (supervisor, mut fatal, tp) =
+        supervisor_with_one_partition(&env, RestartPolicy::default()).await?;
+    let generations = |states: Vec<reactor::actors::messages::PartitionState>| {
+        states.iter().map(|s| s.generation).collect::<Vec<_>>()
+    };
+    assert_eq!(generations(supervisor.send(GetAllStates).await?), vec![0]);
+
+    // A report from a generation that is not running changes nothing.
+    let retryable = Failure::new("testing", SinkError::TimedOut("a test"));
+    supervisor.do_send(exited(&tp, 41, retryable));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(generations(supervisor.send(GetAllStates).await?), vec![0]);
+    assert!(fatal.try_recv().is_err(), "a stale report was acted on");
+
+    // A failure retrying cannot fix stops the process at once.
+    let began = Instant::now();
+    supervisor.do_send(exited(
+        &tp,
+        0,
+        Failure::new("testing", SinkError::Stopped("clickhouse")),
+    ));
+    let failure = tokio::time::timeout(Duration::from_secs(2), fatal.recv())
+        .await?
+        .context("no fatal report")?;
+    assert!(!failure.is_retryable());
+    assert!(began.elapsed() < Duration::from_secs(1));
+    Ok(())
+}
+
+/// The generations running, in order.
+async fn running(supervisor: &Addr<Supervisor>) -> Result<Vec<u64>> {
+    Ok(supervisor
+        .send(GetAllStates)
+        .await?
+        .iter()
+        .map(|s| s.generation)
+        .collect())
+}
+
+#[actix::test]
+async fn failed_partitions_restart_as_new_generations_until_the_budget_is_spent() -> Result<()> {
+    let env = TestEnv::new("actor-budget", &Scenario::default()).await?;
+    let policy = RestartPolicy {
+        base_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(100),
+        ..RestartPolicy::default()
+    };
+    let (supervisor, mut fatal, tp) = supervisor_with_one_partition(&env, policy).await?;
+    for generation in 0..=u64::try_from(policy.max_restarts)? {
+        // The current generation runs: report it failed (retryable).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while running(&supervisor).await? != vec![generation] {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "generation {generation} never started"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let retryable = Failure::new("testing", SinkError::TimedOut("a test"));
+        supervisor.do_send(exited(&tp, generation, retryable));
+    }
+    // The sixth failure within the window spends the budget: fatal, at once.
+    let failure = tokio::time::timeout(Duration::from_secs(5), fatal.recv())
+        .await?
+        .context("no fatal report")?;
+    assert!(!failure.is_retryable());
+    assert!(failure.to_string().contains("failed 6 times"), "{failure}");
+    Ok(())
+}
