@@ -63,3 +63,45 @@ pub fn header(message: &OwnedMessage, name: &str) -> String {
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_default()
 }
+
+/// Every message of `topic` up to the end each partition had when reading
+/// began (no consumer group: all partitions assigned from the beginning).
+/// Blocking; call from `spawn_blocking`.
+pub fn read_all(kafka: &KafkaConfig, topic: &str, timeout: Duration) -> Result<Vec<OwnedMessage>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let id: u32 = rand::rng().random();
+    let consumer: BaseConsumer<reactor::kafka::consumer::ToolContext> =
+        reactor::kafka::consumer::client_config(kafka)
+            .set("group.id", format!("it-reader-{id:08x}"))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create_with_context(reactor::kafka::consumer::ToolContext)?;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut tpl = TopicPartitionList::new();
+    for &p in &partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut open: std::collections::BTreeSet<i32> = partitions.into_iter().collect();
+    let deadline = Instant::now() + timeout;
+    let mut messages = Vec::new();
+    while !open.is_empty() {
+        if Instant::now() > deadline {
+            bail!("reading {topic} did not reach its end within {timeout:?}");
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                let _done = open.remove(&p);
+            }
+            Some(result) => messages.push(result?.detach()),
+        }
+    }
+    Ok(messages)
+}

@@ -9,6 +9,7 @@
 //! - [`metrics`]: `/metrics`, HTTP GET, Prometheus scrape targets.
 //! - [`proxy`]: faults at the wire in front of a real service.
 //! - [`expected`]: the rollups a test expects, computed independently.
+//! - [`shell`]: Reactor's actors driven in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod env;
@@ -18,10 +19,11 @@ pub mod metrics;
 pub mod process;
 pub mod proxy;
 pub mod services;
+pub mod shell;
 pub mod wait;
 
 pub use env::{Scenario, TestEnv};
-pub use kafka::{header, read_topic, read_topic_async};
+pub use kafka::{header, read_all, read_topic, read_topic_async};
 pub use metrics::{http_get, scrape, Metrics, ScrapeTarget};
 pub use process::{reactor_binary, ReactorProcess};
 pub use services::{env_or, Services};

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use anyhow::{Context as _, Result};
 use integration_tests::proxy::{Fault, FaultProxy, Scope};
+use integration_tests::shell::partition_deps;
 use integration_tests::{Scenario, TestEnv};
 use rdkafka::Offset;
 use reactor::actors::messages::{Drain, GetAllStates, GetState, PartitionExited, RecordBatch};
@@ -18,50 +19,19 @@ use reactor::actors::partition::{Credit, OwnedQueue, PartitionStart};
 use reactor::actors::{
     PartitionActor, PartitionDeps, RestartPolicy, Supervisor, SupervisorSettings,
 };
-use reactor::config::DerivedFormat;
 use reactor::error::{ExitReason, Failure};
 use reactor::event::decode::Decoder;
 use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime, Record, TopicKind};
-use reactor::health::Health;
-use reactor::kafka::{consumer, RebalanceEvent};
-use reactor::sink::clickhouse::{self, schema};
+use reactor::kafka::RebalanceEvent;
 use reactor::sink::SinkError;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// What partition actors and the supervisor need, for `env`'s topics,
-/// writing to ClickHouse at `clickhouse_url`, draining within 3 s.
 async fn deps(env: &TestEnv, clickhouse_url: &str) -> Result<PartitionDeps> {
-    let mut config = env.config.clone();
-    config.clickhouse.url = clickhouse_url.to_owned();
-    config.pipeline.drain_timeout = Duration::from_secs(3);
-    config.derived.format = DerivedFormat::Json;
-    let database = config.clickhouse.database.clone();
-    let admin = clickhouse::client(&config.clickhouse, None)?;
-    schema::apply(&admin, &database).await?;
-    let data = clickhouse::client(&config.clickhouse, Some(&database))?;
-    let sinks = reactor::app::shared_sinks(&config, data.clone(), None).await?;
-    let (consumer, _events, _receiver) = consumer::create(&config.kafka, Duration::from_secs(60))?;
-    Ok(PartitionDeps {
-        consumer,
-        clickhouse: data,
-        writer: sinks.writer,
-        dead_letters: sinks.dead_letters,
-        late: sinks.late,
-        derived: sinks.derived,
-        registry: None,
-        health: Arc::new(Health::new(Duration::from_secs(30))),
-        settings: reactor::app::partition_settings(&config),
-    })
+    partition_deps(env, clickhouse_url, Duration::from_secs(3)).await
 }
 
-/// Assigns engagement partition 0 to the consumer, as the rebalance
-/// callback does once the supervisor answers (its queue is split already).
 fn assign(deps: &PartitionDeps, topic: &str) -> Result<()> {
-    use rdkafka::consumer::Consumer as _;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Stored)?;
-    deps.consumer.assign(&tpl)?;
-    Ok(())
+    integration_tests::shell::assign(deps, topic, 0)
 }
 
 /// Collects the exits partition actors report.
