@@ -123,43 +123,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
-
-    // Startup checks: fail fast, with what to do, before joining the group.
-    let ch = &config.clickhouse;
-    let admin_client = clickhouse::client(ch, None)
-        .context("cannot set up the ClickHouse client (clickhouse.tls.ca_file)")?;
-    let version = wait_for_clickhouse(&admin_client, &ch.url).await?;
-    info!(url = %ch.url, %version, "ClickHouse is reachable");
-    if ch.create_schema {
-        schema::apply(&admin_client, &ch.database)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot create Reactor's tables in ClickHouse database {:?}",
-                    ch.database
-                )
-            })?;
-    }
-    let data_client = clickhouse::client(ch, Some(&ch.database))
-        .context("cannot set up the ClickHouse client (clickhouse.tls.ca_file)")?;
-    check_topics(&config).await?;
-
-    let registry = match config.schema_registry.url.as_str() {
-        "" => None,
-        url => Some(
-            SchemaRegistry::with_config(url, &config.schema_registry)
-                .with_context(|| format!("cannot set up the schema registry client for {url}"))?,
-        ),
+    tokio::pin!(shutdown);
+    // A stop asked for while starting (waiting for ClickHouse, say) is
+    // honoured at once: nothing has been read yet.
+    let Started {
+        data_client,
+        registry,
+        sinks:
+            SharedSinks {
+                writer,
+                writer_task,
+                dead_letters,
+                late,
+                derived,
+            },
+    } = tokio::select! {
+        started = startup(&config) => started?,
+        () = &mut shutdown => {
+            info!("stopped while starting");
+            return Ok(());
+        }
     };
-
-    // Sinks.
-    let SharedSinks {
-        writer,
-        writer_task,
-        dead_letters,
-        late,
-        derived,
-    } = shared_sinks(&config, data_client.clone(), registry.as_ref()).await?;
 
     // Consumer, supervisor, driver.
     let settings = partition_settings(&config);
@@ -237,7 +221,7 @@ pub async fn run(
 
     // `None` from the channel: the supervisor is gone without saying why.
     let failure: Option<Option<Failure>> = tokio::select! {
-        () = shutdown => None,
+        () = &mut shutdown => None,
         failure = fatal.recv() => Some(failure),
     };
 
@@ -331,6 +315,49 @@ pub fn pipeline_settings(config: &Config, kind: TopicKind) -> PipelineSettings {
         },
         max_keys: config.limits.max_keys_per_partition,
     }
+}
+
+/// What startup checks leave behind.
+struct Started {
+    data_client: ::clickhouse::Client,
+    registry: Option<SchemaRegistry>,
+    sinks: SharedSinks,
+}
+
+/// Startup checks (fail fast, with what to do, before joining the group)
+/// and the sinks.
+async fn startup(config: &Arc<Config>) -> anyhow::Result<Started> {
+    let ch = &config.clickhouse;
+    let admin_client = clickhouse::client(ch, None)
+        .context("cannot set up the ClickHouse client (clickhouse.tls.ca_file)")?;
+    let version = wait_for_clickhouse(&admin_client, &ch.url).await?;
+    info!(url = %ch.url, %version, "ClickHouse is reachable");
+    if ch.create_schema {
+        schema::apply(&admin_client, &ch.database)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot create Reactor's tables in ClickHouse database {:?}",
+                    ch.database
+                )
+            })?;
+    }
+    let data_client = clickhouse::client(ch, Some(&ch.database))
+        .context("cannot set up the ClickHouse client (clickhouse.tls.ca_file)")?;
+    check_topics(config).await?;
+    let registry = match config.schema_registry.url.as_str() {
+        "" => None,
+        url => Some(
+            SchemaRegistry::with_config(url, &config.schema_registry)
+                .with_context(|| format!("cannot set up the schema registry client for {url}"))?,
+        ),
+    };
+    let sinks = shared_sinks(config, data_client.clone(), registry.as_ref()).await?;
+    Ok(Started {
+        data_client,
+        registry,
+        sinks,
+    })
 }
 
 async fn wait_for_clickhouse(client: &::clickhouse::Client, url: &str) -> anyhow::Result<String> {

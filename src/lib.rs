@@ -60,6 +60,7 @@ pub mod http;
 pub mod kafka;
 pub mod pipeline;
 pub mod registry;
+pub mod replay;
 pub mod retry;
 pub mod rollup;
 pub mod sink;

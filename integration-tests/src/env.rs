@@ -261,6 +261,30 @@ listen = "127.0.0.1:0"
         )
     }
 
+    /// Runs `reactor <args>` with this test's configuration and `vars`, to
+    /// the end; its standard output, or an error with its output if it
+    /// failed.
+    pub async fn reactor_command(&self, args: &[&str], vars: &[(&str, &str)]) -> Result<String> {
+        let output = tokio::process::Command::new(reactor_binary()?)
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .envs(vars.iter().copied())
+            .output()
+            .await
+            .context("running the reactor binary")?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        anyhow::ensure!(
+            output.status.success(),
+            "reactor {} failed ({}):\n{stdout}\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(stdout)
+    }
+
     /// Starts `reactor run` with this test's configuration.
     pub fn start_reactor(&self, label: &str) -> Result<ReactorProcess> {
         self.start_reactor_with_env(label, &[])

@@ -10,6 +10,7 @@
 //! - [`proxy`]: faults at the wire in front of a real service.
 //! - [`expected`]: the rollups a test expects, computed independently.
 //! - [`shell`]: Reactor's actors driven in-process.
+//! - [`rows`]: whole stored rows, for comparing two runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod env;
@@ -18,6 +19,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod process;
 pub mod proxy;
+pub mod rows;
 pub mod services;
 pub mod shell;
 pub mod wait;

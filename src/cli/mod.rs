@@ -4,6 +4,7 @@ mod anomaly;
 mod check_config;
 mod create_topics;
 mod generate;
+mod replay;
 mod run;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ pub use anomaly::AnomalyArgs;
 pub use check_config::CheckConfigArgs;
 pub use create_topics::CreateTopicsArgs;
 pub use generate::GenerateArgs;
+pub use replay::ReplayArgs;
 pub use run::RunArgs;
 
 /// Reactor: a stream processor for marketing analytics. Consumes content,
@@ -51,6 +53,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// The anomaly detector's tools: backtest a series, print anomaly events.
     Anomaly(AnomalyArgs),
+    /// Recompute the windows of a time range from the input topics and
+    /// write the rows live processing would have written (a backfill).
+    Replay(ReplayArgs),
 }
 
 impl Cli {
@@ -63,6 +68,7 @@ impl Cli {
             Command::CreateTopics(args) => create_topics::main(config, &args),
             Command::Generate(args) => generate::main(config, &args),
             Command::Anomaly(args) => anomaly::main(config, &args),
+            Command::Replay(args) => replay::main(config, &args),
         }
     }
 }

@@ -35,21 +35,22 @@ pub(super) fn main(config: Option<&Path>, args: &RunArgs) -> anyhow::Result<()> 
     let options = app::RunOptions {
         http_address_file: args.http_address_file.clone(),
     };
-    actix_rt::System::new().block_on(app::run(config, options, prometheus, shutdown_signal()))
+    actix_rt::System::new().block_on(async move {
+        let shutdown = shutdown_signal().context("cannot handle SIGTERM and SIGINT")?;
+        app::run(config, options, prometheus, shutdown).await
+    })
 }
 
-/// Resolves on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (Kubernetes) or SIGINT (Ctrl-C). The handlers are
+/// installed now, so a signal during startup stops the process cleanly.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = terminate.recv() => info!("SIGTERM received"),
-                _ = tokio::signal::ctrl_c() => info!("Ctrl-C received"),
-            }
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => info!("SIGTERM received"),
+            _ = interrupt.recv() => info!("Ctrl-C received"),
         }
-        Err(_) => {
-            let _ignored = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }

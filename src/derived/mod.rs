@@ -199,7 +199,16 @@ impl DerivedEvent {
         }
     }
 
-    /// The message key.
+    /// Start of the window it is about, ms since the epoch.
+    pub fn window_start_ms(&self) -> i64 {
+        match self {
+            DerivedEvent::Rollup(e) => e.window_start,
+            DerivedEvent::Trend(e) => e.window_start,
+            DerivedEvent::Anomaly(e) => e.window_start,
+        }
+    }
+
+    /// The key it is published with (the campaign).
     pub fn key(&self) -> &str {
         match self {
             DerivedEvent::Rollup(e) => &e.campaign_id,

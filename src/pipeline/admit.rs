@@ -148,7 +148,7 @@ impl PartitionPipeline {
             return;
         }
         let slide_ms = self.windows.slide_ms();
-        let mut counted = false;
+        let (mut counted, mut written) = (false, true);
         for start in self.windows.starts_of(time) {
             let end = self.windows.end_of(start);
             if self.watermark.has_passed(end) {
@@ -158,6 +158,7 @@ impl PartitionPipeline {
             if self.ledger.is_closed(end) {
                 continue; // written before a restart: re-read, not recounted
             }
+            written = false;
             let position = start.as_millis().div_euclid(slide_ms);
             let id = self.dimensions.intern(dimensions, position);
             let (state, created) = self.windows.get_or_open(start, anchor.offset);
@@ -176,6 +177,9 @@ impl PartitionPipeline {
                     .or_insert_with(|| SeriesState::new(percentiles))
                     .record(value);
             }
+        }
+        if counted && written {
+            out.stats.already_written += 1;
         }
         if !counted {
             out.stats.late += 1;

@@ -168,6 +168,9 @@ pub struct Stats {
     /// Records skipped because they were processed already (before the
     /// resume offset, or delivered again).
     pub duplicates: u64,
+    /// Records whose windows were all written already (before a restart,
+    /// or before a replay's range): read, not counted again.
+    pub already_written: u64,
     /// Windows closed.
     pub windows_closed: u64,
 }
@@ -289,6 +292,11 @@ impl PartitionPipeline {
         }
     }
 
+    /// The partition's decoder.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
     /// Schema ids used by `records` that must be fetched before
     /// [`Self::process`], each once.
     pub fn missing_schemas(&self, records: &[Record]) -> Vec<u32> {
@@ -341,6 +349,14 @@ impl PartitionPipeline {
             self.ledger.idle_closed();
             self.idle_close(&mut out)?;
         }
+        Ok(out)
+    }
+
+    /// The input has ended for good (a replay reached its end): accepts a
+    /// held streak and closes every open window, as idle closing does.
+    pub fn finish(&mut self) -> Result<Output, DecodeError> {
+        let mut out = Output::default();
+        self.idle_close(&mut out)?;
         Ok(out)
     }
 

@@ -12,20 +12,19 @@
 //! Needs the local services (`scripts/soak` starts them) and a built
 //! `reactor` binary. Exits non-zero on any difference.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use clickhouse::Row;
 use integration_tests::expected::{rollups, stored_count};
 use integration_tests::proxy::{Fault, FaultProxy, Scope};
+use integration_tests::rows::{differences as row_differences, full_rows};
 use integration_tests::{header, read_all, ReactorProcess, Scenario, TestEnv};
 use rand::{Rng, SeedableRng};
 use rdkafka::message::Message as _;
 use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime};
 use reactor::generate::publish::FormatMix;
 use reactor::generate::{EventGenerator, GeneratorSettings};
-use serde::Deserialize;
 
 /// Start of the event time, 2026-01-01T00:00:00Z.
 const START_MS: i64 = 1_767_225_600_000;
@@ -76,80 +75,6 @@ struct Tally {
     leaves: u64,
     outages: u64,
     dropped_answers: u64,
-}
-
-/// A row of `rollups`, every column but the version.
-#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
-struct FullRow {
-    metric: String,
-    campaign_id: String,
-    content_id: String,
-    channel: String,
-    window_start: u32,
-    window_end: u32,
-    count: u64,
-    sum: f64,
-    min: f64,
-    max: f64,
-    avg: f64,
-    p50: Option<f64>,
-    p90: Option<f64>,
-    p95: Option<f64>,
-    p99: Option<f64>,
-    trend_slope: Option<f64>,
-    anomaly_score: Option<f64>,
-    source_topic: String,
-    source_partition: i32,
-}
-
-async fn full_rows(
-    client: &clickhouse::Client,
-) -> Result<BTreeMap<(String, String, String, String, u32), FullRow>> {
-    let rows = client
-        .query(
-            "SELECT metric, campaign_id, content_id, channel, toUInt32(window_start), toUInt32(window_end), \
-                    count, sum, min, max, avg, p50, p90, p95, p99, trend_slope, anomaly_score, \
-                    source_topic, source_partition FROM rollups FINAL",
-        )
-        .fetch_all::<FullRow>()
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            (
-                (
-                    r.metric.clone(),
-                    r.campaign_id.clone(),
-                    r.content_id.clone(),
-                    r.channel.clone(),
-                    r.window_start,
-                ),
-                r,
-            )
-        })
-        .collect())
-}
-
-/// Equal, every column; floats bit for bit (NaN equal to NaN).
-fn same(a: &FullRow, b: &FullRow) -> bool {
-    let bits = |x: Option<f64>| x.map(f64::to_bits);
-    a.metric == b.metric
-        && (
-            a.campaign_id.as_str(),
-            a.content_id.as_str(),
-            a.channel.as_str(),
-        ) == (
-            b.campaign_id.as_str(),
-            b.content_id.as_str(),
-            b.channel.as_str(),
-        )
-        && (a.window_start, a.window_end, a.count) == (b.window_start, b.window_end, b.count)
-        && [a.sum, a.min, a.max, a.avg].map(f64::to_bits)
-            == [b.sum, b.min, b.max, b.avg].map(f64::to_bits)
-        && [a.p50, a.p90, a.p95, a.p99, a.trend_slope, a.anomaly_score].map(bits)
-            == [b.p50, b.p90, b.p95, b.p99, b.trend_slope, b.anomaly_score].map(bits)
-        && (a.source_topic.as_str(), a.source_partition)
-            == (b.source_topic.as_str(), b.source_partition)
 }
 
 /// Waits until `client`'s rollups hold `want` rows and have stopped changing.
@@ -453,22 +378,12 @@ async fn main() -> Result<()> {
         reactor::sink::clickhouse::client(&env.config.clickhouse, Some(&golden_db_name))?;
     let _golden_rows = settled(&golden_db, expected.len() as u64, Duration::from_secs(300)).await?;
 
-    let mut differences = Vec::new();
     let (chaos_rows, golden_rows) = (full_rows(&chaos_db).await?, full_rows(&golden_db).await?);
-    for (key, want) in &golden_rows {
-        match chaos_rows.get(key) {
-            Some(got) if same(got, want) => {}
-            Some(got) => differences.push(format!("{key:?}: chaos {got:?}, golden {want:?}")),
-            None => differences.push(format!("{key:?}: missing from the chaos run")),
-        }
-    }
-    for key in chaos_rows.keys().filter(|k| !golden_rows.contains_key(*k)) {
-        differences.push(format!("{key:?}: only in the chaos run"));
-    }
+    let (count, mut differences) = row_differences(&chaos_rows, &golden_rows, 30);
     println!(
         "rollups: {} rows compared, every column, {} differences",
         golden_rows.len(),
-        differences.len()
+        count
     );
     for (i, (name, golden_name)) in [&t.rollups, &t.trends, &t.anomalies]
         .into_iter()

@@ -16,6 +16,7 @@ mod moves;
 mod observability;
 mod rebalance;
 mod registry;
+mod replay;
 mod restart;
 mod security;
 

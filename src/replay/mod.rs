@@ -1,0 +1,751 @@
+//! `reactor replay`: recomputes the windows of a time range from the input
+//! topics and writes exactly the rows live processing would have written.
+//!
+//! - [`range`]: which windows a replay writes, and its rows' versions.
+//! - [`history`]: trend and anomaly histories as of the range's start,
+//!   rebuilt from the rows already in ClickHouse.
+//! - [`diff`]: what the replay changes in ClickHouse.
+//!
+//! The replay reads the partitions by direct assignment (no group, no
+//! commits: it runs beside the live service), from a start found with
+//! `offsets_for_times` (a hint: a broker answering 0 only costs reading
+//! more) up to the end offsets captured at start, through the same
+//! [`PartitionPipeline`] as `run`. Windows before the range are treated as
+//! written (their records are read for the watermark, not counted); the
+//! histories are loaded as of the range's start; a partition stops once its
+//! watermark has passed the range's end. Rows of windows the range covers
+//! completely are written with versions above the live ones.
+//!
+//! With `include_late`, records that arrived after their window closed
+//! (events published after the fact, to correct a range) are counted too:
+//! each partition's records in the range are read to the end and ordered by
+//! event time first, so no record is late.
+
+pub mod diff;
+pub mod history;
+pub mod range;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context as _};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::derived::{self, DerivedEvent};
+use crate::event::decode::Decoder;
+use crate::event::{EventTime, Record, TopicKind};
+use crate::kafka::consumer::ToolContext;
+use crate::pipeline::{Checkpoint, Output, PartitionPipeline, PipelineSettings};
+use crate::registry::SchemaRegistry;
+use crate::sink::clickhouse::rows::RollupRow;
+use crate::sink::clickhouse::{self as ch, schema, RollupWriter, WriterSettings};
+use crate::sink::derived::DerivedSink;
+use diff::{Diff, RowKey};
+use history::{histories_as_of, Rebuild, StoredValue};
+use range::{replay_epoch, ReplayRange};
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Start of the range (rounded up to a window start).
+    pub from: EventTime,
+    /// End of the range (rounded down to a window start).
+    pub to: EventTime,
+    /// Input topics to replay.
+    pub topics: Vec<TopicKind>,
+    /// Only these partitions (of every topic); all when `None`.
+    pub partitions: Option<Vec<i32>>,
+    /// Compute and compare, write nothing.
+    pub dry_run: bool,
+    /// Publish derived events of the replayed windows.
+    pub publish_derived: bool,
+    /// Prefix of the derived-event topics (with `publish_derived`); the
+    /// configured topics when `None`.
+    pub derived_topic_prefix: Option<String>,
+    /// Count records that arrived after their window closed.
+    pub include_late: bool,
+    /// Show progress bars (on a terminal).
+    pub progress: bool,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Records read.
+    pub records: u64,
+    /// Records before the range (read for the watermark, not counted).
+    pub before_range: u64,
+    /// Records dead-lettered (not forwarded again: live did).
+    pub dead_letters: u64,
+    /// Records late (not counted).
+    pub late: u64,
+    /// Rows written (or, in a dry run, computed).
+    pub rows: u64,
+    /// How the rows compare with ClickHouse's.
+    pub diff: Diff,
+    /// Derived events published.
+    pub derived_events: u64,
+    /// Partitions whose input ended before their watermark passed the
+    /// range's end: their last windows are left to the live run.
+    pub incomplete: Vec<(String, i32)>,
+    /// Stopped by the user before the end.
+    pub interrupted: bool,
+    /// Wall time.
+    pub took: Duration,
+}
+
+/// One partition being replayed.
+struct Replayed {
+    topic: String,
+    partition: i32,
+    range: ReplayRange,
+    pipeline: PartitionPipeline,
+    /// One past the last offset when the replay started.
+    end: i64,
+    /// One past the last offset read.
+    next: i64,
+    /// Rows of the range in ClickHouse now.
+    existing: HashMap<RowKey, RollupRow>,
+    /// With `include_late`: the range's records, to order by event time.
+    buffered: Vec<Record>,
+    done: bool,
+}
+
+/// Runs a replay (see the module docs) until done or `stop` resolves.
+pub async fn run(
+    config: &Config,
+    options: &ReplayOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<Summary> {
+    let began = Instant::now();
+    tokio::pin!(stop);
+    let clickhouse = connect_clickhouse(config).await?;
+    let registry = match config.schema_registry.url.as_str() {
+        "" => None,
+        url => Some(
+            SchemaRegistry::with_config(url, &config.schema_registry)
+                .with_context(|| format!("cannot set up the schema registry client for {url}"))?,
+        ),
+    };
+    let writer = (!options.dry_run).then(|| {
+        RollupWriter::spawn(
+            clickhouse.clone(),
+            &format!("{}-replay", config.kafka.group_id),
+            WriterSettings {
+                batch_max_rows: config.clickhouse.batch_max_rows,
+                flush_interval: config.clickhouse.flush_interval,
+                request_timeout: config.clickhouse.request_timeout,
+            },
+        )
+    });
+    let derived = match (options.publish_derived, options.dry_run) {
+        (true, false) => Some(derived_sink(config, options, registry.as_ref()).await?),
+        _ => None,
+    };
+    let epoch = replay_epoch(SystemTime::now());
+    let version = crate::pipeline::version(epoch, 0);
+
+    // One consumer per topic: the end of a partition is reported by
+    // partition number only.
+    let mut consumers: BTreeMap<String, Arc<BaseConsumer<ToolContext>>> = BTreeMap::new();
+    let mut partitions: BTreeMap<(String, i32), Replayed> = BTreeMap::new();
+    let progress = MultiProgress::with_draw_target(if options.progress {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    });
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    for &kind in &options.topics {
+        let topic = config
+            .input_topics()
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, name)| (*name).to_owned())
+            .context("unknown topic kind")?;
+        let settings = crate::app::pipeline_settings(config, kind);
+        let range = ReplayRange::new(options.from, options.to, settings.windows.spec)?;
+        let consumer = Arc::new(replay_consumer(config)?);
+        let starts = plan_topic(&consumer, &topic, options, &range, &settings).await?;
+        let mut assignment = TopicPartitionList::new();
+        let bar = progress.add(ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>24} [{bar:30}] {human_pos}/{human_len} records {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(kind.as_str());
+        for (partition, start, end) in starts {
+            bar.inc_length(u64::try_from(end - start).unwrap_or(0));
+            let pipeline = pipeline_for(
+                &clickhouse,
+                kind,
+                &topic,
+                partition,
+                start,
+                &range,
+                &settings,
+                epoch,
+                registry.is_some(),
+            )
+            .await?;
+            let existing = existing_rows(&clickhouse, &topic, partition, &range).await?;
+            assignment.add_partition_offset(&topic, partition, Offset::Offset(start))?;
+            let _new = partitions.insert(
+                (topic.clone(), partition),
+                Replayed {
+                    topic: topic.clone(),
+                    partition,
+                    range,
+                    pipeline,
+                    end,
+                    next: start,
+                    existing,
+                    buffered: Vec::new(),
+                    done: false,
+                },
+            );
+        }
+        if assignment.count() > 0 {
+            consumer
+                .assign(&assignment)
+                .with_context(|| format!("cannot assign the partitions of {topic} to replay"))?;
+            let _previous = consumers.insert(topic.clone(), consumer);
+        }
+        let _previous = bars.insert(topic, bar);
+    }
+    if partitions.is_empty() {
+        bail!("nothing to replay: the selected partitions hold no records in the range");
+    }
+    info!(partitions = partitions.len(), epoch, "replaying");
+
+    let mut summary = Summary::default();
+    let sinks = Sinks {
+        writer: writer.as_ref().map(|(w, _)| w.clone()),
+        derived: derived.as_ref(),
+        registry: registry.as_ref(),
+        version,
+    };
+    let mut acks = Vec::new();
+    'reading: while partitions.values().any(|p| !p.done) {
+        let polled = {
+            let consumers: Vec<_> = consumers
+                .iter()
+                .map(|(t, c)| (t.clone(), Arc::clone(c)))
+                .collect();
+            tokio::task::spawn_blocking(move || poll_batch(&consumers, 2_000))
+        };
+        let batch = tokio::select! {
+            batch = polled => batch??,
+            () = &mut stop => {
+                summary.interrupted = true;
+                break 'reading;
+            }
+        };
+        let mut by_partition: BTreeMap<(String, i32), Vec<Record>> = BTreeMap::new();
+        let mut at_end = Vec::new();
+        for polled in batch {
+            match polled {
+                Polled::Record(topic, partition, record) => {
+                    by_partition
+                        .entry((topic, partition))
+                        .or_default()
+                        .push(record);
+                }
+                Polled::End(topic, partition) => at_end.push((topic, partition)),
+            }
+        }
+        for (tp, records) in by_partition {
+            let Some(replayed) = partitions.get_mut(&tp) else {
+                continue;
+            };
+            if replayed.done {
+                continue;
+            }
+            replayed.next = records.last().map_or(replayed.next, |r| r.offset + 1);
+            if let Some(bar) = bars.get(&tp.0) {
+                bar.inc(records.len() as u64);
+            }
+            if options.include_late {
+                replayed.buffered.extend(records);
+            } else {
+                let out = sinks.process(replayed, records).await?;
+                summary.count(&out);
+                sinks.ship(replayed, out, &mut summary, &mut acks).await?;
+                let passed = replayed
+                    .pipeline
+                    .state()
+                    .watermark
+                    .is_some_and(|w| w >= replayed.range.to.as_millis());
+                if passed {
+                    replayed.done = true;
+                }
+            }
+            if replayed.next >= replayed.end.saturating_add(PAST_END) {
+                replayed.done = true;
+            }
+            if replayed.done {
+                pause(&consumers, &tp.0, tp.1);
+            }
+        }
+        // The end of a partition counts once the offsets captured at start
+        // are read: a broker may report an end offset short of its last
+        // record batch (Tansu reports the batch's first offset).
+        for tp in at_end {
+            if let Some(replayed) = partitions.get_mut(&tp) {
+                if !replayed.done && replayed.next >= replayed.end {
+                    replayed.done = true;
+                    pause(&consumers, &tp.0, tp.1);
+                }
+            }
+        }
+    }
+    if !summary.interrupted {
+        for replayed in partitions.values_mut() {
+            if options.include_late {
+                let records = std::mem::take(&mut replayed.buffered);
+                let ordered = sinks.order_by_event_time(replayed, records).await?;
+                for chunk in ordered.chunks(2_000) {
+                    let out = sinks.process(replayed, chunk.to_vec()).await?;
+                    summary.count(&out);
+                    sinks.ship(replayed, out, &mut summary, &mut acks).await?;
+                }
+                let out = replayed.pipeline.finish()?;
+                summary.count(&out);
+                sinks.ship(replayed, out, &mut summary, &mut acks).await?;
+            } else {
+                let passed = replayed
+                    .pipeline
+                    .state()
+                    .watermark
+                    .is_some_and(|w| w >= replayed.range.to.as_millis());
+                if !passed {
+                    summary
+                        .incomplete
+                        .push((replayed.topic.clone(), replayed.partition));
+                }
+            }
+        }
+    }
+    for bar in bars.values() {
+        bar.finish();
+    }
+    // Every window handed to the writer is written whole before returning,
+    // also when interrupted.
+    for ack in acks {
+        match ack.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("writing replayed rows to ClickHouse: {e}"),
+            Err(_) => bail!("the ClickHouse writer stopped"),
+        }
+    }
+    drop(sinks);
+    if let Some((writer, task)) = writer {
+        drop(writer);
+        let _finished = task.await;
+    }
+    summary.took = began.elapsed();
+    Ok(summary)
+}
+
+impl Summary {
+    fn count(&mut self, out: &Output) {
+        self.records += out.stats.records;
+        self.before_range += out.stats.already_written;
+        self.dead_letters += out.dead_letters.len() as u64;
+        self.late += out.stats.late;
+    }
+}
+
+/// Where a replay's outputs go.
+struct Sinks<'a> {
+    writer: Option<RollupWriter>,
+    derived: Option<&'a DerivedSink>,
+    registry: Option<&'a SchemaRegistry>,
+    version: u64,
+}
+
+impl Sinks<'_> {
+    /// Runs `records` through the partition's pipeline (fetching Avro
+    /// schemas first), acknowledging everything at once: a replay keeps no
+    /// checkpoint.
+    async fn process(
+        &self,
+        replayed: &mut Replayed,
+        records: Vec<Record>,
+    ) -> anyhow::Result<Output> {
+        self.fetch_schemas(replayed, &records).await;
+        let out = replayed.pipeline.process(records)?;
+        if let Some(batch) = &out.rollups {
+            replayed.pipeline.rollups_written(batch.id);
+        }
+        for rejected in out.dead_letters.iter().chain(&out.late) {
+            replayed.pipeline.forwarded(rejected.anchor);
+        }
+        Ok(out)
+    }
+
+    async fn fetch_schemas(&self, replayed: &mut Replayed, records: &[Record]) {
+        let Some(registry) = self.registry else {
+            return;
+        };
+        for id in replayed.pipeline.missing_schemas(records) {
+            let answer = registry
+                .schema_retrying(id, std::future::pending::<()>())
+                .await
+                .flatten();
+            replayed.pipeline.add_writer_schema(id, answer.as_deref());
+        }
+    }
+
+    /// Writes (or compares) the rows of `out` the range covers, and
+    /// publishes their derived events if asked to.
+    async fn ship(
+        &self,
+        replayed: &mut Replayed,
+        out: Output,
+        summary: &mut Summary,
+        acks: &mut Vec<crate::sink::clickhouse::writer::Ack>,
+    ) -> anyhow::Result<()> {
+        let Some(batch) = out.rollups else {
+            return Ok(());
+        };
+        let range = replayed.range;
+        let rows: Vec<_> = batch
+            .rows
+            .into_iter()
+            .filter(|r| range.covers(r.window_start, r.window_end))
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut diff = Diff::default();
+        for row in &rows {
+            diff.add(
+                &RollupRow::new(row.clone(), self.version),
+                &replayed.existing,
+            );
+        }
+        summary.diff.merge(diff);
+        summary.rows += rows.len() as u64;
+        if let Some(derived) = self.derived {
+            let events: Vec<DerivedEvent> = rows
+                .iter()
+                .map(|row| DerivedEvent::Rollup(derived::rollup_event(row)))
+                .chain(batch.events.into_iter().filter(|e| {
+                    let start = EventTime::from_millis(e.window_start_ms());
+                    start >= range.from && start < range.to
+                }))
+                .collect();
+            summary.derived_events += events.len() as u64;
+            let _published = derived
+                .publish(&events, std::future::pending::<()>())
+                .await
+                .context("publishing derived events")?;
+        }
+        if let Some(writer) = &self.writer {
+            acks.push(writer.write_rollups(rows, self.version).await?);
+        }
+        Ok(())
+    }
+
+    /// `records` in event-time order (undecodable ones first, as they are),
+    /// renumbered in that order, so none is late.
+    async fn order_by_event_time(
+        &self,
+        replayed: &mut Replayed,
+        records: Vec<Record>,
+    ) -> anyhow::Result<Vec<Record>> {
+        self.fetch_schemas(replayed, &records).await;
+        let decoder = replayed.pipeline.decoder();
+        let mut slot = None;
+        let mut timed: Vec<(i64, i64, Record)> = records
+            .into_iter()
+            .map(|record| {
+                let time = decoder
+                    .decode_reusing(record.payload.as_deref(), &mut slot)
+                    .map_or(i64::MIN, |(event, _)| event.occurred_at().as_millis());
+                (time, record.offset, record)
+            })
+            .collect();
+        timed.sort_by_key(|(time, offset, _)| (*time, *offset));
+        let first = timed.iter().map(|(_, o, _)| *o).min().unwrap_or(0);
+        Ok(timed
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, _, record))| Record {
+                offset: first + i as i64,
+                ..record
+            })
+            .collect())
+    }
+}
+
+async fn connect_clickhouse(config: &Config) -> anyhow::Result<::clickhouse::Client> {
+    let settings = &config.clickhouse;
+    if settings.create_schema {
+        let admin = ch::client(settings, None)?;
+        schema::apply(&admin, &settings.database)
+            .await
+            .with_context(|| {
+                format!("cannot create Reactor's tables in {:?}", settings.database)
+            })?;
+    }
+    Ok(ch::client(settings, Some(&settings.database))?)
+}
+
+async fn derived_sink(
+    config: &Config,
+    options: &ReplayOptions,
+    registry: Option<&SchemaRegistry>,
+) -> anyhow::Result<DerivedSink> {
+    let mut topics = config.topics.clone();
+    if let Some(prefix) = &options.derived_topic_prefix {
+        for topic in [
+            &mut topics.rollups,
+            &mut topics.trends,
+            &mut topics.anomalies,
+        ] {
+            *topic = format!("{prefix}{topic}");
+        }
+    }
+    let producer = crate::kafka::producer::create(&config.kafka)?;
+    Ok(DerivedSink::new(producer, &topics, config.derived.format, registry).await?)
+}
+
+/// The partitions of `topic` to replay: (partition, first offset, end
+/// offset), skipping those with nothing to read.
+async fn plan_topic(
+    consumer: &Arc<BaseConsumer<ToolContext>>,
+    topic: &str,
+    options: &ReplayOptions,
+    range: &ReplayRange,
+    settings: &PipelineSettings,
+) -> anyhow::Result<Vec<(i32, i64, i64)>> {
+    let consumer = Arc::clone(consumer);
+    let topic = topic.to_owned();
+    let wanted = options.partitions.clone();
+    let hint = range.read_from(settings.windows.allowed_lateness);
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .with_context(|| format!("cannot read the metadata of {topic} (kafka.brokers)"))?;
+        let all: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if all.is_empty() {
+            bail!("topic {topic} does not exist");
+        }
+        let mut plan = Vec::new();
+        for partition in all
+            .into_iter()
+            .filter(|p| wanted.as_ref().is_none_or(|w| w.contains(p)))
+        {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, partition, timeout)
+                .with_context(|| format!("cannot read the offsets of {topic}/{partition}"))?;
+            let mut query = TopicPartitionList::new();
+            query.add_partition_offset(&topic, partition, Offset::Offset(hint.as_millis()))?;
+            // A hint: a broker that answers the first offset (or nothing)
+            // only makes the replay read more.
+            let start = consumer
+                .offsets_for_times(query, timeout)
+                .ok()
+                .and_then(|found| {
+                    found
+                        .find_partition(&topic, partition)
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        })
+                })
+                .unwrap_or(low)
+                .clamp(low, high);
+            if start < high {
+                plan.push((partition, start, high));
+            }
+        }
+        Ok(plan)
+    })
+    .await?
+}
+
+/// The pipeline of one replayed partition: windows before the range
+/// treated as written, histories as of its start.
+#[allow(clippy::too_many_arguments)]
+async fn pipeline_for(
+    clickhouse: &::clickhouse::Client,
+    kind: TopicKind,
+    topic: &str,
+    partition: i32,
+    start: i64,
+    range: &ReplayRange,
+    settings: &PipelineSettings,
+    epoch: u32,
+    with_registry: bool,
+) -> anyhow::Result<PartitionPipeline> {
+    let decoder = Decoder::new(kind, with_registry, settings.limits)?;
+    let checkpoint = Checkpoint {
+        offset: start,
+        watermark: None,
+        closed_through: Some(range.closed_through()),
+        idle_closes: Vec::new(),
+    };
+    let mut pipeline = PartitionPipeline::new(
+        Arc::from(topic),
+        partition,
+        decoder,
+        *settings,
+        Some(&checkpoint),
+        epoch,
+    );
+    let rows = clickhouse
+        .query(
+            "SELECT metric, campaign_id, content_id, channel, toUInt32(window_start), count, sum, avg \
+             FROM rollups FINAL \
+             WHERE source_topic = ? AND source_partition = ? AND window_start < toDateTime(?) \
+             ORDER BY metric, campaign_id, content_id, channel, window_start",
+        )
+        .bind(topic)
+        .bind(partition)
+        .bind(range.from.as_millis().div_euclid(1000))
+        .fetch_all::<StoredValue>()
+        .await
+        .with_context(|| format!("reading the rows of {topic}/{partition} before the range"))?;
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let rebuild = Rebuild {
+        history: settings.history,
+        slide_ms: millis(settings.windows.spec.slide),
+        retention_ms: millis(settings.history_retention),
+        from: range.from,
+    };
+    let histories = histories_as_of(rows, &rebuild)?;
+    if histories.is_empty() {
+        warn!(%topic, partition, "no rows before the range: trend and anomaly start afresh at its start");
+    }
+    pipeline.restore(histories);
+    Ok(pipeline)
+}
+
+/// The rows of the range ClickHouse holds for the partition.
+async fn existing_rows(
+    clickhouse: &::clickhouse::Client,
+    topic: &str,
+    partition: i32,
+    range: &ReplayRange,
+) -> anyhow::Result<HashMap<RowKey, RollupRow>> {
+    let rows = clickhouse
+        .query(
+            "SELECT ?fields FROM rollups FINAL \
+             WHERE source_topic = ? AND source_partition = ? \
+               AND window_start >= toDateTime(?) AND window_start < toDateTime(?)",
+        )
+        .bind(topic)
+        .bind(partition)
+        .bind(range.from.as_millis().div_euclid(1000))
+        .bind(range.to.as_millis().div_euclid(1000))
+        .fetch_all::<RollupRow>()
+        .await
+        .with_context(|| format!("reading the rows of {topic}/{partition} in the range"))?;
+    Ok(rows.into_iter().map(|r| (diff::key(&r), r)).collect())
+}
+
+/// How far past the end offset captured at start a partition is read
+/// before it ends without reaching its end (producers keep appending): a
+/// broker's end offset may be short by up to a producer batch.
+const PAST_END: i64 = 10_000;
+
+/// What a poll brings.
+enum Polled {
+    /// A record of a topic partition.
+    Record(String, i32, Record),
+    /// The end of what a topic partition holds now.
+    End(String, i32),
+}
+
+/// Up to `max` messages from the consumers: what is ready, or after a
+/// short wait if nothing is.
+fn poll_batch(
+    consumers: &[(String, Arc<BaseConsumer<ToolContext>>)],
+    max: usize,
+) -> anyhow::Result<Vec<Polled>> {
+    let mut out = Vec::new();
+    for round in 0..10 {
+        let wait = if round == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(50)
+        };
+        for (topic, consumer) in consumers {
+            let mut wait = wait;
+            while out.len() < max {
+                match consumer.poll(wait) {
+                    None => break,
+                    Some(Ok(message)) => out.push(Polled::Record(
+                        topic.clone(),
+                        message.partition(),
+                        Record {
+                            offset: message.offset(),
+                            key: message.key().map(<[u8]>::to_vec),
+                            payload: message.payload().map(<[u8]>::to_vec),
+                        },
+                    )),
+                    Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                        out.push(Polled::End(topic.clone(), partition));
+                    }
+                    Some(Err(e)) => {
+                        warn!(%topic, error = %e, "error reading; continuing");
+                        break;
+                    }
+                }
+                wait = Duration::ZERO;
+            }
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn replay_consumer(config: &Config) -> anyhow::Result<BaseConsumer<ToolContext>> {
+    crate::kafka::consumer::client_config(&config.kafka)
+        .set(
+            "group.id",
+            format!("{}-replay-{}", config.kafka.group_id, std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set(
+            "queued.max.messages.kbytes",
+            config.kafka.prefetch_kbytes_per_partition.to_string(),
+        )
+        .create_with_context(ToolContext)
+        .context("cannot create a Kafka consumer (kafka.brokers)")
+}
+
+fn pause(
+    consumers: &BTreeMap<String, Arc<BaseConsumer<ToolContext>>>,
+    topic: &str,
+    partition: i32,
+) {
+    let Some(consumer) = consumers.get(topic) else {
+        return;
+    };
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    if let Err(e) = consumer.pause(&tpl) {
+        warn!(%topic, partition, error = %e, "cannot pause a finished partition");
+    }
+}

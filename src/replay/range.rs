@@ -1,0 +1,133 @@
+//! Which windows a replay writes, and the versions its rows carry. Pure.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::event::EventTime;
+use crate::window::WindowSpec;
+
+/// A replay's time range, aligned to the windows: `from` rounded up and `to`
+/// rounded down to window starts (multiples of the slide), so only windows
+/// the range covers completely are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayRange {
+    /// First window start written.
+    pub from: EventTime,
+    /// No window written ends after this.
+    pub to: EventTime,
+    spec: WindowSpec,
+}
+
+/// A range that holds no whole window.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--from {from} to --to {to} holds no whole {size} window (windows start every {slide}); widen the range")]
+pub struct EmptyRange {
+    from: String,
+    to: String,
+    size: String,
+    slide: String,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl ReplayRange {
+    /// The windows of `spec` inside [`from`, `to`).
+    pub fn new(from: EventTime, to: EventTime, spec: WindowSpec) -> Result<Self, EmptyRange> {
+        let slide = millis(spec.slide).max(1);
+        let from_aligned = EventTime::from_millis(-(-from.as_millis()).div_euclid(slide) * slide);
+        let to_aligned = EventTime::from_millis(to.as_millis().div_euclid(slide) * slide);
+        if from_aligned.as_millis() + millis(spec.size) > to_aligned.as_millis() {
+            return Err(EmptyRange {
+                from: from.to_rfc3339(),
+                to: to.to_rfc3339(),
+                size: humantime::format_duration(spec.size).to_string(),
+                slide: humantime::format_duration(spec.slide).to_string(),
+            });
+        }
+        Ok(ReplayRange {
+            from: from_aligned,
+            to: to_aligned,
+            spec,
+        })
+    }
+
+    /// Whether the window [`start`, `end`) is written by the replay.
+    pub fn covers(&self, start: EventTime, end: EventTime) -> bool {
+        start >= self.from && end <= self.to
+    }
+
+    /// Every window starting before the range ends at or before this: the
+    /// replay treats them as written (their records are read, not counted,
+    /// and they do not move the series histories loaded as of `from`).
+    pub fn closed_through(&self) -> EventTime {
+        EventTime::from_millis(
+            self.from.as_millis() + millis(self.spec.size) - millis(self.spec.slide),
+        )
+    }
+
+    /// Where reading may start: records before this cannot fall in a
+    /// written window nor move the watermark of one.
+    pub fn read_from(&self, allowed_lateness: Duration) -> EventTime {
+        EventTime::from_millis(
+            self.from.as_millis() - millis(self.spec.size) - millis(allowed_lateness),
+        )
+    }
+}
+
+/// The epoch of a replay's rows (see [`crate::pipeline::version`]): above
+/// every epoch a live partition reaches (they count starts from 1), and
+/// later replays above earlier ones: minutes since 2026-01-01, top bit set.
+pub fn replay_epoch(now: SystemTime) -> u32 {
+    const BASE: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+    let minutes = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().saturating_sub(BASE) / 60);
+    0x8000_0000 | u32::try_from(minutes.min(0x7fff_ffff)).unwrap_or(0x7fff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: i64 = 60_000;
+
+    fn at(minutes: i64, seconds: i64) -> EventTime {
+        EventTime::from_millis(minutes * MINUTE + seconds * 1000)
+    }
+
+    #[test]
+    fn aligns_to_whole_windows() {
+        let spec = WindowSpec::tumbling(Duration::from_secs(60));
+        let range = ReplayRange::new(at(10, 30), at(20, 30), spec).unwrap();
+        assert_eq!((range.from, range.to), (at(11, 0), at(20, 0)));
+        assert!(range.covers(at(11, 0), at(12, 0)));
+        assert!(range.covers(at(19, 0), at(20, 0)));
+        assert!(!range.covers(at(10, 0), at(11, 0)));
+        assert!(!range.covers(at(20, 0), at(21, 0)));
+        assert_eq!(range.closed_through(), at(11, 0));
+        assert_eq!(range.read_from(Duration::from_secs(10)), at(9, 50));
+        assert!(ReplayRange::new(at(10, 30), at(11, 30), spec).is_err());
+    }
+
+    #[test]
+    fn hopping_windows_straddling_from_are_left_alone() {
+        let spec = WindowSpec {
+            size: Duration::from_secs(120),
+            slide: Duration::from_secs(60),
+        };
+        let range = ReplayRange::new(at(10, 0), at(15, 0), spec).unwrap();
+        // [9, 11) straddles `from`: treated as written, not replayed.
+        assert!(!range.covers(at(9, 0), at(11, 0)));
+        assert_eq!(range.closed_through(), at(11, 0));
+        assert!(range.covers(at(13, 0), at(15, 0)));
+    }
+
+    #[test]
+    fn replay_epochs_outrank_live_ones_and_grow() {
+        let day = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let later = day + Duration::from_secs(120);
+        assert!(replay_epoch(day) > 0x8000_0000);
+        assert_eq!(replay_epoch(later), replay_epoch(day) + 2);
+    }
+}
