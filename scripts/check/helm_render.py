@@ -546,6 +546,25 @@ def render_case(report: Report, chart: helm.Chart, chart_dir: Path, label: str, 
         report.check(f"[{label}] KEDA triggers match kafka values", lambda: check_keda(r))
     if r.values["dashboards"]["enabled"]:
         report.check(f"[{label}] Grafana dashboard ConfigMaps", lambda: check_dashboards(r, chart_dir))
+    if r.values["replay"]["enabled"]:
+        report.check(f"[{label}] replay Job runs reactor replay over the range", lambda: check_replay(r))
+
+
+def check_replay(r: Rendered) -> str:
+    jobs = [j for j in r.of("Job")
+            if j["metadata"]["labels"].get("app.kubernetes.io/component") == "replay"]
+    assert len(jobs) == 1, f"{len(jobs)} replay Jobs"
+    (job,) = jobs
+    spec = job["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    replay = r.values["replay"]
+    want = ["--config", CONFIG_PATH, "replay", "--from", replay["from"], "--to", replay["to"],
+            "--topics", ",".join(replay["topics"])]
+    assert c["args"][:len(want)] == want, f"args: {c['args']}"
+    assert ("--include-late" in c["args"]) == replay["includeLate"], "--include-late"
+    assert spec["restartPolicy"] == "Never", "a replay Job must not restart in place"
+    assert "helm.sh/hook" not in job["metadata"].get("annotations", {}), "replay is not a hook"
+    return f"{job['metadata']['name']}: {' '.join(c['args'][2:])}"
 
 
 def expect_rejected(report: Report, chart: helm.Chart, label: str, values: dict,
@@ -586,6 +605,8 @@ VARIANT_ENV_SECRETS = {
 }
 VARIANT_HPA = {
     "partitions": 8,
+    "replay": {"enabled": True, "from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z",
+               "topics": ["conversion"], "includeLate": True},
     "autoscaling": {"hpa": {"enabled": True, "minReplicas": 2, "maxReplicas": 8}},
     "podDisruptionBudget": {"enabled": False},
     "serviceAccount": {"create": False},
@@ -603,6 +624,8 @@ NEGATIVE_SCHEMA = [
     ("partitions: 0", {"partitions": 0}, "/partitions"),
     ("containerPort: 80 (privileged)", {"containerPort": 80}, "/containerPort"),
     ("image.tag as a number", {"image": {"tag": 1.2}}, "/image/tag"),
+    ("replay.from not RFC 3339", {"replay": {"enabled": True, "from": "yesterday", "to": "2026-03-02T00:00:00Z"}},
+     "/replay/from"),
 ]
 NEGATIVE_TEMPLATE = [
     ("replicaCount 5 > partitions 4", {"replicaCount": 5, "partitions": 4}, "is above partitions"),
@@ -626,6 +649,7 @@ NEGATIVE_TEMPLATE = [
      {"env": [{"name": "REACTOR__KAFKA__BROKERS", "value": "x:9092"}]}, "already set by the chart"),
     ("ClickHouse CA with an http:// url",
      {"clickhouse": {"tls": {"existingSecret": "ca"}}}, "is not https://"),
+    ("replay without a range", {"replay": {"enabled": True}}, "needs replay.from and replay.to"),
 ]
 
 
