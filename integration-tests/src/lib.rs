@@ -11,8 +11,10 @@
 //! - [`expected`]: the rollups a test expects, computed independently.
 //! - [`shell`]: Reactor's actors driven in-process.
 //! - [`rows`]: whole stored rows, for comparing two runs.
+//! - [`consume`]: the consume-only ceiling the benchmark compares with.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod consume;
 pub mod env;
 pub mod expected;
 pub mod kafka;

@@ -69,6 +69,11 @@ impl ReactorProcess {
         })
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no drain, no final checkpoint, nothing flushed.
     pub fn kill(&mut self) {
         let _ignored = self.child.kill();

@@ -30,10 +30,21 @@ async fn owned(address: &str) -> Result<BTreeSet<Partition>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
+    moved_partitions_are_released("rebalance", &[]).await
+}
+
+/// The same with eager assignment (`kafka.assignment = "eager"`), where every
+/// partition stops and restarts on each membership change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_assignment_still_moves_and_releases_partitions() -> Result<()> {
+    moved_partitions_are_released("eager", &[("REACTOR__KAFKA__ASSIGNMENT", "eager")]).await
+}
+
+async fn moved_partitions_are_released(name: &str, vars: &[(&str, &str)]) -> Result<()> {
     let scenario = crate::without_idle_closing();
-    let env = TestEnv::new("rebalance", &scenario).await?;
+    let env = TestEnv::new(name, &scenario).await?;
     let publisher = env.publisher().await?;
-    let mut a = env.start_reactor("a")?;
+    let mut a = env.start_reactor_with_env("a", vars)?;
     let a_address = a.wait_for_http(Duration::from_secs(60)).await?;
     let _report = publisher
         .publish(FormatMix::Json.assign(crate::events(5, 3_000)), None, None)
@@ -54,7 +65,7 @@ async fn released_partitions_stop_reporting_their_gauges() -> Result<()> {
     )
     .await?;
 
-    let mut b = env.start_reactor("b")?;
+    let mut b = env.start_reactor_with_env("b", vars)?;
     let b_address = b.wait_for_http(Duration::from_secs(60)).await?;
     let moved = eventually(
         "partitions to move to replica b",

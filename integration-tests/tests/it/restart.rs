@@ -81,3 +81,69 @@ async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> 
     second.stop()?;
     Ok(())
 }
+
+/// Reactor's state lost (the `partition_state` table dropped) while the
+/// group's committed offsets remain: the next start resumes from the
+/// committed offsets, not from the start of the topics, and every row's
+/// aggregates are exact (trend and anomaly start afresh, as documented).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_state_a_partition_resumes_from_the_committed_offset() -> anyhow::Result<()> {
+    let scenario = crate::without_idle_closing();
+    let env = TestEnv::new("committed", &scenario).await?;
+    let events = crate::events(29, 40_000);
+    let expected = rollups(&events, 60);
+    let (first, second) = events.split_at(events.len() / 2);
+    let publisher = env.publisher().await?;
+    let mix = FormatMix::Mixed {
+        avro_share: 0.5,
+        seed: 29,
+    };
+    let mut a = env.start_reactor("a")?;
+    let _report = publisher
+        .publish(mix.assign(first.to_vec()), None, None)
+        .await?;
+    let client = env.clickhouse();
+    eventually("the first half's windows", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move { Ok((stored_count(&client).await.unwrap_or(0) > 1_000).then_some(())) }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    a.stop()?; // drains: final checkpoints, committed to Kafka too
+    client.query("DROP TABLE partition_state").execute().await?;
+
+    let mut b = env.start_reactor("b")?;
+    let _report = publisher
+        .publish(mix.assign(second.to_vec()), None, None)
+        .await?;
+    env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
+        .await?;
+    eventually("every expected row", Duration::from_secs(180), || {
+        let client = client.clone();
+        let want = expected.len() as u64;
+        async move { Ok((stored_count(&client).await.unwrap_or(0) >= want).then_some(())) }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    integration_tests::expected::compare(
+        &expected,
+        &integration_tests::expected::stored(&client).await?,
+        60,
+        None,
+    )?;
+    let log = b.log();
+    let resumed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("partition state loaded"))
+        .collect();
+    assert!(
+        resumed
+            .iter()
+            .any(|l| l.contains("checkpoint=Some(Checkpoint { offset: ")
+                && !l.contains("offset: 0,")),
+        "no partition resumed from a committed offset:\n{}",
+        resumed.join("\n")
+    );
+    b.stop()?;
+    Ok(())
+}

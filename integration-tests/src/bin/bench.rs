@@ -1,0 +1,241 @@
+//! The end-to-end benchmark (`scripts/bench`): per workload, a seeded
+//! backlog of JSON engagement events published once to fresh topics, then
+//! in one run (a) the consume-only ceiling (a plain rdkafka `BaseConsumer`
+//! reading and discarding), (b) Reactor's full job (`reactor run`, release
+//! build) from backlog to the last window written, and (c) `reactor replay`
+//! of the whole range: events/s, rollup rows/s, CPU seconds per million
+//! events, peak RSS, and the ratios to the ceiling. Not a test: it prints
+//! figures for BENCHMARKS.md.
+//!
+//! ```sh
+//! scripts/bench [--events N] [--workload dense|sparse|both]
+//! ```
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use integration_tests::consume::consume_only;
+use integration_tests::expected::{rollups, stored_count};
+use integration_tests::{Scenario, TestEnv};
+use reactor::event::EventTime;
+use reactor::generate::publish::FormatMix;
+use reactor::generate::{EventGenerator, GeneratorSettings};
+
+const START_MS: i64 = 1_767_225_600_000;
+
+struct Workload {
+    name: &'static str,
+    campaigns: usize,
+    contents: usize,
+    channels: usize,
+}
+
+const WORKLOADS: [Workload; 2] = [
+    Workload {
+        name: "dense",
+        campaigns: 5,
+        contents: 10,
+        channels: 4,
+    },
+    Workload {
+        name: "sparse",
+        campaigns: 20,
+        contents: 50,
+        channels: 4,
+    },
+];
+
+/// Clock ticks of user and system CPU of `pid`.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Peak resident set of `pid`, MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+struct Figures {
+    events_per_s: f64,
+    rows_per_s: f64,
+    cpu_s_per_m: f64,
+    peak_rss_mib: f64,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let mut events: u64 = 500_000;
+    let mut which = "both".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--events" => events = args.next().context("--events N")?.parse()?,
+            "--workload" => which = args.next().context("--workload NAME")?,
+            "-h" | "--help" => {
+                println!("usage: bench [--events N] [--workload dense|sparse|both]");
+                return Ok(());
+            }
+            other => bail!("unknown option {other}"),
+        }
+    }
+    let binary = std::env::var("REACTOR_BIN")
+        .context("set REACTOR_BIN to a release build of reactor (scripts/bench does)")?;
+    println!("reactor binary: {binary}; {events} events per workload");
+    let mut table = Vec::new();
+    for workload in WORKLOADS
+        .iter()
+        .filter(|w| which == "both" || which == w.name)
+    {
+        table.push((workload.name, run_workload(workload, events).await?));
+    }
+    println!();
+    println!("| workload | consume-only events/s | reactor run events/s | ratio | rollup rows/s | CPU s per M events | peak RSS MiB | replay events/s | replay ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, (ceiling, run, replay)) in table {
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.0} % | {:.0} | {:.1} | {:.0} | {:.0} | {:.0} % |",
+            ceiling,
+            run.events_per_s,
+            100.0 * run.events_per_s / ceiling,
+            run.rows_per_s,
+            run.cpu_s_per_m,
+            run.peak_rss_mib,
+            replay,
+            100.0 * replay / ceiling
+        );
+    }
+    Ok(())
+}
+
+async fn run_workload(workload: &Workload, count: u64) -> Result<(f64, Figures, f64)> {
+    let scenario = Scenario {
+        partitions: 4,
+        idle_timeout: "2s",
+        derived_format: "json",
+        ..Scenario::default()
+    };
+    let env = TestEnv::new(&format!("bench-{}", workload.name), &scenario).await?;
+    let events: Vec<_> = EventGenerator::new(GeneratorSettings {
+        seed: 42,
+        count,
+        start: EventTime::from_millis(START_MS),
+        span: Duration::from_secs(30 * 60),
+        disorder: Duration::from_secs(5),
+        campaigns: workload.campaigns,
+        contents_per_campaign: workload.contents,
+        channels: ["web", "email", "social", "search"][..workload.channels]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        mix: [0, 1, 0],
+        ..GeneratorSettings::default()
+    })
+    .collect();
+    let expected_rows = rollups(&events, 60).len() as u64;
+    let publisher = env.publisher().await?;
+    let began = Instant::now();
+    let report = publisher
+        .publish(FormatMix::Json.assign(events), None, None)
+        .await?;
+    println!(
+        "[{}] published {} events in {:.1?}; {expected_rows} rollup rows expected",
+        workload.name,
+        report.messages,
+        began.elapsed()
+    );
+
+    let kafka = env.config.kafka.clone();
+    let topic = env.topics().engagement.clone();
+    let (read, took) =
+        tokio::task::spawn_blocking(move || consume_only(&kafka, &topic, count)).await??;
+    let ceiling = read as f64 / took.as_secs_f64();
+    println!(
+        "[{}] consume-only: {read} messages in {took:.2?} ({ceiling:.0}/s)",
+        workload.name
+    );
+
+    let mut reactor = env.start_reactor_with_env("run", &[("RUST_LOG", "warn,reactor=info")])?;
+    let address = reactor.wait_for_http(Duration::from_secs(120)).await?;
+    let pid = reactor.pid();
+    let client = env.clickhouse();
+    let (mut t0, mut cpu0) = (None, 0);
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let consumed_at = loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "reactor did not consume the backlog"
+        );
+        let consumed = integration_tests::scrape(&address)
+            .await
+            .ok()
+            .and_then(|m| m.sum("reactor_events_consumed_total"))
+            .unwrap_or(0.0) as u64;
+        if consumed > 0 && t0.is_none() {
+            t0 = Some(Instant::now());
+            cpu0 = cpu_ticks(pid).unwrap_or(0);
+        }
+        if consumed >= count {
+            break Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let t0 = t0.context("nothing consumed")?;
+    loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the last windows were never written"
+        );
+        if stored_count(&client).await.unwrap_or(0) >= expected_rows {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let written_at = Instant::now();
+    let cpu = cpu_ticks(pid).unwrap_or(0).saturating_sub(cpu0) as f64 / 100.0;
+    let rss = peak_rss_mib(pid).unwrap_or(0.0);
+    reactor.stop()?;
+    let consume_s = consumed_at.duration_since(t0).as_secs_f64();
+    let total_s = written_at.duration_since(t0).as_secs_f64();
+    println!(
+        "[{}] reactor run: all consumed after {consume_s:.2}s, last window written after {total_s:.2}s (idle timeout 2 s included); CPU {cpu:.1}s; peak RSS {rss:.0} MiB",
+        workload.name
+    );
+    let run = Figures {
+        events_per_s: count as f64 / consume_s,
+        rows_per_s: expected_rows as f64 / total_s,
+        cpu_s_per_m: cpu / (count as f64 / 1e6),
+        peak_rss_mib: rss,
+    };
+
+    let fresh = format!("{}_replay", env.config.clickhouse.database);
+    let from = EventTime::from_millis(START_MS - 60_000).to_rfc3339();
+    let to = EventTime::from_millis(START_MS + 40 * 60_000).to_rfc3339();
+    let began = Instant::now();
+    let summary = env
+        .reactor_command(
+            &[
+                "replay",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--topics",
+                "engagement",
+            ],
+            &[("REACTOR__CLICKHOUSE__DATABASE", &fresh)],
+        )
+        .await?;
+    let replay_s = began.elapsed().as_secs_f64();
+    println!("[{}] replay: {replay_s:.2}s\n{summary}", workload.name);
+    let replay_client = reactor::sink::clickhouse::client(&env.config.clickhouse, Some(&fresh))?;
+    let _dropped = replay_client
+        .query(&format!("DROP DATABASE IF EXISTS {fresh}"))
+        .execute()
+        .await;
+    Ok((ceiling, run, count as f64 / replay_s))
+}
