@@ -18,6 +18,10 @@ use crate::process::{reactor_binary, ReactorProcess};
 use crate::services::Services;
 use crate::wait::eventually;
 
+/// A background publication: the publisher and its report once done.
+pub type Publishing =
+    tokio::task::JoinHandle<Result<(Publisher, reactor::generate::publish::PublishReport)>>;
+
 /// Settings of one test's Reactor.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -161,6 +165,30 @@ listen = "127.0.0.1:0"
     pub async fn publisher(&self) -> Result<Publisher> {
         let registry = SchemaRegistry::new(&self.services.registry, Duration::from_secs(10))?;
         Ok(Publisher::new(self.kafka(), self.topics(), Some(&registry)).await?)
+    }
+
+    /// Publishes `events` (half JSON, half Avro, by `seed`) at `rate` per
+    /// second in the background; the bar counts acknowledged messages.
+    pub async fn publish_in_background(
+        &self,
+        events: Vec<reactor::event::Event>,
+        seed: u64,
+        rate: f64,
+    ) -> Result<(Publishing, indicatif::ProgressBar)> {
+        let publisher = self.publisher().await?;
+        let progress = indicatif::ProgressBar::hidden();
+        let published = progress.clone();
+        let task = tokio::spawn(async move {
+            let mix = reactor::generate::publish::FormatMix::Mixed {
+                avro_share: 0.5,
+                seed,
+            };
+            let report = publisher
+                .publish(mix.assign(events), Some(rate), Some(&published))
+                .await?;
+            Ok((publisher, report))
+        });
+        Ok((task, progress))
     }
 
     /// Publishes, to every partition of every input topic, a valid event

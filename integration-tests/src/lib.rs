@@ -26,9 +26,9 @@ pub mod services;
 pub mod shell;
 pub mod wait;
 
-pub use env::{Scenario, TestEnv};
+pub use env::{Publishing, Scenario, TestEnv};
 pub use kafka::{header, read_all, read_topic, read_topic_async};
-pub use metrics::{http_get, scrape, Metrics, ScrapeTarget};
+pub use metrics::{http_get, partitions_of, scrape, Metrics, ScrapeTarget};
 pub use process::{reactor_binary, ReactorProcess};
 pub use services::{env_or, Services};
 pub use wait::eventually;

@@ -183,6 +183,23 @@ fn prometheus_targets_dir() -> PathBuf {
         .join(Path::new("prometheus/targets"))
 }
 
+/// The partitions a replica's `/state` lists, with their generations.
+pub async fn partitions_of(address: &str) -> anyhow::Result<BTreeMap<(String, i32), u64>> {
+    use anyhow::Context as _;
+    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
+    anyhow::ensure!(status == 200, "/state: HTTP {status}");
+    let states: Vec<serde_json::Value> = serde_json::from_str(&body)?;
+    states
+        .iter()
+        .map(|s| {
+            let topic = s["topic"].as_str().context("topic")?.to_owned();
+            let partition = i32::try_from(s["partition"].as_i64().context("partition")?)?;
+            let generation = s["generation"].as_u64().context("generation")?;
+            Ok(((topic, partition), generation))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use indicatif::ProgressBar;
 use integration_tests::expected::{rollups, stored_count};
 use integration_tests::proxy::{Fault, FaultProxy, Scope};
 use integration_tests::{eventually, Scenario, TestEnv};
@@ -32,18 +31,7 @@ async fn survives(
     let expected = rollups(&events, 60);
     let mut reactor =
         env.start_reactor_with_env("a", &[("REACTOR__CLICKHOUSE__URL", &proxy.url())])?;
-    let publisher = env.publisher().await?;
-    let progress = ProgressBar::hidden();
-    let published = progress.clone();
-    let publishing = tokio::spawn(async move {
-        let mix = FormatMix::Mixed {
-            avro_share: 0.5,
-            seed: 21,
-        };
-        publisher
-            .publish(mix.assign(events), Some(3_000.0), Some(&published))
-            .await
-    });
+    let (publishing, progress) = env.publish_in_background(events, 21, 3_000.0).await?;
 
     let client = env.clickhouse();
     eventually("the first rollups", Duration::from_secs(90), || {

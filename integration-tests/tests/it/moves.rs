@@ -5,32 +5,11 @@
 //! default) the partitions a replica keeps through a rebalance are never
 //! restarted.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use indicatif::ProgressBar;
+use anyhow::Result;
 use integration_tests::expected::{rollups, stored_count};
-use integration_tests::{eventually, http_get, TestEnv};
-use reactor::generate::publish::FormatMix;
-
-type Partition = (String, i32);
-
-/// The partitions a replica's `/state` lists, with their generations.
-async fn generations(address: &str) -> Result<BTreeMap<Partition, u64>> {
-    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
-    anyhow::ensure!(status == 200, "/state: HTTP {status}");
-    let states: Vec<serde_json::Value> = serde_json::from_str(&body)?;
-    states
-        .iter()
-        .map(|s| {
-            let topic = s["topic"].as_str().context("topic")?.to_owned();
-            let partition = i32::try_from(s["partition"].as_i64().context("partition")?)?;
-            let generation = s["generation"].as_u64().context("generation")?;
-            Ok(((topic, partition), generation))
-        })
-        .collect()
-}
+use integration_tests::{eventually, partitions_of, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moving_partitions_keep_every_column_exact() -> Result<()> {
@@ -42,19 +21,7 @@ async fn moving_partitions_keep_every_column_exact() -> Result<()> {
 
     let mut a = env.start_reactor("a")?;
     let a_address = a.wait_for_http(Duration::from_secs(60)).await?;
-    let publisher = env.publisher().await?;
-    let progress = ProgressBar::hidden();
-    let published = progress.clone();
-    let publishing = tokio::spawn(async move {
-        let mix = FormatMix::Mixed {
-            avro_share: 0.5,
-            seed: 11,
-        };
-        let report = publisher
-            .publish(mix.assign(events), Some(2_500.0), Some(&published))
-            .await?;
-        anyhow::Ok((publisher, report))
-    });
+    let (publishing, progress) = env.publish_in_background(events, 11, 2_500.0).await?;
     let client = env.clickhouse();
     eventually("the first rollups", Duration::from_secs(90), || {
         let client = client.clone();
@@ -67,7 +34,7 @@ async fn moving_partitions_keep_every_column_exact() -> Result<()> {
         || {
             let a_address = a_address.clone();
             async move {
-                let owned = generations(&a_address).await?;
+                let owned = partitions_of(&a_address).await?;
                 Ok((owned.len() == all).then_some(owned))
             }
         },
@@ -83,13 +50,13 @@ async fn moving_partitions_keep_every_column_exact() -> Result<()> {
         || {
             let b_address = b_address.clone();
             async move {
-                let moved = generations(&b_address).await.unwrap_or_default();
+                let moved = partitions_of(&b_address).await.unwrap_or_default();
                 Ok((!moved.is_empty() && moved.len() < all).then_some(moved))
             }
         },
     )
     .await?;
-    let kept = generations(&a_address).await?;
+    let kept = partitions_of(&a_address).await?;
     for (partition, generation) in &kept {
         assert_eq!(
             before.get(partition),
@@ -108,7 +75,7 @@ async fn moving_partitions_keep_every_column_exact() -> Result<()> {
         Duration::from_secs(60),
         || {
             let a_address = a_address.clone();
-            async move { Ok((generations(&a_address).await?.len() == all).then_some(())) }
+            async move { Ok((partitions_of(&a_address).await?.len() == all).then_some(())) }
         },
     )
     .await?;
@@ -122,7 +89,11 @@ async fn moving_partitions_keep_every_column_exact() -> Result<()> {
         || {
             let c_address = c_address.clone();
             async move {
-                Ok((!generations(&c_address).await.unwrap_or_default().is_empty()).then_some(()))
+                Ok((!partitions_of(&c_address)
+                    .await
+                    .unwrap_or_default()
+                    .is_empty())
+                .then_some(()))
             }
         },
     )

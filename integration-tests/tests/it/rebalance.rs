@@ -7,25 +7,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use integration_tests::{eventually, http_get, scrape, TestEnv};
+use anyhow::Result;
+use integration_tests::{eventually, partitions_of, scrape, TestEnv};
 use reactor::generate::publish::FormatMix;
 
 type Partition = (String, i32);
 
 /// The partitions a replica's `/state` lists.
 async fn owned(address: &str) -> Result<BTreeSet<Partition>> {
-    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
-    anyhow::ensure!(status == 200, "/state: HTTP {status}");
-    let states: Vec<serde_json::Value> = serde_json::from_str(&body)?;
-    states
-        .iter()
-        .map(|s| {
-            let topic = s["topic"].as_str().context("topic")?.to_owned();
-            let partition = s["partition"].as_i64().context("partition")?;
-            Ok((topic, i32::try_from(partition)?))
-        })
-        .collect()
+    Ok(partitions_of(address).await?.into_keys().collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

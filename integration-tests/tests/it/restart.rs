@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use indicatif::ProgressBar;
 use integration_tests::expected::{rollups, stored_count};
 use integration_tests::{eventually, TestEnv};
 use reactor::generate::publish::FormatMix;
@@ -19,22 +18,9 @@ async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> 
     let total = events.len() as u64;
 
     let mut first = env.start_reactor("first")?;
-    let publisher = env.publisher().await?;
-    // Counts acknowledged messages while publishing runs in the background.
-    let progress = ProgressBar::hidden();
-    let published = progress.clone();
     let partitions = scenario.partitions;
-    let publishing = tokio::spawn(async move {
-        // Slow enough (25 s) that the kill lands while events still flow.
-        let mix = FormatMix::Mixed {
-            avro_share: 0.5,
-            seed: 7,
-        };
-        let report = publisher
-            .publish(mix.assign(events), Some(4_000.0), Some(&published))
-            .await?;
-        anyhow::Ok((publisher, report))
-    });
+    // Slow enough (25 s) that the kill lands while events still flow.
+    let (publishing, progress) = env.publish_in_background(events, 7, 4_000.0).await?;
 
     // Kill once the first instance has written rollups and checkpoints.
     let client = env.clickhouse();
