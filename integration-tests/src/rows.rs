@@ -1,4 +1,4 @@
-//! Whole rollup rows as stored (Reactor's own [`RollupRow`]), compared in
+//! Whole rollup rows as stored (Reactor's own [`RollupRow`](FullRow)), compared in
 //! every column but the version, for comparing two runs (a chaos run with a
 //! golden one, a replay with live).
 

@@ -2,11 +2,11 @@
 //! routes messages and supervises the tasks doing its I/O.
 //!
 //! It owns one input partition for one *generation* (one start). It first
-//! loads the partition's state ([`loading`]: checkpoint, series histories,
+//! loads the partition's state (`loading`: checkpoint, series histories,
 //! a new epoch claimed), then hands the reader task its credits; the reader
 //! moves batches from the partition's queue into the mailbox; the actor
 //! runs them through the pipeline and hands what comes out to shipment
-//! tasks ([`ship`]), whose completions come back as messages
+//! tasks (`ship`), whose completions come back as messages
 //! ([`BatchWritten`], [`Forwarded`], [`CheckpointWritten`]) and are reported
 //! to the pipeline, which decides the checkpoint. A periodic tick closes
 //! idle windows and writes the checkpoint; [`Lifecycle`] decides when.
