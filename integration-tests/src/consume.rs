@@ -15,7 +15,14 @@ pub fn consume_only(kafka: &KafkaConfig, topic: &str, count: u64) -> Result<(u64
     let consumer: BaseConsumer = reactor::kafka::consumer::client_config(kafka)
         .set("group.id", format!("consume-only-{}", std::process::id()))
         .set("enable.auto.commit", "false")
+        // A large prefetch, fetched again as soon as there is room: the
+        // fastest settings measured (BENCHMARKS.md), so the ceiling is a
+        // real one.
         .set("queued.max.messages.kbytes", "65536")
+        .set(
+            "fetch.queue.backoff.ms",
+            reactor::kafka::consumer::FETCH_QUEUE_BACKOFF_MS,
+        )
         .create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();

@@ -125,7 +125,7 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
     // No consumer group: every partition is read from its beginning to the
     // end it had when we started (partition EOF), so nothing is missed and
     // no group join is waited for (librdkafka wants a group id all the same).
-    let consumer: BaseConsumer<ToolContext> = crate::kafka::consumer::client_config(&config.kafka)
+    let consumer: BaseConsumer<ToolContext> = crate::kafka::consumer::reading_config(&config.kafka)
         .set(
             "group.id",
             format!("reactor-anomaly-events-{}", std::process::id()),

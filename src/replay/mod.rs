@@ -719,7 +719,7 @@ fn poll_batch(
 }
 
 fn replay_consumer(config: &Config) -> anyhow::Result<BaseConsumer<ToolContext>> {
-    crate::kafka::consumer::client_config(&config.kafka)
+    crate::kafka::consumer::reading_config(&config.kafka)
         .set(
             "group.id",
             format!("{}-replay-{}", config.kafka.group_id, std::process::id()),
@@ -727,10 +727,6 @@ fn replay_consumer(config: &Config) -> anyhow::Result<BaseConsumer<ToolContext>>
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
-        .set(
-            "queued.max.messages.kbytes",
-            config.kafka.prefetch_kbytes_per_partition.to_string(),
-        )
         .create_with_context(ToolContext)
         .context("cannot create a Kafka consumer (kafka.brokers)")
 }
