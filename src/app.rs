@@ -77,7 +77,7 @@ pub async fn shared_sinks(
         SideTopic::DeadLetter,
     );
     let late = SideTopicSink::new(producer.clone(), &config.topics.late, SideTopic::Late);
-    let derived = DerivedSink::new(producer, &config.topics, config.derived.format, registry)
+    let derived = DerivedSink::new(producer, &config.topics, &config.derived, registry)
         .await
         .context("cannot set up derived events")?;
     Ok(SharedSinks {

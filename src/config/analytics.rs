@@ -47,6 +47,8 @@ pub struct HistoryConfig {
 pub struct DerivedConfig {
     /// Encoding of derived events.
     pub format: DerivedFormat,
+    /// Whether every rollup row is also published to `topics.rollups`.
+    pub rollup_events: bool,
 }
 
 /// Encoding of derived events.

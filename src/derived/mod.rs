@@ -256,6 +256,26 @@ pub fn rollup_event(row: &Rollup) -> RollupEvent {
     }
 }
 
+/// A batch's derived events as published: a rollup event per row (when
+/// `with_rollups`, `derived.rollup_events`), then `signals` (the batch's
+/// trend and anomaly events), which are always published.
+pub fn batch_events(
+    rows: &[Rollup],
+    signals: Vec<DerivedEvent>,
+    with_rollups: bool,
+) -> Vec<DerivedEvent> {
+    if !with_rollups {
+        return signals;
+    }
+    let mut all = Vec::with_capacity(rows.len() + signals.len());
+    all.extend(
+        rows.iter()
+            .map(|row| DerivedEvent::Rollup(rollup_event(row))),
+    );
+    all.extend(signals);
+    all
+}
+
 /// The trend and anomaly events a finished row warrants, if any. (Its
 /// rollup event is [`rollup_event`], built when publishing.)
 pub fn signals_of_row(
@@ -310,6 +330,44 @@ pub fn signals_of_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollup_events_can_be_left_out_but_signals_never_are() {
+        let row = Rollup {
+            metric: "engagement.click".into(),
+            dimensions: Dimensions {
+                campaign_id: "c".into(),
+                content_id: String::new(),
+                channel: String::new(),
+            },
+            window_start: crate::event::EventTime::from_millis(60_000),
+            window_end: crate::event::EventTime::from_millis(120_000),
+            count: 3,
+            ..Rollup::default()
+        };
+        let score = Score {
+            score: 9.0,
+            expected: 1.0,
+            anomalous: true,
+        };
+        let signals: Vec<DerivedEvent> =
+            signals_of_row(&row, None, Some(&score), 3.0, (0.1, 4.0)).collect();
+        let kinds = |events: Vec<DerivedEvent>| -> Vec<DerivedKind> {
+            events.iter().map(DerivedEvent::kind).collect()
+        };
+        assert_eq!(
+            kinds(batch_events(
+                std::slice::from_ref(&row),
+                signals.clone(),
+                true
+            )),
+            [DerivedKind::Rollup, DerivedKind::Anomaly]
+        );
+        assert_eq!(
+            kinds(batch_events(std::slice::from_ref(&row), signals, false)),
+            [DerivedKind::Anomaly]
+        );
+    }
 
     #[test]
     fn ids_are_stable_and_depend_on_every_part() {

@@ -36,7 +36,7 @@ use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::derived::{self, DerivedEvent};
+use crate::derived::DerivedEvent;
 use crate::event::decode::Decoder;
 use crate::event::{EventTime, Record, TopicKind};
 use crate::kafka::consumer::ToolContext;
@@ -435,14 +435,15 @@ impl Sinks<'_> {
         summary.diff.merge(diff);
         summary.rows += rows.len() as u64;
         if let Some(derived) = self.derived {
-            let events: Vec<DerivedEvent> = rows
-                .iter()
-                .map(|row| DerivedEvent::Rollup(derived::rollup_event(row)))
-                .chain(batch.events.into_iter().filter(|e| {
+            let in_range: Vec<DerivedEvent> = batch
+                .events
+                .into_iter()
+                .filter(|e| {
                     let start = EventTime::from_millis(e.window_start_ms());
                     start >= range.from && start < range.to
-                }))
+                })
                 .collect();
+            let events = derived.events_of(&rows, in_range);
             summary.derived_events += events.len() as u64;
             let _published = derived
                 .publish(&events, std::future::pending::<()>())
@@ -516,7 +517,7 @@ async fn derived_sink(
         }
     }
     let producer = crate::kafka::producer::create(&config.kafka)?;
-    Ok(DerivedSink::new(producer, &topics, config.derived.format, registry).await?)
+    Ok(DerivedSink::new(producer, &topics, &config.derived, registry).await?)
 }
 
 /// The partitions of `topic` to replay: (partition, first offset, end

@@ -16,13 +16,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tracing::warn;
 
-use crate::config::{DerivedFormat, TopicsConfig};
-use crate::derived::{DerivedEvent, DerivedKind};
+use crate::config::{DerivedConfig, DerivedFormat, TopicsConfig};
+use crate::derived::{self, DerivedEvent, DerivedKind};
 use crate::error::{Classified, Disposition};
 use crate::event::framing;
 use crate::kafka::producer::{classify, ProduceFailure};
 use crate::registry::SchemaRegistry;
 use crate::retry::{pause, Backoff};
+use crate::rollup::Rollup;
 use crate::telemetry::metrics;
 
 /// The Avro schema of each derived event kind (`schemas/avro/*.avsc`).
@@ -112,6 +113,7 @@ pub struct DerivedSink {
     producer: FutureProducer,
     topics: Arc<HashMap<DerivedKind, String>>,
     encoding: Arc<Encoding>,
+    rollup_events: bool,
 }
 
 impl std::fmt::Debug for DerivedSink {
@@ -123,11 +125,12 @@ impl std::fmt::Debug for DerivedSink {
 }
 
 impl DerivedSink {
-    /// A sink for `format`; for Avro, registers the three schemas first.
+    /// A sink as `[derived]` says; for Avro, registers the three schemas
+    /// first.
     pub async fn new(
         producer: FutureProducer,
         topics: &TopicsConfig,
-        format: DerivedFormat,
+        config: &DerivedConfig,
         registry: Option<&SchemaRegistry>,
     ) -> Result<Self, DerivedError> {
         let topics: HashMap<DerivedKind, String> = [
@@ -136,7 +139,7 @@ impl DerivedSink {
             (DerivedKind::Anomaly, topics.anomalies.clone()),
         ]
         .into();
-        let encoding = match (format, registry) {
+        let encoding = match (config.format, registry) {
             (DerivedFormat::Json, _) => Encoding::Json,
             (DerivedFormat::Avro, None) => return Err(DerivedError::NoRegistry),
             (DerivedFormat::Avro, Some(registry)) => {
@@ -164,7 +167,14 @@ impl DerivedSink {
             producer,
             topics: Arc::new(topics),
             encoding: Arc::new(encoding),
+            rollup_events: config.rollup_events,
         })
+    }
+
+    /// The derived events of a batch: its rows as rollup events (unless
+    /// `derived.rollup_events` is off), then `events` (trends, anomalies).
+    pub fn events_of(&self, rows: &[Rollup], events: Vec<DerivedEvent>) -> Vec<DerivedEvent> {
+        derived::batch_events(rows, events, self.rollup_events)
     }
 
     /// Encodes one event as it goes on the wire.

@@ -9,6 +9,7 @@
 //!
 //! ```sh
 //! scripts/bench [--events N] [--workload dense|sparse|both]
+//!     [--reactor-env NAME=VALUE]... [--reactor-cpus LIST]
 //! ```
 
 use std::time::{Duration, Instant};
@@ -132,6 +133,7 @@ async fn main() -> Result<()> {
     let mut events: u64 = 500_000;
     let mut which = "both".to_owned();
     let mut reactor_env = Vec::new();
+    let mut cpus: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -142,8 +144,9 @@ async fn main() -> Result<()> {
                 let (name, value) = pair.split_once('=').context("--reactor-env NAME=VALUE")?;
                 reactor_env.push((name.to_owned(), value.to_owned()));
             }
+            "--reactor-cpus" => cpus = Some(args.next().context("--reactor-cpus LIST")?),
             "-h" | "--help" => {
-                println!("usage: bench [--events N] [--workload dense|sparse|both] [--reactor-env NAME=VALUE]...");
+                println!("usage: bench [--events N] [--workload dense|sparse|both] [--reactor-env NAME=VALUE]... [--reactor-cpus LIST]");
                 return Ok(());
             }
             other => bail!("unknown option {other}"),
@@ -159,7 +162,7 @@ async fn main() -> Result<()> {
     {
         table.push((
             workload.name,
-            run_workload(workload, events, &reactor_env).await?,
+            run_workload(workload, events, &reactor_env, cpus.as_deref()).await?,
         ));
     }
     println!();
@@ -185,6 +188,7 @@ async fn run_workload(
     workload: &Workload,
     count: u64,
     reactor_env: &[(String, String)],
+    cpus: Option<&str>,
 ) -> Result<(f64, Figures, f64)> {
     let scenario = Scenario {
         partitions: 4,
@@ -245,6 +249,14 @@ async fn run_workload(
     let mut reactor = env.start_reactor_with_env("run", &vars)?;
     let address = reactor.wait_for_http(Duration::from_secs(120)).await?;
     let pid = reactor.pid();
+    if let Some(cpus) = cpus {
+        // Every thread, before any record is read.
+        let status = std::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "taskset -a -p -c {cpus} {pid} failed");
+    }
     let client = env.clickhouse();
     let (mut t0, mut cpu0) = (None, CpuSample::default());
     let deadline = Instant::now() + Duration::from_secs(1800);

@@ -19,7 +19,6 @@ use tokio::sync::watch;
 
 use super::reader::Credit;
 use super::PartitionActor;
-use crate::derived::{self, DerivedEvent};
 use crate::error::Failure;
 use crate::pipeline::{BatchId, Rejected, RollupBatch, SeriesSnapshot};
 use crate::sink::clickhouse::state::Saved;
@@ -160,11 +159,7 @@ async fn ship_outputs(
     else {
         return Shipped::Written;
     };
-    let events: Vec<DerivedEvent> = rows
-        .iter()
-        .map(|row| DerivedEvent::Rollup(derived::rollup_event(row)))
-        .chain(events)
-        .collect();
+    let events = sinks.derived.events_of(&rows, events);
     let queued = tokio::select! {
         queued = sinks.writer.write_rollups(rows, version) => queued,
         () = signal(sinks.draining.clone()) => return Shipped::Abandoned,
