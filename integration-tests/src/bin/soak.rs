@@ -90,7 +90,10 @@ async fn settled(client: &clickhouse::Client, want: u64, timeout: Duration) -> R
             return Ok(rows);
         }
         if Instant::now() > deadline {
-            bail!("{rows} rows of {want} after {timeout:?}");
+            bail!(
+                "{rows} rows of {want} after {timeout:?}; the last new row {:.0?} ago",
+                last.1.elapsed()
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -349,7 +352,25 @@ async fn main() -> Result<()> {
         i64::from(WINDOW_SECS),
     );
     let chaos_db = env.clickhouse();
-    let rows = settled(&chaos_db, expected.len() as u64, Duration::from_secs(300)).await?;
+    let rows = match settled(&chaos_db, expected.len() as u64, Duration::from_secs(300)).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            // Say whether the replicas own anything: a group that stopped
+            // forming (README, "What Tansu can and cannot do") owns nothing.
+            let mut owned = Vec::new();
+            for process in instances.iter().flatten() {
+                let address = process.http_address().unwrap_or_default();
+                let partitions = integration_tests::partitions_of(&address)
+                    .await
+                    .map_or_else(|e| format!("/state: {e}"), |p| p.len().to_string());
+                owned.push(format!("{address}: {partitions}"));
+            }
+            return Err(e.context(format!(
+                "the chaos run did not finish; partitions owned by each live replica: {}",
+                owned.join(", ")
+            )));
+        }
+    };
     let survivor = instances
         .iter_mut()
         .flatten()
