@@ -59,8 +59,8 @@ fn merge_law<A: Aggregator>(a: &[f64], b: &[f64], c: &[f64]) -> Result<(), TestC
 }
 
 /// Plain, small, and heavy-tailed values, enough of them to leave the exact
-/// range of the percentile sketch.
-fn values() -> impl Strategy<Value = Vec<f64>> {
+/// range of the percentile sketch (also the percentile bound's input).
+pub(super) fn values() -> impl Strategy<Value = Vec<f64>> {
     prop::collection::vec(
         prop_oneof![
             -1e6f64..1e6,

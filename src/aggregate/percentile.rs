@@ -238,20 +238,9 @@ mod tests {
         assert_bound_on("signed", &signed);
     }
 
-    fn values() -> impl Strategy<Value = Vec<f64>> {
-        prop::collection::vec(
-            prop_oneof![
-                -1e6f64..1e6,
-                0.001f64..10.0,
-                (1.0f64..20.0).prop_map(f64::exp)
-            ],
-            0..400,
-        )
-    }
-
     proptest! {
         #[test]
-        fn percentiles_stay_within_the_bound(values in values()) {
+        fn percentiles_stay_within_the_bound(values in super::super::laws::values()) {
             let p = of(&values);
             for q in QUANTILES {
                 match p.quantile(q) {
