@@ -28,7 +28,9 @@ pub mod wait;
 
 pub use env::{Publishing, Scenario, TestEnv};
 pub use kafka::{header, read_all, read_topic, read_topic_async};
-pub use metrics::{http_get, partitions_of, scrape, Metrics, ScrapeTarget};
+pub use metrics::{
+    http_get, partitions_of, scrape, some_partitions_move_to, Metrics, ScrapeTarget,
+};
 pub use process::{reactor_binary, ReactorProcess};
 pub use services::{env_or, Services};
 pub use wait::eventually;

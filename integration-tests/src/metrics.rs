@@ -200,6 +200,21 @@ pub async fn partitions_of(address: &str) -> anyhow::Result<BTreeMap<(String, i3
         .collect()
 }
 
+/// Waits until the replica at `address` owns some but not all of the
+/// `all` partitions (a rebalance moved part of them to it) and returns
+/// them with their generations.
+pub async fn some_partitions_move_to(
+    address: &str,
+    all: usize,
+    timeout: std::time::Duration,
+) -> anyhow::Result<BTreeMap<(String, i32), u64>> {
+    crate::eventually("partitions to move to the new replica", timeout, || async {
+        let moved = partitions_of(address).await.unwrap_or_default();
+        Ok((!moved.is_empty() && moved.len() < all).then_some(moved))
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use integration_tests::expected::{rollups, stored_count};
-use integration_tests::{eventually, partitions_of, TestEnv};
+use integration_tests::{eventually, partitions_of, some_partitions_move_to, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moving_partitions_keep_every_column_exact() -> Result<()> {
@@ -44,18 +44,7 @@ async fn moving_partitions_keep_every_column_exact() -> Result<()> {
     // B joins: some partitions move to it, the others stay where they were.
     let mut b = env.start_reactor("b")?;
     let b_address = b.wait_for_http(Duration::from_secs(60)).await?;
-    let moved = eventually(
-        "partitions to move to replica b",
-        Duration::from_secs(90),
-        || {
-            let b_address = b_address.clone();
-            async move {
-                let moved = partitions_of(&b_address).await.unwrap_or_default();
-                Ok((!moved.is_empty() && moved.len() < all).then_some(moved))
-            }
-        },
-    )
-    .await?;
+    let moved = some_partitions_move_to(&b_address, all, Duration::from_secs(90)).await?;
     let kept = partitions_of(&a_address).await?;
     for (partition, generation) in &kept {
         assert_eq!(

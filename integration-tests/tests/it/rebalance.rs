@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::Result;
-use integration_tests::{eventually, partitions_of, scrape, TestEnv};
+use integration_tests::{eventually, partitions_of, scrape, some_partitions_move_to, TestEnv};
 use reactor::generate::publish::FormatMix;
 
 type Partition = (String, i32);
@@ -57,18 +57,11 @@ async fn moved_partitions_are_released(name: &str, vars: &[(&str, &str)]) -> Res
 
     let mut b = env.start_reactor_with_env("b", vars)?;
     let b_address = b.wait_for_http(Duration::from_secs(60)).await?;
-    let moved = eventually(
-        "partitions to move to replica b",
-        Duration::from_secs(90),
-        || {
-            let b_address = b_address.clone();
-            async move {
-                let moved = owned(&b_address).await.unwrap_or_default();
-                Ok((!moved.is_empty() && moved.len() < all).then_some(moved))
-            }
-        },
-    )
-    .await?;
+    let moved: BTreeSet<Partition> =
+        some_partitions_move_to(&b_address, all, Duration::from_secs(90))
+            .await?
+            .into_keys()
+            .collect();
 
     // Kept partitions may be restarted by the rebalance (eager assignment);
     // their new actor reports within a tick.
