@@ -2,7 +2,6 @@
 //! consumer and its driver thread, the supervisor, the HTTP server, and the
 //! graceful shutdown in reverse order.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,11 +165,7 @@ pub async fn run(
         .map(|_| Arbiter::new())
         .collect();
     let (fatal_tx, mut fatal) = mpsc::unbounded_channel();
-    let topics: HashMap<String, _> = config
-        .input_topics()
-        .iter()
-        .map(|(kind, name)| ((*name).to_owned(), *kind))
-        .collect();
+    let topics = config.topic_kinds();
     let supervisor = Supervisor::new(
         deps,
         SupervisorSettings {

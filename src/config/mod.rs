@@ -105,6 +105,15 @@ impl Config {
         ]
     }
 
+    /// The kind of event each input topic carries, by topic name (how the
+    /// supervisor knows what a newly assigned partition decodes).
+    pub fn topic_kinds(&self) -> std::collections::HashMap<String, crate::event::TopicKind> {
+        self.input_topics()
+            .iter()
+            .map(|(kind, name)| ((*name).to_owned(), *kind))
+            .collect()
+    }
+
     /// The number of partition-actor worker threads to start.
     pub fn worker_threads(&self) -> usize {
         match self.pipeline.workers {

@@ -4,7 +4,6 @@
 //! budget. The consumer
 //! is real but never joins its group: the tests assign by message.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -166,12 +165,7 @@ async fn supervisor_with_one_partition(
     let consumer = deps.clone();
     let (events_tx, events) = mpsc::unbounded_channel();
     let (fatal_tx, fatal) = mpsc::unbounded_channel();
-    let topics: HashMap<String, TopicKind> = env
-        .config
-        .input_topics()
-        .iter()
-        .map(|(kind, name)| ((*name).to_owned(), *kind))
-        .collect();
+    let topics = env.config.topic_kinds();
     let supervisor = Supervisor::new(
         deps,
         SupervisorSettings { topics, restart },
