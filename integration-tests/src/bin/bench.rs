@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use integration_tests::consume::consume_only;
-use integration_tests::expected::{rollups, stored_count};
+use integration_tests::expected::{rollups, stored_count, written_count};
 use integration_tests::{Scenario, TestEnv};
 use reactor::event::EventTime;
 use reactor::generate::publish::FormatMix;
@@ -244,13 +244,15 @@ async fn run_workload(
     for _ in 0..3 {
         let before = CpuSample::take(None);
         let (kafka, topic) = (kafka.clone(), topic.clone());
-        let (read, took) =
+        let read =
             tokio::task::spawn_blocking(move || consume_only(&kafka, &topic, count)).await??;
+        let (took, per_partition) = (read.took, read.per_partition);
+        let read = read.read;
         let (_, broker, _, busy) = CpuSample::take(None).since(before);
         let rate = read as f64 / took.as_secs_f64();
         ceiling = ceiling.max(rate);
         println!(
-            "[{}] consume-only: {read} messages in {took:.2?} ({rate:.0}/s); CPU: broker {broker:.1}s, machine {busy:.1}s",
+            "[{}] consume-only: {read} messages in {took:.2?} ({rate:.0}/s; per partition {per_partition:?}); CPU: broker {broker:.1}s, machine {busy:.1}s",
             workload.name
         );
     }
@@ -296,7 +298,11 @@ async fn run_workload(
             Instant::now() < deadline,
             "the last windows were never written"
         );
-        if stored_count(&client).await.unwrap_or(0) >= expected_rows {
+        // The cheap count first: `FINAL` every 50 ms would take ClickHouse
+        // CPU from the run it measures.
+        if written_count(&client).await.unwrap_or(0) >= expected_rows
+            && stored_count(&client).await.unwrap_or(0) >= expected_rows
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -304,6 +310,7 @@ async fn run_workload(
     let written_at = Instant::now();
     let (cpu, broker, clickhouse, busy) = CpuSample::take(Some(pid)).since(cpu0);
     let rss = peak_rss_mib(pid).unwrap_or(0.0);
+    let inserts = inserts(&address).await.unwrap_or_default();
     reactor.stop()?;
     let consume_s = consumed_at.duration_since(t0).as_secs_f64();
     let total_s = written_at.duration_since(t0).as_secs_f64();
@@ -311,6 +318,7 @@ async fn run_workload(
         "[{}] reactor run: all consumed after {consume_s:.2}s, last window written after {total_s:.2}s (idle timeout {IDLE_TIMEOUT_S} s included); CPU: reactor {cpu:.1}s, broker {broker:.1}s, ClickHouse {clickhouse:.1}s, machine {busy:.1}s; peak RSS {rss:.0} MiB",
         workload.name
     );
+    println!("[{}] ClickHouse INSERTs: {inserts}", workload.name);
     let run = Figures {
         events_per_s: count as f64 / consume_s,
         to_last_row_per_s: count as f64 / (total_s - IDLE_TIMEOUT_S).max(consume_s),
@@ -349,4 +357,29 @@ async fn run_workload(
         .execute()
         .await;
     Ok((ceiling, run, count as f64 / replay_s))
+}
+
+/// How many INSERTs Reactor made per table, and their mean size: every
+/// INSERT is a part, which is most of ClickHouse's CPU here.
+async fn inserts(address: &str) -> Result<String> {
+    let metrics = integration_tests::scrape(address).await?;
+    let per_table = |name: &str| -> std::collections::BTreeMap<String, f64> {
+        metrics
+            .named(name)
+            .filter_map(|s| Some((s.labels.get("table")?.clone(), s.value)))
+            .collect()
+    };
+    let counts = per_table(&format!(
+        "{}_count",
+        reactor::telemetry::metrics::INSERT_DURATION
+    ));
+    let rows = per_table(reactor::telemetry::metrics::ROWS_WRITTEN);
+    Ok(counts
+        .iter()
+        .map(|(table, n)| {
+            let mean = rows.get(table).copied().unwrap_or(0.0) / n.max(1.0);
+            format!("{table} {n:.0} (mean {mean:.0} rows)")
+        })
+        .collect::<Vec<_>>()
+        .join(", "))
 }
