@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::actors::messages::Shutdown;
 use crate::actors::{
-    PartitionDeps, PartitionSettings, RestartPolicy, Supervisor, SupervisorSettings,
+    IoRuntime, PartitionDeps, PartitionSettings, RestartPolicy, Supervisor, SupervisorSettings,
 };
 use crate::aggregate::{AnomalySettings, HistorySettings, TrendSettings};
 use crate::config::Config;
@@ -150,6 +150,7 @@ pub async fn run(
     let (group_consumer, events_tx, events) = consumer::create(&config.kafka, reply_timeout)
         .context("cannot create the Kafka consumer")?;
     let health = Arc::new(Health::new(config.pipeline.stall_timeout));
+    let io = IoRuntime::new(config.worker_threads()).context("cannot start the I/O threads")?;
     let deps = PartitionDeps {
         consumer: Arc::clone(&group_consumer),
         clickhouse: data_client,
@@ -160,6 +161,7 @@ pub async fn run(
         registry,
         health: Arc::clone(&health),
         settings,
+        io: io.handle(),
     };
     let workers: Vec<Arbiter> = (0..config.worker_threads())
         .map(|_| Arbiter::new())

@@ -3,13 +3,13 @@
 //! test's topics and database, and an assignment made by hand (the
 //! consumer never joins its group).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Result;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::{Offset, TopicPartitionList};
-use reactor::actors::PartitionDeps;
+use reactor::actors::{IoHandle, IoRuntime, PartitionDeps};
 use reactor::config::DerivedFormat;
 use reactor::health::Health;
 use reactor::kafka::consumer;
@@ -45,7 +45,19 @@ pub async fn partition_deps(
         registry: None,
         health: Arc::new(Health::new(Duration::from_secs(30))),
         settings: reactor::app::partition_settings(&config),
+        io: io_runtime()?,
     })
+}
+
+/// The I/O runtime of the tests' actors, started once and kept for the
+/// whole test process (as `reactor run` keeps its own until it exits).
+fn io_runtime() -> Result<IoHandle> {
+    static IO: OnceLock<IoRuntime> = OnceLock::new();
+    if let Some(io) = IO.get() {
+        return Ok(io.handle());
+    }
+    let io = IoRuntime::new(2)?;
+    Ok(IO.get_or_init(|| io).handle())
 }
 
 /// Assigns `topic`/`partition` to the consumer from its committed offset, as

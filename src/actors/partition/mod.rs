@@ -46,6 +46,7 @@ use loading::{NotLoaded, Ready};
 use reader::{Reader, ReaderActivity};
 use ship::{Shipment, Sinks};
 
+use super::io::IoHandle;
 use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
 use crate::config::StartFrom;
 use crate::error::{ExitReason, Failure};
@@ -108,6 +109,8 @@ pub struct PartitionDeps {
     pub health: Arc<Health>,
     /// Timing and sizing.
     pub settings: PartitionSettings,
+    /// Where reading and shipping run.
+    pub io: IoHandle,
 }
 
 impl std::fmt::Debug for PartitionDeps {
@@ -263,6 +266,11 @@ impl PartitionActor {
         let _detached = actix_rt::spawn(task.instrument(self.span.clone()));
     }
 
+    /// Runs `task` on the I/O runtime (see [`crate::actors::io`]).
+    fn spawn_io<F: std::future::Future<Output = ()> + Send + 'static>(&self, task: F) {
+        let _detached = self.deps.io.spawn(task.instrument(self.span.clone()));
+    }
+
     fn start_loading(&self, ctx: &Context<Self>) {
         let health = Arc::clone(&self.deps.health);
         let (topic, partition, generation) =
@@ -414,7 +422,7 @@ impl PartitionActor {
             late: out.late,
             credit,
         };
-        self.spawn(ship::ship(self.sinks(ctx), shipment));
+        self.spawn_io(ship::ship(self.sinks(ctx), shipment));
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -471,7 +479,7 @@ impl PartitionActor {
             return;
         };
         let series = pipeline.take_snapshots();
-        self.spawn(ship::save(self.sinks(ctx), saved, series));
+        self.spawn_io(ship::save(self.sinks(ctx), saved, series));
     }
 
     fn maybe_finish_drain(&mut self, ctx: &mut Context<Self>) {
@@ -529,7 +537,11 @@ impl Actor for PartitionActor {
                 activity: Arc::clone(&self.activity),
                 cancel: self.cancel.clone(),
             };
-            self.reader = Some(actix_rt::spawn(reader.run().instrument(self.span.clone())));
+            self.reader = Some(
+                self.deps
+                    .io
+                    .spawn(reader.run().instrument(self.span.clone())),
+            );
         }
         self.start_loading(ctx);
         let every = self

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
+use futures::StreamExt as _;
+use rdkafka::consumer::stream_consumer::MessageStream;
 use rdkafka::error::KafkaError;
 use rdkafka::Message as _;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
@@ -27,6 +29,7 @@ use tracing::warn;
 use super::{PartitionActor, PartitionQueue};
 use crate::actors::messages::RecordBatch;
 use crate::event::Record;
+use crate::kafka::consumer::RebalanceContext;
 use crate::telemetry::metrics;
 
 /// What the reader task tells its actor about its input, for idle
@@ -147,6 +150,9 @@ impl Reader {
             let _ignored = cancel.wait_for(|set| *set).await;
         };
         tokio::pin!(cancelled);
+        // One stream for the reader's life: each `recv()` would register
+        // and unregister a waker, twice a lock, for every record.
+        let mut stream = queue.queue.stream();
         loop {
             let credit = tokio::select! {
                 credit = Arc::clone(&credits).acquire_owned() => match credit {
@@ -156,14 +162,17 @@ impl Reader {
                 () = &mut cancelled => return,
             };
             let first = tokio::select! {
-                first = queue.queue.recv() => first,
+                first = stream.next() => match first {
+                    Some(first) => first,
+                    None => return, // never: the stream has no end
+                },
                 () = &mut cancelled => return,
             };
             if matches!(first, Err(KafkaError::PartitionEOF(_))) {
                 activity.caught_up();
                 continue;
             }
-            let Some((records, at_end)) = batch(&queue.queue, first, max) else {
+            let Some((records, at_end)) = batch(&mut stream, first, max) else {
                 continue;
             };
             if !actor.connected() {
@@ -177,7 +186,8 @@ impl Reader {
             if at_end {
                 activity.caught_up();
             }
-            // Let the actor's thread take it before reading on.
+            // Let the other partitions' readers and shipments on this I/O
+            // thread run between batches.
             tokio::task::yield_now().await;
         }
     }
@@ -186,7 +196,7 @@ impl Reader {
 /// A batch starting with `first`, or `None` if `first` is an error (logged);
 /// and whether the end of the partition was reached.
 fn batch(
-    queue: &PartitionQueue,
+    stream: &mut MessageStream<'_, RebalanceContext>,
     first: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
     max: usize,
 ) -> Option<(Vec<Record>, bool)> {
@@ -204,7 +214,7 @@ fn batch(
     drop(first);
     let mut at_end = false;
     while records.len() < max {
-        match queue.recv().now_or_never() {
+        match stream.next().now_or_never().flatten() {
             Some(Ok(message)) => records.push(to_record(&message)),
             Some(Err(KafkaError::PartitionEOF(_))) => {
                 at_end = true;
