@@ -61,16 +61,27 @@ pub fn event_id(
     window_start_ms: i64,
     window_size_ms: i64,
 ) -> String {
-    let name = serde_json::json!([
+    // A tuple serialises to the same compact JSON array as
+    // `json!([...]).to_string()` (strings escaped alike), without building
+    // a `Value` of owned strings first: this runs for every closed row.
+    let parts = (
         kind.as_str(),
         metric,
-        dimensions.campaign_id,
-        dimensions.content_id,
-        dimensions.channel,
+        dimensions.campaign_id.as_str(),
+        dimensions.content_id.as_str(),
+        dimensions.channel.as_str(),
         window_start_ms,
         window_size_ms,
-    ]);
-    Uuid::new_v5(&ID_NAMESPACE, name.to_string().as_bytes()).to_string()
+    );
+    let mut name = Vec::with_capacity(128);
+    #[allow(clippy::expect_used)]
+    serde_json::to_writer(&mut name, &parts)
+        .expect("strings and integers always serialise into a Vec");
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    Uuid::new_v5(&ID_NAMESPACE, &name)
+        .hyphenated()
+        .encode_lower(&mut id)
+        .to_owned()
 }
 
 /// A closed window's rollup, as published on `topics.rollups`.
@@ -367,6 +378,29 @@ mod tests {
             kinds(batch_events(std::slice::from_ref(&row), signals, false)),
             [DerivedKind::Anomaly]
         );
+    }
+
+    proptest::proptest! {
+        /// The id is the UUID of exactly the documented JSON array, whatever
+        /// the strings hold (quotes, escapes, control characters, non-ASCII).
+        #[test]
+        fn ids_hash_the_documented_json_array(
+            metric in ".{0,12}",
+            campaign in ".{0,12}",
+            content in "[\\\\\"\\x00-\\x1f a-zé☃]{0,12}",
+            channel in ".{0,6}",
+            start in proptest::num::i64::ANY,
+            size in proptest::num::i64::ANY,
+        ) {
+            let dims = Dimensions {
+                campaign_id: campaign.clone(),
+                content_id: content.clone(),
+                channel: channel.clone(),
+            };
+            let documented = serde_json::json!(["trend", metric, campaign, content, channel, start, size]);
+            let expected = Uuid::new_v5(&ID_NAMESPACE, documented.to_string().as_bytes()).to_string();
+            proptest::prop_assert_eq!(event_id(DerivedKind::Trend, &metric, &dims, start, size), expected);
+        }
     }
 
     #[test]

@@ -271,12 +271,17 @@ fn encode(encoding: &Encoding, event: &DerivedEvent) -> Result<Vec<u8>, DerivedE
     let kind = event.kind().as_str();
     let error = |message: String| DerivedError::Encode { kind, message };
     match encoding {
-        Encoding::Json => match event {
-            DerivedEvent::Rollup(e) => serde_json::to_vec(e),
-            DerivedEvent::Trend(e) => serde_json::to_vec(e),
-            DerivedEvent::Anomaly(e) => serde_json::to_vec(e),
+        Encoding::Json => {
+            // Room for a whole rollup event (about 450 bytes) at once.
+            let mut out = Vec::with_capacity(512);
+            match event {
+                DerivedEvent::Rollup(e) => serde_json::to_writer(&mut out, e),
+                DerivedEvent::Trend(e) => serde_json::to_writer(&mut out, e),
+                DerivedEvent::Anomaly(e) => serde_json::to_writer(&mut out, e),
+            }
+            .map_err(|e| error(e.to_string()))?;
+            Ok(out)
         }
-        .map_err(|e| error(e.to_string())),
         Encoding::Avro(schemas) => {
             let (schema, id) = schemas
                 .get(&event.kind())
