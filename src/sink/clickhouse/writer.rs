@@ -3,9 +3,10 @@
 //!
 //! Partitions submit through a bounded channel, so when ClickHouse is slow or
 //! down the channel fills, submitting waits, and consumption slows down
-//! instead of memory growing. Requests are gathered until `batch_max_rows`
-//! rows are waiting or `flush_interval` has passed since the first, then
-//! inserted (rollups first, then partition state) and acknowledged. Transient
+//! instead of memory growing. Requests are gathered until the next one would
+//! take the batch over `batch_max_rows` rows, or `flush_interval` has passed
+//! since the first, then inserted (rollups first, then partition state) and
+//! acknowledged. A request is never split unless it alone is over the limit. Transient
 //! failures are retried with back-off, indefinitely; a failure retrying
 //! cannot fix is reported to every request of the batch.
 
@@ -154,21 +155,33 @@ async fn run(
     settings: WriterSettings,
     mut receiver: mpsc::Receiver<Request>,
 ) {
+    // A request that would have taken its batch over `batch_max_rows`
+    // starts the next one instead: INSERTs stay under the limit without
+    // splitting off a small remainder (every INSERT is a part to merge).
+    let mut carried: Option<Request> = None;
     let mut open = true;
-    while open {
-        let Some(first) = receiver.recv().await else {
-            break;
+    loop {
+        let first = match carried.take() {
+            Some(request) => request,
+            None if open => match receiver.recv().await {
+                Some(request) => request,
+                None => break,
+            },
+            None => break,
         };
         let mut batch = Batch::default();
         batch.add(first);
         let deadline = tokio::time::Instant::now() + settings.flush_interval;
-        while batch.rollup_rows < settings.batch_max_rows {
+        while open && batch.rollup_rows < settings.batch_max_rows {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(request)) => batch.add(request),
-                Ok(None) => {
-                    open = false;
+                Ok(Some(request))
+                    if batch.rollup_rows + request.rollups.len() > settings.batch_max_rows =>
+                {
+                    carried = Some(request);
                     break;
                 }
+                Ok(Some(request)) => batch.add(request),
+                Ok(None) => open = false,
                 Err(_elapsed) => break,
             }
         }
