@@ -61,6 +61,30 @@ pub fn event_id(
     window_start_ms: i64,
     window_size_ms: i64,
 ) -> String {
+    let mut id = [0; ID_LENGTH];
+    write_event_id(
+        kind,
+        metric,
+        dimensions,
+        window_start_ms,
+        window_size_ms,
+        &mut id,
+    )
+    .to_owned()
+}
+
+/// Length of an event id (a hyphenated UUID).
+pub const ID_LENGTH: usize = uuid::fmt::Hyphenated::LENGTH;
+
+/// [`event_id`], written into `buffer` instead of a new string.
+pub fn write_event_id<'b>(
+    kind: DerivedKind,
+    metric: &str,
+    dimensions: &Dimensions,
+    window_start_ms: i64,
+    window_size_ms: i64,
+    buffer: &'b mut [u8; ID_LENGTH],
+) -> &'b str {
     // A tuple serialises to the same compact JSON array as
     // `json!([...]).to_string()` (strings escaped alike), without building
     // a `Value` of owned strings first: this runs for every closed row.
@@ -77,11 +101,9 @@ pub fn event_id(
     #[allow(clippy::expect_used)]
     serde_json::to_writer(&mut name, &parts)
         .expect("strings and integers always serialise into a Vec");
-    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     Uuid::new_v5(&ID_NAMESPACE, &name)
         .hyphenated()
-        .encode_lower(&mut id)
-        .to_owned()
+        .encode_lower(buffer)
 }
 
 /// A closed window's rollup, as published on `topics.rollups`.
@@ -238,53 +260,133 @@ impl DerivedEvent {
     }
 }
 
-/// The rollup event of a finished row (published for every row).
-pub fn rollup_event(row: &Rollup) -> RollupEvent {
-    let (start, end) = (row.window_start.as_millis(), row.window_end.as_millis());
-    let dims = &row.dimensions;
-    RollupEvent {
-        id: event_id(DerivedKind::Rollup, &row.metric, dims, start, end - start),
-        metric: row.metric.to_string(),
-        campaign_id: dims.campaign_id.clone(),
-        content_id: dims.content_id.clone(),
-        channel: dims.channel.clone(),
-        window_start: start,
-        window_end: end,
-        window_size_ms: end - start,
-        count: i64::try_from(row.count).unwrap_or(i64::MAX),
-        sum: row.sum,
-        min: row.min,
-        max: row.max,
-        avg: row.avg,
-        p50: row.p50,
-        p90: row.p90,
-        p95: row.p95,
-        p99: row.p99,
-        trend_slope: row.trend_slope,
-        anomaly_score: row.anomaly_score,
-        source_topic: row.source_topic.to_string(),
-        source_partition: row.source_partition,
+/// A [`RollupEvent`] borrowing its row's strings: what is encoded when
+/// publishing, without copying them. Same fields in the same order, so it
+/// encodes to the same bytes (JSON and Avro).
+#[derive(Debug, Clone, Serialize)]
+pub struct RollupEventView<'a> {
+    id: &'a str,
+    metric: &'a str,
+    campaign_id: &'a str,
+    content_id: &'a str,
+    channel: &'a str,
+    window_start: i64,
+    window_end: i64,
+    window_size_ms: i64,
+    count: i64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    avg: f64,
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    trend_slope: Option<f64>,
+    anomaly_score: Option<f64>,
+    source_topic: &'a str,
+    source_partition: i32,
+}
+
+impl<'a> RollupEventView<'a> {
+    /// The event of `row`, its id written into `id`.
+    pub fn of(row: &'a Rollup, id: &'a mut [u8; ID_LENGTH]) -> Self {
+        let (start, end) = (row.window_start.as_millis(), row.window_end.as_millis());
+        let dims = &row.dimensions;
+        RollupEventView {
+            id: write_event_id(
+                DerivedKind::Rollup,
+                &row.metric,
+                dims,
+                start,
+                end - start,
+                id,
+            ),
+            metric: &row.metric,
+            campaign_id: &dims.campaign_id,
+            content_id: &dims.content_id,
+            channel: &dims.channel,
+            window_start: start,
+            window_end: end,
+            window_size_ms: end - start,
+            count: i64::try_from(row.count).unwrap_or(i64::MAX),
+            sum: row.sum,
+            min: row.min,
+            max: row.max,
+            avg: row.avg,
+            p50: row.p50,
+            p90: row.p90,
+            p95: row.p95,
+            p99: row.p99,
+            trend_slope: row.trend_slope,
+            anomaly_score: row.anomaly_score,
+            source_topic: &row.source_topic,
+            source_partition: row.source_partition,
+        }
+    }
+
+    /// The key it is published with (the campaign).
+    pub fn key(&self) -> &'a str {
+        self.campaign_id
     }
 }
 
-/// A batch's derived events as published: a rollup event per row (when
-/// `with_rollups`, `derived.rollup_events`), then `signals` (the batch's
-/// trend and anomaly events), which are always published.
-pub fn batch_events(
-    rows: &[Rollup],
-    signals: Vec<DerivedEvent>,
-    with_rollups: bool,
-) -> Vec<DerivedEvent> {
-    if !with_rollups {
-        return signals;
+impl From<&RollupEventView<'_>> for RollupEvent {
+    fn from(view: &RollupEventView<'_>) -> Self {
+        RollupEvent {
+            id: view.id.to_owned(),
+            metric: view.metric.to_owned(),
+            campaign_id: view.campaign_id.to_owned(),
+            content_id: view.content_id.to_owned(),
+            channel: view.channel.to_owned(),
+            window_start: view.window_start,
+            window_end: view.window_end,
+            window_size_ms: view.window_size_ms,
+            count: view.count,
+            sum: view.sum,
+            min: view.min,
+            max: view.max,
+            avg: view.avg,
+            p50: view.p50,
+            p90: view.p90,
+            p95: view.p95,
+            p99: view.p99,
+            trend_slope: view.trend_slope,
+            anomaly_score: view.anomaly_score,
+            source_topic: view.source_topic.to_owned(),
+            source_partition: view.source_partition,
+        }
     }
-    let mut all = Vec::with_capacity(rows.len() + signals.len());
-    all.extend(
-        rows.iter()
-            .map(|row| DerivedEvent::Rollup(rollup_event(row))),
-    );
-    all.extend(signals);
-    all
+}
+
+/// The rollup event of a finished row (published for every row).
+pub fn rollup_event(row: &Rollup) -> RollupEvent {
+    let mut id = [0; ID_LENGTH];
+    RollupEvent::from(&RollupEventView::of(row, &mut id))
+}
+
+/// One derived event of a batch, before encoding.
+#[derive(Debug, Clone, Copy)]
+pub enum Outgoing<'a> {
+    /// The rollup event of a row.
+    Rollup(&'a Rollup),
+    /// A trend or anomaly event.
+    Signal(&'a DerivedEvent),
+}
+
+/// A batch's derived events in the order they are published: a rollup
+/// event per row (when `with_rollups`, `derived.rollup_events`), then
+/// `signals` (the batch's trend and anomaly events), which are always
+/// published.
+pub fn outgoing<'a>(
+    rows: &'a [Rollup],
+    signals: &'a [DerivedEvent],
+    with_rollups: bool,
+) -> impl Iterator<Item = Outgoing<'a>> + 'a {
+    let rows = if with_rollups { rows } else { &[] };
+    rows.iter()
+        .map(Outgoing::Rollup)
+        .chain(signals.iter().map(Outgoing::Signal))
 }
 
 /// The trend and anomaly events a finished row warrants, if any. (Its
@@ -363,21 +465,16 @@ mod tests {
         };
         let signals: Vec<DerivedEvent> =
             signals_of_row(&row, None, Some(&score), 3.0, (0.1, 4.0)).collect();
-        let kinds = |events: Vec<DerivedEvent>| -> Vec<DerivedKind> {
-            events.iter().map(DerivedEvent::kind).collect()
+        let kinds = |with_rollups| -> Vec<DerivedKind> {
+            outgoing(std::slice::from_ref(&row), &signals, with_rollups)
+                .map(|e| match e {
+                    Outgoing::Rollup(_) => DerivedKind::Rollup,
+                    Outgoing::Signal(signal) => signal.kind(),
+                })
+                .collect()
         };
-        assert_eq!(
-            kinds(batch_events(
-                std::slice::from_ref(&row),
-                signals.clone(),
-                true
-            )),
-            [DerivedKind::Rollup, DerivedKind::Anomaly]
-        );
-        assert_eq!(
-            kinds(batch_events(std::slice::from_ref(&row), signals, false)),
-            [DerivedKind::Anomaly]
-        );
+        assert_eq!(kinds(true), [DerivedKind::Rollup, DerivedKind::Anomaly]);
+        assert_eq!(kinds(false), [DerivedKind::Anomaly]);
     }
 
     proptest::proptest! {

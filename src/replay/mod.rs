@@ -443,7 +443,9 @@ impl Sinks<'_> {
                     start >= range.from && start < range.to
                 })
                 .collect();
-            let events = derived.events_of(&rows, in_range);
+            let events = derived
+                .encode_batch(&rows, &in_range)
+                .context("encoding derived events")?;
             summary.derived_events += events.len() as u64;
             let _published = derived
                 .publish(&events, std::future::pending::<()>())

@@ -17,7 +17,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tracing::warn;
 
 use crate::config::{DerivedConfig, DerivedFormat, TopicsConfig};
-use crate::derived::{self, DerivedEvent, DerivedKind};
+use crate::derived::{self, DerivedEvent, DerivedKind, Outgoing, RollupEventView};
 use crate::error::{Classified, Disposition};
 use crate::event::framing;
 use crate::kafka::producer::{classify, ProduceFailure};
@@ -171,10 +171,33 @@ impl DerivedSink {
         })
     }
 
-    /// The derived events of a batch: its rows as rollup events (unless
-    /// `derived.rollup_events` is off), then `events` (trends, anomalies).
-    pub fn events_of(&self, rows: &[Rollup], events: Vec<DerivedEvent>) -> Vec<DerivedEvent> {
-        derived::batch_events(rows, events, self.rollup_events)
+    /// A batch's derived events, encoded as they go on the wire: a rollup
+    /// event per row (unless `derived.rollup_events` is off), then
+    /// `signals` (trends, anomalies). Rollup events are encoded straight
+    /// from the rows, without copying their strings.
+    pub fn encode_batch(
+        &self,
+        rows: &[Rollup],
+        signals: &[DerivedEvent],
+    ) -> Result<Vec<EncodedEvent>, DerivedError> {
+        derived::outgoing(rows, signals, self.rollup_events)
+            .map(|event| match event {
+                Outgoing::Rollup(row) => {
+                    let mut id = [0; derived::ID_LENGTH];
+                    let view = RollupEventView::of(row, &mut id);
+                    Ok(EncodedEvent {
+                        kind: DerivedKind::Rollup,
+                        key: view.key().to_owned(),
+                        payload: encode_as(&self.encoding, DerivedKind::Rollup, &view)?,
+                    })
+                }
+                Outgoing::Signal(signal) => Ok(EncodedEvent {
+                    kind: signal.kind(),
+                    key: signal.key().to_owned(),
+                    payload: self.encode(signal)?,
+                }),
+            })
+            .collect()
     }
 
     /// Encodes one event as it goes on the wire.
@@ -186,13 +209,9 @@ impl DerivedSink {
     /// retrying failures with back-off. `Ok(false)`: `stop` resolved first.
     pub async fn publish(
         &self,
-        events: &[DerivedEvent],
+        events: &[EncodedEvent],
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<bool, DerivedError> {
-        let encoded = events
-            .iter()
-            .map(|e| self.encode(e))
-            .collect::<Result<Vec<_>, _>>()?;
         tokio::pin!(stop);
         let mut pending: Vec<usize> = (0..events.len()).collect();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
@@ -201,10 +220,10 @@ impl DerivedSink {
             let mut failed = Vec::new();
             for i in pending {
                 let event = &events[i];
-                let topic = self.topics.get(&event.kind()).map_or("", String::as_str);
+                let topic = self.topics.get(&event.kind).map_or("", String::as_str);
                 let mut record = FutureRecord::to(topic)
-                    .key(event.key().as_bytes())
-                    .payload(encoded[i].as_slice());
+                    .key(event.key.as_bytes())
+                    .payload(event.payload.as_slice());
                 loop {
                     match self.producer.send_result(record) {
                         Ok(delivery) => {
@@ -235,7 +254,7 @@ impl DerivedSink {
             }
             let mut published: HashMap<DerivedKind, u64> = HashMap::new();
             for (i, delivery) in deliveries {
-                let kind = events[i].kind();
+                let kind = events[i].kind;
                 tokio::select! {
                     result = delivery => match result {
                         Ok(Ok(_)) => *published.entry(kind).or_default() += 1,
@@ -268,36 +287,53 @@ impl DerivedSink {
 }
 
 fn encode(encoding: &Encoding, event: &DerivedEvent) -> Result<Vec<u8>, DerivedError> {
-    let kind = event.kind().as_str();
-    let error = |message: String| DerivedError::Encode { kind, message };
+    match event {
+        DerivedEvent::Rollup(e) => encode_as(encoding, DerivedKind::Rollup, e),
+        DerivedEvent::Trend(e) => encode_as(encoding, DerivedKind::Trend, e),
+        DerivedEvent::Anomaly(e) => encode_as(encoding, DerivedKind::Anomaly, e),
+    }
+}
+
+/// Encodes `event`, a `kind` event, as JSON or Confluent-framed Avro.
+fn encode_as<T: serde::Serialize>(
+    encoding: &Encoding,
+    kind: DerivedKind,
+    event: &T,
+) -> Result<Vec<u8>, DerivedError> {
+    let error = |message: String| DerivedError::Encode {
+        kind: kind.as_str(),
+        message,
+    };
     match encoding {
         Encoding::Json => {
             // Room for a whole rollup event (about 450 bytes) at once.
             let mut out = Vec::with_capacity(512);
-            match event {
-                DerivedEvent::Rollup(e) => serde_json::to_writer(&mut out, e),
-                DerivedEvent::Trend(e) => serde_json::to_writer(&mut out, e),
-                DerivedEvent::Anomaly(e) => serde_json::to_writer(&mut out, e),
-            }
-            .map_err(|e| error(e.to_string()))?;
+            serde_json::to_writer(&mut out, event).map_err(|e| error(e.to_string()))?;
             Ok(out)
         }
         Encoding::Avro(schemas) => {
             let (schema, id) = schemas
-                .get(&event.kind())
+                .get(&kind)
                 .ok_or_else(|| error("no schema registered".into()))?;
-            let value = match event {
-                DerivedEvent::Rollup(e) => apache_avro::to_value(e),
-                DerivedEvent::Trend(e) => apache_avro::to_value(e),
-                DerivedEvent::Anomaly(e) => apache_avro::to_value(e),
-            }
-            .and_then(|v| v.resolve(schema))
-            .map_err(|e| error(e.to_string()))?;
+            let value = apache_avro::to_value(event)
+                .and_then(|v| v.resolve(schema))
+                .map_err(|e| error(e.to_string()))?;
             let body =
                 apache_avro::to_avro_datum(schema, value).map_err(|e| error(e.to_string()))?;
             Ok(framing::confluent(*id, &body))
         }
     }
+}
+
+/// A derived event encoded as it goes on the wire.
+#[derive(Debug, Clone)]
+pub struct EncodedEvent {
+    /// Which kind (and so which topic).
+    pub kind: DerivedKind,
+    /// The message key (the campaign).
+    pub key: String,
+    /// JSON or Confluent-framed Avro.
+    pub payload: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -316,6 +352,55 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    /// Rollup events are encoded from a view of the row: the bytes must be
+    /// those of the owned event (field names, order, `null`s, escapes).
+    #[test]
+    fn a_rollup_event_encodes_from_its_row_as_the_owned_event_does() {
+        let measured = Rollup {
+            metric: "engagement.dwell_ms".into(),
+            dimensions: Dimensions {
+                campaign_id: "c\"1".into(),
+                content_id: "é\n☃".into(),
+                channel: String::new(),
+            },
+            window_start: crate::event::EventTime::from_millis(1_700_000_000_000),
+            window_end: crate::event::EventTime::from_millis(1_700_000_060_000),
+            count: 3,
+            sum: 6.5,
+            min: -1.0,
+            max: 3.25,
+            avg: 2.1666666666666665,
+            p50: Some(2.0),
+            p90: Some(3.0),
+            p95: Some(3.25),
+            p99: Some(3.25),
+            trend_slope: Some(-1.5),
+            anomaly_score: Some(7.0),
+            source_topic: "engagement.events".into(),
+            source_partition: 3,
+        };
+        let counted = Rollup {
+            metric: "engagement.click".into(),
+            p50: None,
+            p90: None,
+            p95: None,
+            p99: None,
+            trend_slope: None,
+            anomaly_score: None,
+            ..measured.clone()
+        };
+        for encoding in [Encoding::Json, avro()] {
+            for row in [&measured, &counted] {
+                let mut id = [0; derived::ID_LENGTH];
+                let view = RollupEventView::of(row, &mut id);
+                let from_view = encode_as(&encoding, DerivedKind::Rollup, &view).unwrap();
+                let owned = DerivedEvent::Rollup(rollup_event(row));
+                assert_eq!(from_view, encode(&encoding, &owned).unwrap());
+                assert_eq!(view.key(), owned.key());
+            }
+        }
     }
 
     #[test]

@@ -159,7 +159,10 @@ async fn ship_outputs(
     else {
         return Shipped::Written;
     };
-    let events = sinks.derived.events_of(&rows, events);
+    let events = match sinks.derived.encode_batch(&rows, &events) {
+        Ok(events) => events,
+        Err(e) => return Shipped::Failed(Failure::new("encoding derived events", e)),
+    };
     let queued = tokio::select! {
         queued = sinks.writer.write_rollups(rows, version) => queued,
         () = signal(sinks.draining.clone()) => return Shipped::Abandoned,
