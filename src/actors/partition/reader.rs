@@ -13,6 +13,12 @@
 //! The reader owns the split queue. When it ends (cancelled, or its actor
 //! gone), the queue is dropped, and then `released` fires: only after that
 //! may the partition's queue be split again for a new generation.
+//!
+//! The reader runs on the I/O pool ([`crate::actors::io`]), not on its
+//! actor's thread, so aborting it takes effect at its next await: a batch
+//! it was already building may still reach the actor after a drain began.
+//! The actor processes batches only while running; such a batch is
+//! dropped unprocessed, and the next owner reads its records again.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
