@@ -23,7 +23,9 @@ use tokio::runtime::{Builder, Handle, Runtime};
 /// which is safe from async code too.
 #[derive(Debug)]
 pub struct IoRuntime {
+    /// `None` only while dropping.
     runtime: Option<Runtime>,
+    handle: Handle,
 }
 
 impl IoRuntime {
@@ -36,17 +38,14 @@ impl IoRuntime {
             .enable_all()
             .build()?;
         Ok(IoRuntime {
+            handle: runtime.handle().clone(),
             runtime: Some(runtime),
         })
     }
 
     /// Where to spawn tasks.
     pub fn handle(&self) -> IoHandle {
-        IoHandle(
-            self.runtime
-                .as_ref()
-                .map_or_else(Handle::current, |r| r.handle().clone()),
-        )
+        IoHandle(self.handle.clone())
     }
 }
 
