@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{Output, PartitionPipeline, RollupBatch, SeriesSnapshot};
-use crate::aggregate::SeriesKind;
+use crate::aggregate::{SeriesHistory, SeriesKind};
 use crate::derived;
 use crate::event::EventTime;
 use crate::rollup::Rollup;
@@ -28,6 +28,7 @@ impl PartitionPipeline {
         let mut snapshots = Vec::with_capacity(rows.capacity());
         let mut held_offsets = Vec::with_capacity(closed.len());
         let slide_ms = self.windows.slide_ms();
+        let retention = self.retention_windows();
         let history = self.settings.history;
         let thresholds = (history.trend.threshold, history.anomaly.threshold);
         for ClosedWindow {
@@ -60,6 +61,15 @@ impl PartitionPipeline {
                 };
                 let metric = key.metric.clone();
                 let series = self.histories.entry(key).or_default();
+                // Quiet for longer than the retention: start afresh. Judged
+                // per series as each window closes, so it does not depend on
+                // when the sweep below ran (batching, restarts).
+                if series
+                    .last_position()
+                    .is_some_and(|last| last < position.saturating_sub(retention))
+                {
+                    *series = SeriesHistory::default();
+                }
                 let verdict = series.close_window(position, observed, kind, &history);
                 snapshots.push(SeriesSnapshot {
                     metric,
@@ -93,18 +103,23 @@ impl PartitionPipeline {
         });
     }
 
-    /// Drops the history of series whose last window is older than the
-    /// retention, so state does not grow with every key ever seen; each
-    /// forgotten series leaves a tombstone in `snapshots`, so a restored
-    /// partition forgets it too.
-    fn forget_quiet_series(&mut self, watermark: EventTime, snapshots: &mut Vec<SeriesSnapshot>) {
-        let slide_ms = self.windows.slide_ms();
+    /// The history retention in window positions (slides).
+    fn retention_windows(&self) -> i64 {
         let retention_ms =
             i64::try_from(self.settings.history_retention.as_millis()).unwrap_or(i64::MAX);
-        let oldest_kept = watermark
-            .as_millis()
-            .saturating_sub(retention_ms)
-            .div_euclid(slide_ms);
+        retention_ms.div_euclid(self.windows.slide_ms())
+    }
+
+    /// Drops the history of series that every window still to close would
+    /// start afresh (see [`Self::close`]), so state does not grow with
+    /// every key ever seen; each forgotten series leaves a tombstone in
+    /// `snapshots`, so a restored partition forgets it too.
+    fn forget_quiet_series(&mut self, watermark: EventTime, snapshots: &mut Vec<SeriesSnapshot>) {
+        let slide_ms = self.windows.slide_ms();
+        // A window still open ends after the watermark, so it starts at or
+        // after this position.
+        let first_open = (watermark.as_millis() - self.windows.size_ms()).div_euclid(slide_ms);
+        let oldest_kept = first_open.saturating_sub(self.retention_windows());
         let dimensions = &self.dimensions;
         self.histories.retain(|key, h| {
             let keep = h.last_position().is_some_and(|p| p >= oldest_kept);

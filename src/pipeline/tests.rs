@@ -515,7 +515,7 @@ fn events(disorder: i64) -> impl Strategy<Value = Vec<Record>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Results never depend on how messages are batched.
     #[test]
