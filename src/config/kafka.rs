@@ -226,6 +226,9 @@ impl KafkaConfig {
         }
         let secured = tls.enabled || sasl.mechanism != SaslMechanism::None;
         for (key, _) in self.properties.iter() {
+            if let Some((_, instead)) = OWNED_PROPERTIES.iter().find(|(owned, _)| *owned == key) {
+                problems.push(&format!("kafka.properties.{key}"), instead);
+            }
             let security =
                 key == "security.protocol" || key.starts_with("ssl.") || key.starts_with("sasl.");
             if secured && security {
@@ -237,6 +240,48 @@ impl KafkaConfig {
         }
     }
 }
+
+/// librdkafka properties Reactor sets itself, and what to do instead of
+/// setting them in `[kafka.properties]`: some have their own setting, the
+/// others carry the delivery guarantee (offsets are stored only with
+/// checkpoints, output is idempotent and acknowledged by every replica).
+const OWNED_PROPERTIES: [(&str, &str); 11] = [
+    ("bootstrap.servers", "is set by Reactor; use kafka.brokers"),
+    ("group.id", "is set by Reactor; use kafka.group_id"),
+    ("auto.offset.reset", "is set by Reactor; use kafka.start_from"),
+    (
+        "session.timeout.ms",
+        "is set by Reactor; use kafka.session_timeout",
+    ),
+    (
+        "partition.assignment.strategy",
+        "is set by Reactor; use kafka.assignment",
+    ),
+    (
+        "queued.max.messages.kbytes",
+        "is set by Reactor; use kafka.prefetch_kbytes_per_partition",
+    ),
+    (
+        "enable.auto.commit",
+        "is set by Reactor and cannot be changed: offsets are committed only with checkpoints",
+    ),
+    (
+        "enable.auto.offset.store",
+        "is set by Reactor and cannot be changed: offsets are stored only with checkpoints",
+    ),
+    (
+        "enable.partition.eof",
+        "is set by Reactor and cannot be changed: the end of a partition is how Reactor knows it is idle",
+    ),
+    (
+        "acks",
+        "is set by Reactor and cannot be changed: output is acknowledged by all in-sync replicas",
+    ),
+    (
+        "enable.idempotence",
+        "is set by Reactor and cannot be changed: retried output must not be duplicated",
+    ),
+];
 
 fn is_host_port(s: &str) -> bool {
     match s.rsplit_once(':') {

@@ -9,13 +9,17 @@ use crate::config::KafkaConfig;
 /// An idempotent producer waiting for all in-sync replicas, so an
 /// acknowledged record survives a broker failure and retries never
 /// duplicate it.
+///
+/// Derived events are compressed with LZ4 and wait up to 20 ms to fill a
+/// batch unless `[kafka.properties]` sets `compression.type` or `linger.ms`.
 pub fn create(kafka: &KafkaConfig) -> KafkaResult<FutureProducer> {
     let mut config = client_config(kafka);
-    let _ignored = config
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "20");
+    for (key, default) in [("compression.type", "lz4"), ("linger.ms", "20")] {
+        if !kafka.properties.0.contains_key(key) {
+            let _ignored = config.set(key, default);
+        }
+    }
+    let _ignored = config.set("acks", "all").set("enable.idempotence", "true");
     config.create()
 }
 
