@@ -225,9 +225,9 @@ impl KafkaConfig {
             );
         }
         let secured = tls.enabled || sasl.mechanism != SaslMechanism::None;
-        for (key, _) in self.properties.iter() {
-            if let Some((_, instead)) = OWNED_PROPERTIES.iter().find(|(owned, _)| *owned == key) {
-                problems.push(&format!("kafka.properties.{key}"), instead);
+        for (key, value) in self.properties.iter() {
+            if let Some(why) = refused_property(key, value) {
+                problems.push(&format!("kafka.properties.{key}"), why);
             }
             let security =
                 key == "security.protocol" || key.starts_with("ssl.") || key.starts_with("sasl.");
@@ -242,13 +242,14 @@ impl KafkaConfig {
 }
 
 /// librdkafka properties Reactor sets itself, and what to do instead of
-/// setting them in `[kafka.properties]`: some have their own setting, the
-/// others carry the delivery guarantee (offsets are stored only with
-/// checkpoints, output is idempotent and acknowledged by every replica).
-const OWNED_PROPERTIES: [(&str, &str); 11] = [
+/// setting them in `[kafka.properties]`: some have their own setting.
+const OWNED_PROPERTIES: [(&str, &str); 6] = [
     ("bootstrap.servers", "is set by Reactor; use kafka.brokers"),
     ("group.id", "is set by Reactor; use kafka.group_id"),
-    ("auto.offset.reset", "is set by Reactor; use kafka.start_from"),
+    (
+        "auto.offset.reset",
+        "is set by Reactor; use kafka.start_from",
+    ),
     (
         "session.timeout.ms",
         "is set by Reactor; use kafka.session_timeout",
@@ -261,27 +262,53 @@ const OWNED_PROPERTIES: [(&str, &str); 11] = [
         "queued.max.messages.kbytes",
         "is set by Reactor; use kafka.prefetch_kbytes_per_partition",
     ),
+];
+
+/// librdkafka properties the delivery guarantee rests on (offsets are
+/// stored only with checkpoints, output is idempotent and acknowledged by
+/// every in-sync replica): the values Reactor accepts, and why.
+const FIXED_PROPERTIES: [(&str, &[&str], &str); 5] = [
     (
         "enable.auto.commit",
-        "is set by Reactor and cannot be changed: offsets are committed only with checkpoints",
+        &["false"],
+        "offsets are committed only with checkpoints",
     ),
     (
         "enable.auto.offset.store",
-        "is set by Reactor and cannot be changed: offsets are stored only with checkpoints",
+        &["false"],
+        "offsets are stored only with checkpoints",
     ),
     (
         "enable.partition.eof",
-        "is set by Reactor and cannot be changed: the end of a partition is how Reactor knows it is idle",
+        &["true"],
+        "the end of a partition is how Reactor knows it is idle",
     ),
     (
         "acks",
-        "is set by Reactor and cannot be changed: output is acknowledged by all in-sync replicas",
+        &["all", "-1"],
+        "output is acknowledged by all in-sync replicas",
     ),
     (
         "enable.idempotence",
-        "is set by Reactor and cannot be changed: retried output must not be duplicated",
+        &["true"],
+        "retried output must not be duplicated",
     ),
 ];
+
+/// Why `key = value` in `[kafka.properties]` is refused, if it is.
+fn refused_property(key: &str, value: &str) -> Option<String> {
+    if let Some((_, instead)) = OWNED_PROPERTIES.iter().find(|(owned, _)| *owned == key) {
+        return Some((*instead).to_owned());
+    }
+    let (_, accepted, why) = FIXED_PROPERTIES.iter().find(|(fixed, ..)| *fixed == key)?;
+    let value = value.trim();
+    (!accepted.iter().any(|a| a.eq_ignore_ascii_case(value))).then(|| {
+        format!(
+            "must be {:?} (or left out): Reactor sets it because {why}",
+            accepted[0]
+        )
+    })
+}
 
 fn is_host_port(s: &str) -> bool {
     match s.rsplit_once(':') {

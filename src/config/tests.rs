@@ -209,21 +209,20 @@ fn security_settings_are_checked() {
     }
 
     let err = load_str(
-        "[kafka.properties]\n\"enable.auto.commit\" = \"true\"\n\"group.id\" = \"x\"\n\"linger.ms\" = \"50\"\n",
+        "[kafka.properties]\n\"enable.auto.commit\" = \"true\"\n\"group.id\" = \"x\"\n\"linger.ms\" = \"50\"\n\"acks\" = \"-1\"\n\"enable.idempotence\" = \"TRUE\"\n",
         &[],
     )
     .unwrap_err()
     .to_string();
     for expected in [
-        "kafka.properties.enable.auto.commit: is set by Reactor and cannot be changed: offsets are committed only with checkpoints",
+        "kafka.properties.enable.auto.commit: must be \"false\" (or left out): Reactor sets it because offsets are committed only with checkpoints",
         "kafka.properties.group.id: is set by Reactor; use kafka.group_id",
     ] {
         assert!(err.contains(expected), "{expected} not in {err}");
     }
-    assert!(
-        !err.contains("linger.ms"),
-        "a tuning default is the user's: {err}"
-    );
+    for accepted in ["linger.ms", "acks", "enable.idempotence"] {
+        assert!(!err.contains(accepted), "{accepted} is accepted: {err}");
+    }
 
     let err = load(None, env(&[("REACTOR__KAFKA__SASL__MECHANISM", "GSSAPI")]))
         .unwrap_err()

@@ -514,8 +514,17 @@ fn events(disorder: i64) -> impl Strategy<Value = Vec<Record>> {
     )
 }
 
+/// 256 cases unless `PROPTEST_CASES` asks for more (long runs outside CI,
+/// RELIABILITY.md).
+fn pipeline_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(pipeline_cases()))]
 
     /// Results never depend on how messages are batched.
     #[test]
