@@ -211,6 +211,24 @@ fn malformed_json_and_wrong_types_are_invalid_json() {
     let wrong_kind = br#"{"event_id":"e","occurred_at":1763890200000,"content_id":"x","campaign_id":"c","channel":"web","user_id":"u","kind":"teleport"}"#;
     let err = decoder.decode(Some(wrong_kind)).unwrap_err();
     assert!(err.to_string().contains("teleport"), "{err}");
+    // Not UTF-8, inside a string or out of one.
+    for payload in [
+        &b"{\"event_id\":\"e\xff\",\"occurred_at\":1763890200000}"[..],
+        &b"{\"event_id\":\"e\",\xfe}"[..],
+    ] {
+        let err = decoder.decode(Some(payload)).unwrap_err();
+        assert_eq!(err.kind(), "invalid_json");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+    // Escapes still decode, UTF-8 too.
+    let escaped = r#"{"event_id":"\u00e9t\u00e9 \"q\"","occurred_at":1763890200000,"content_id":"x","campaign_id":"ça","channel":"web","user_id":"u","kind":"click"}"#;
+    let (Event::Engagement(e), _) = decoder.decode(Some(escaped.as_bytes())).unwrap() else {
+        panic!("not an engagement")
+    };
+    assert_eq!(
+        (e.event_id.as_str(), e.campaign_id.as_str()),
+        ("été \"q\"", "ça")
+    );
 }
 
 #[test]
