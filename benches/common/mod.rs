@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each benchmark uses part of it
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -110,7 +110,6 @@ pub(crate) fn records(events: &[Event], format: Format) -> Vec<Record> {
 /// closes the remaining windows; returns the rows produced.
 pub(crate) fn run(records: Vec<Record>) -> usize {
     let mut p = pipeline();
-    let now = Instant::now();
     let mut rows = 0;
     let mut records = records.into_iter().peekable();
     while records.peek().is_some() {
@@ -122,12 +121,10 @@ pub(crate) fn run(records: Vec<Record>) -> usize {
         }
     }
     let idle = Source {
-        caught_up_since: Some(now),
+        quiet_for: Some(Duration::from_secs(3600)),
         draining: false,
     };
-    let tail = p
-        .tick(now + Duration::from_secs(3600), idle)
-        .expect("schemas fetched");
+    let tail = p.tick(idle).expect("schemas fetched");
     if let Some(b) = tail.rollups {
         rows += b.rows.len();
     }

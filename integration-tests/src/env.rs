@@ -70,7 +70,16 @@ pub struct TestEnv {
 impl TestEnv {
     /// Creates fresh topics and a config file for `scenario`.
     pub async fn new(name: &str, scenario: &Scenario) -> Result<Self> {
-        let services = Services::from_env();
+        Self::with_services(name, scenario, Services::from_env()).await
+    }
+
+    /// As [`Self::new`], with other services than the environment's (a
+    /// broker of the test's own).
+    pub async fn with_services(
+        name: &str,
+        scenario: &Scenario,
+        services: Services,
+    ) -> Result<Self> {
         let id: u32 = rand::rng().random();
         let prefix = format!("it-{name}-{id:08x}");
         let database = format!("it_{}_{id:08x}", name.replace('-', "_"));

@@ -14,6 +14,7 @@
 //! - [`consume`]: the consume-only ceiling the benchmark compares with.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod broker;
 pub mod consume;
 pub mod env;
 pub mod expected;

@@ -69,4 +69,12 @@ impl IoHandle {
     {
         self.0.spawn(task)
     }
+
+    /// Runs the blocking `work` on the I/O runtime's blocking threads.
+    pub fn spawn_blocking<F>(&self, work: F) -> tokio::task::JoinHandle<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.0.spawn_blocking(work)
+    }
 }

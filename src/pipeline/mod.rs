@@ -25,7 +25,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
@@ -245,9 +245,11 @@ struct Anchor {
 /// Why the partition is, or is not, idle (for [`PartitionPipeline::tick`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Source {
-    /// Since when the reader has been caught up: it reached the end of the
-    /// partition and nothing arrived since. `None`: not caught up.
-    pub caught_up_since: Option<Instant>,
+    /// How long the source is known to have had nothing new: the reader is
+    /// at the end of the partition, and the broker has confirmed for this
+    /// long, without a gap, that the end has not moved. `None`: not known
+    /// (records are arriving, or the broker cannot be reached).
+    pub quiet_for: Option<Duration>,
     /// The partition is draining (revoked, or the process is stopping).
     pub draining: bool,
 }
@@ -332,19 +334,20 @@ impl PartitionPipeline {
         Ok(out)
     }
 
-    /// Wall-clock tick: once the partition's reader has been caught up for
-    /// the idle timeout, with nothing of the partition waiting on a sink and
+    /// Periodic tick: once the source has been known quiet for the idle
+    /// timeout ([`Source::quiet_for`], the one input measured in
+    /// wall-clock time), with nothing of the partition waiting on a sink and
     /// not draining, closes every open window, so the tail of a stream is
     /// written without waiting for newer events. Events for those windows
     /// arriving later are late. A partition blocked on a sink, backlogged,
-    /// or draining is never idle.
-    pub fn tick(&mut self, now: Instant, source: Source) -> Result<Output, DecodeError> {
+    /// draining, or whose broker cannot confirm it is quiet is never idle.
+    pub fn tick(&mut self, source: Source) -> Result<Output, DecodeError> {
         let mut out = Output::default();
         let idle = !source.draining
             && !self.ledger.has_unacknowledged_output()
-            && source.caught_up_since.is_some_and(|since| {
-                now.saturating_duration_since(since) >= self.settings.windows.idle_timeout
-            });
+            && source
+                .quiet_for
+                .is_some_and(|quiet| quiet >= self.settings.windows.idle_timeout);
         if idle && (self.windows.last_end().is_some() || self.guard.held() > 0) {
             self.ledger.idle_closed();
             self.idle_close(&mut out)?;

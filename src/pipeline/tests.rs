@@ -57,10 +57,10 @@ fn pipeline(lateness_ms: u64, start: Option<&Checkpoint>) -> PartitionPipeline {
     pipeline_with(settings(lateness_ms), start)
 }
 
-/// The reader has been at the end of the partition since `since`.
-fn caught_up(since: Instant) -> Source {
+/// The source has been confirmed quiet for `seconds`.
+fn quiet_for(seconds: u64) -> Source {
     Source {
-        caught_up_since: Some(since),
+        quiet_for: Some(Duration::from_secs(seconds)),
         draining: false,
     }
 }
@@ -116,7 +116,6 @@ fn write(table: &mut Table, rows: &[Rollup]) {
 fn run_with(records: &[Record], batch_sizes: &[usize], settings: PipelineSettings) -> Table {
     let mut p = pipeline_with(settings, None);
     let mut table = Table::new();
-    let now = Instant::now();
     let mut rest = records;
     let mut sizes = batch_sizes.iter().cycle();
     while !rest.is_empty() {
@@ -129,11 +128,7 @@ fn run_with(records: &[Record], batch_sizes: &[usize], settings: PipelineSetting
             p.rollups_written(batch.id);
         }
     }
-    if let Some(batch) = p
-        .tick(now + Duration::from_secs(31), caught_up(now))
-        .unwrap()
-        .rollups
-    {
+    if let Some(batch) = p.tick(quiet_for(31)).unwrap().rollups {
         write(&mut table, &batch.rows);
         p.rollups_written(batch.id);
     }
@@ -198,25 +193,24 @@ fn lateness_boundary_is_inclusive_of_the_window_end() {
 }
 
 #[test]
-fn idle_partitions_close_their_windows_once_caught_up_for_the_timeout() {
+fn idle_partitions_close_their_windows_once_quiet_for_the_timeout() {
     let mut p = pipeline(10_000, None);
-    let t0 = Instant::now();
     assert!(p
         .process(vec![record(0, 1_000, 1, 2)])
         .unwrap()
         .rollups
         .is_none());
-    let at = |s| t0 + Duration::from_secs(s);
-    assert!(p.tick(at(29), caught_up(t0)).unwrap().rollups.is_none());
-    // Not caught up (backlogged, or blocked behind a full sink): never idle.
+    assert!(p.tick(quiet_for(29)).unwrap().rollups.is_none());
+    // Not known to be quiet (backlogged, blocked behind a full sink, or the
+    // broker not answering): never idle.
     let backlogged = Source::default();
-    assert!(p.tick(at(300), backlogged).unwrap().rollups.is_none());
+    assert!(p.tick(backlogged).unwrap().rollups.is_none());
     let draining = Source {
         draining: true,
-        ..caught_up(t0)
+        ..quiet_for(300)
     };
-    assert!(p.tick(at(300), draining).unwrap().rollups.is_none());
-    let out = p.tick(at(30), caught_up(t0)).unwrap();
+    assert!(p.tick(draining).unwrap().rollups.is_none());
+    let out = p.tick(quiet_for(30)).unwrap();
     assert_eq!(out.stats.windows_closed, 1);
     assert_eq!(out.rollups.unwrap().rows.len(), 2);
     // The window is closed now: a straggler is late.
@@ -227,17 +221,15 @@ fn idle_partitions_close_their_windows_once_caught_up_for_the_timeout() {
 #[test]
 fn a_partition_waiting_on_a_sink_is_never_idle() {
     let mut p = pipeline(0, None);
-    let t0 = Instant::now();
     let out = p
         .process(vec![record(0, 1_000, 1, 2), record(1, 61_000, 1, 2)])
         .unwrap();
     let batch = out.rollups.unwrap();
     // The first window's rows are not acknowledged (ClickHouse stalled):
     // the second window stays open however long the reader has been idle.
-    let late = t0 + Duration::from_secs(3600);
-    assert!(p.tick(late, caught_up(t0)).unwrap().rollups.is_none());
+    assert!(p.tick(quiet_for(3600)).unwrap().rollups.is_none());
     p.rollups_written(batch.id);
-    assert!(p.tick(late, caught_up(t0)).unwrap().rollups.is_some());
+    assert!(p.tick(quiet_for(3600)).unwrap().rollups.is_some());
 }
 
 #[test]
@@ -569,8 +561,7 @@ proptest! {
                 let _previous = decisions.insert(r.offset, r.kind);
             }
         };
-        let now = Instant::now();
-        let end = |p: &mut PartitionPipeline| p.tick(now + Duration::from_secs(31), caught_up(now)).unwrap();
+        let end = |p: &mut PartitionPipeline| p.tick(quiet_for(31)).unwrap();
 
         // The uninterrupted run.
         let (mut expected, mut want) = (Table::new(), Decisions::new());
@@ -725,13 +716,12 @@ fn a_record_ahead_of_the_stream_is_dead_lettered_and_a_real_jump_is_followed() {
 #[test]
 fn records_held_by_the_guard_are_released_when_the_partition_goes_idle() {
     let mut p = pipeline_with(guarded(100), None);
-    let t0 = Instant::now();
     let out = p
         .process(vec![record(0, 1_000, 1, 4), record(1, 2_000, 1, 4)])
         .unwrap();
     assert!(out.rollups.is_none());
     assert!(p.holds_records(), "two records are not a quorum of five");
-    let out = p.tick(t0 + Duration::from_secs(30), caught_up(t0)).unwrap();
+    let out = p.tick(quiet_for(30)).unwrap();
     let rows = out.rollups.unwrap().rows;
     let views = rows.iter().find(|r| r.metric == "engagement.view").unwrap();
     assert_eq!(views.count, 2);
@@ -739,13 +729,10 @@ fn records_held_by_the_guard_are_released_when_the_partition_goes_idle() {
 
 #[test]
 fn where_idle_closing_happened_is_repeated_by_a_re_read() {
-    let t0 = Instant::now();
     let straggler = record(1, 3_000, 1, 4);
     let mut first = pipeline(10_000, None);
     let _open = first.process(vec![record(0, 1_000, 1, 4)]).unwrap();
-    let idle = first
-        .tick(t0 + Duration::from_secs(30), caught_up(t0))
-        .unwrap();
+    let idle = first.tick(quiet_for(30)).unwrap();
     let idle_batch = idle.rollups.unwrap();
     let out = first.process(vec![straggler.clone()]).unwrap();
     assert_eq!(out.stats.late, 1, "its window was closed by idleness");

@@ -4,6 +4,7 @@
 
 mod actors;
 mod analytics;
+mod broker;
 mod cli;
 mod dashboards;
 mod exact;

@@ -30,11 +30,13 @@ use actix::prelude::*;
 use futures::FutureExt as _;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::CommitMode;
+use rdkafka::consumer::Consumer as _;
 use tokio::sync::{oneshot, watch, Semaphore};
 use tracing::{debug, error, info, warn, Instrument};
 
 mod lifecycle;
 mod loading;
+mod quiet;
 mod reader;
 mod ship;
 
@@ -43,6 +45,7 @@ pub use reader::{Credit, OwnedQueue};
 pub use ship::{BatchWritten, CheckpointWritten, Forwarded, Shipped};
 
 use loading::{NotLoaded, Ready};
+use quiet::Answer;
 use reader::{Reader, ReaderActivity};
 use ship::{Shipment, Sinks};
 
@@ -170,6 +173,9 @@ pub struct PartitionActor {
     reader: Option<tokio::task::JoinHandle<()>>,
     credits: Arc<Semaphore>,
     activity: Arc<ReaderActivity>,
+    /// How often to ask the broker for the end of the partition while the
+    /// reader is at it (idle detection).
+    confirm_every: Duration,
     supervisor: Recipient<PartitionExited>,
     cancel: watch::Receiver<bool>,
     /// Set when the actor stops: every task it started ends.
@@ -216,6 +222,8 @@ impl PartitionActor {
         let span = tracing::info_span!("partition", topic = %topic, partition, generation);
         let loss = LossWatch::new(deps.settings.warn_rejected_share);
         let life = Lifecycle::new(Instant::now(), deps.settings.checkpoint_interval);
+        let confirm_every = (settings.windows.idle_timeout / 4)
+            .clamp(Duration::from_millis(100), Duration::from_secs(5));
         PartitionActor {
             topic,
             partition,
@@ -227,6 +235,7 @@ impl PartitionActor {
             reader: None,
             credits: Arc::new(Semaphore::new(0)),
             activity: Arc::new(ReaderActivity::new()),
+            confirm_every,
             supervisor,
             cancel,
             stop: watch::channel(false).0,
@@ -430,19 +439,22 @@ impl PartitionActor {
             return;
         }
         let now = Instant::now();
-        let caught_up_since = self.activity.caught_up_since();
+        self.confirm_quiet(now);
+        let caught_up = self.activity.caught_up_since().is_some();
+        let source = Source {
+            quiet_for: self.activity.quiet_for(),
+            draining: false,
+        };
         let Some(pipeline) = self.pipeline.as_mut() else {
             return;
         };
-        let source = Source {
-            caught_up_since,
-            draining: false,
-        };
-        let out = match pipeline.tick(now, source) {
+        let out = match pipeline.tick(source) {
             Ok(out) => out,
             Err(e) => return self.fail(Failure::new("closing idle windows", e), ctx),
         };
-        let idle = caught_up_since.is_some() && !pipeline.has_unacknowledged_output();
+        // Nothing left to do counts as progress for health, even while the
+        // broker cannot confirm that the source is quiet.
+        let idle = caught_up && !pipeline.has_unacknowledged_output();
         let state = pipeline.state();
         let checkpoint = pipeline.checkpoint();
         if out.stats.windows_closed > 0 {
@@ -464,6 +476,39 @@ impl PartitionActor {
         if self.life.checkpoint_due(checkpoint.as_ref(), now) {
             self.write_checkpoint(ctx);
         }
+    }
+
+    /// Asks the broker for the end of the partition, if due: idle closing
+    /// needs it to have confirmed, for `idle_timeout` and without a gap,
+    /// that the end has not moved (see [`quiet`]).
+    fn confirm_quiet(&self, now: Instant) {
+        let Some(reads) = self.activity.confirmation_due(now, self.confirm_every) else {
+            return;
+        };
+        let consumer = Arc::clone(&self.deps.consumer);
+        let activity = Arc::clone(&self.activity);
+        let (topic, partition) = (Arc::clone(&self.topic), self.partition);
+        // Slower than this, the broker was unreachable for a while.
+        let slow = self.confirm_every.max(Duration::from_secs(1));
+        let span = self.span.clone();
+        let _detached = self.deps.io.spawn_blocking(move || {
+            let sent = Instant::now();
+            let timeout = slow + Duration::from_secs(1);
+            let end = match consumer.fetch_watermarks(&topic, partition, timeout) {
+                Ok((_low, high)) => Some(high),
+                Err(e) => {
+                    debug!(parent: &span, error = %e, "the broker did not confirm the end of the partition: its windows are not closed as idle");
+                    None
+                }
+            };
+            let answer = Answer {
+                reads,
+                sent,
+                answered: Instant::now(),
+                end,
+            };
+            activity.answered(answer, slow);
+        });
     }
 
     /// Writes the pipeline's checkpoint, with the series histories of

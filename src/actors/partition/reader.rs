@@ -21,7 +21,7 @@
 //! dropped unprocessed, and the next owner reads its records again.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -32,6 +32,7 @@ use rdkafka::Message as _;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
+use super::quiet::{Answer, Quiet};
 use super::{PartitionActor, PartitionQueue};
 use crate::actors::messages::RecordBatch;
 use crate::event::Record;
@@ -43,7 +44,8 @@ use crate::telemetry::metrics;
 /// of the partition (librdkafka's partition EOF: the last fetch returned
 /// nothing new) and nothing arrived since, never when the actor is merely
 /// busy or backpressured (then the reader is not reading, so it has not
-/// reached the end).
+/// reached the end); and only for as long as the broker has confirmed that
+/// the end has not moved ([`Quiet`]), never while it cannot be reached.
 #[derive(Debug)]
 pub(super) struct ReaderActivity {
     base: Instant,
@@ -51,6 +53,10 @@ pub(super) struct ReaderActivity {
     /// `u64::MAX` when it has read something since.
     caught_up_at_ms: AtomicU64,
     batches_in_flight: AtomicUsize,
+    /// Batches read so far: a confirmation holds only while this is
+    /// unchanged.
+    reads: AtomicU64,
+    quiet: Mutex<Quiet>,
 }
 
 impl ReaderActivity {
@@ -59,11 +65,14 @@ impl ReaderActivity {
             base: Instant::now(),
             caught_up_at_ms: AtomicU64::new(u64::MAX),
             batches_in_flight: AtomicUsize::new(0),
+            reads: AtomicU64::new(0),
+            quiet: Mutex::new(Quiet::default()),
         }
     }
 
     /// The reader has records and is about to hand them over.
     fn sending(&self) {
+        let _reads = self.reads.fetch_add(1, Ordering::AcqRel);
         self.caught_up_at_ms.store(u64::MAX, Ordering::Release);
         let _previous = self.batches_in_flight.fetch_add(1, Ordering::AcqRel);
     }
@@ -98,6 +107,36 @@ impl ReaderActivity {
             u64::MAX => None,
             ms => Some(self.base + Duration::from_millis(ms)),
         }
+    }
+
+    /// Whether to ask the broker for the end of the partition now (the
+    /// reader is at it, and no query is in flight or sent within `every`):
+    /// the read count to answer with, through [`Self::answered`].
+    pub(super) fn confirmation_due(&self, now: Instant, every: Duration) -> Option<u64> {
+        self.caught_up_since()?;
+        let reads = self.reads.load(Ordering::Acquire);
+        self.quiet().due(now, every).then_some(reads)
+    }
+
+    /// The broker's answer to a query [`Self::confirmation_due`] asked for;
+    /// an answer slower than `slow` counts as none.
+    pub(super) fn answered(&self, answer: Answer, slow: Duration) {
+        let reads = self.reads.load(Ordering::Acquire);
+        self.quiet().answered(answer, reads, slow);
+    }
+
+    /// How long the broker has confirmed, without a gap, that the end of
+    /// the partition has not moved while the reader was at it and read
+    /// nothing: how long the source is known to have been quiet.
+    pub(super) fn quiet_for(&self) -> Option<Duration> {
+        self.caught_up_since()?;
+        let reads = self.reads.load(Ordering::Acquire);
+        self.quiet().quiet_for(reads)
+    }
+
+    fn quiet(&self) -> std::sync::MutexGuard<'_, Quiet> {
+        // The bookkeeping cannot be left half-done by a panic.
+        self.quiet.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
