@@ -140,6 +140,18 @@ struct Loaded(Result<Ready, NotLoaded>);
 #[rtype(result = "()")]
 struct SchemasFetched(Option<Vec<(u32, Option<String>)>>);
 
+/// The reader reached the end of its partition: the broker is asked to
+/// confirm it now rather than at the next tick.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct AtEnd;
+
+/// The broker's answers say the source has been quiet for `idle_timeout`:
+/// tick now rather than at the next tick.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct QuietLongEnough;
+
 /// How a partition actor starts.
 #[derive(Debug)]
 pub struct PartitionStart {
@@ -176,6 +188,7 @@ pub struct PartitionActor {
     /// How often to ask the broker for the end of the partition while the
     /// reader is at it (idle detection).
     confirm_every: Duration,
+    idle_timeout: Duration,
     supervisor: Recipient<PartitionExited>,
     cancel: watch::Receiver<bool>,
     /// Set when the actor stops: every task it started ends.
@@ -222,8 +235,9 @@ impl PartitionActor {
         let span = tracing::info_span!("partition", topic = %topic, partition, generation);
         let loss = LossWatch::new(deps.settings.warn_rejected_share);
         let life = Lifecycle::new(Instant::now(), deps.settings.checkpoint_interval);
-        let confirm_every = (settings.windows.idle_timeout / 4)
-            .clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let idle_timeout = settings.windows.idle_timeout;
+        let confirm_every =
+            (idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         PartitionActor {
             topic,
             partition,
@@ -236,6 +250,7 @@ impl PartitionActor {
             credits: Arc::new(Semaphore::new(0)),
             activity: Arc::new(ReaderActivity::new()),
             confirm_every,
+            idle_timeout,
             supervisor,
             cancel,
             stop: watch::channel(false).0,
@@ -439,7 +454,7 @@ impl PartitionActor {
             return;
         }
         let now = Instant::now();
-        self.confirm_quiet(now);
+        self.confirm_quiet(now, ctx);
         let caught_up = self.activity.caught_up_since().is_some();
         let source = Source {
             quiet_for: self.activity.quiet_for(),
@@ -481,10 +496,11 @@ impl PartitionActor {
     /// Asks the broker for the end of the partition, if due: idle closing
     /// needs it to have confirmed, for `idle_timeout` and without a gap,
     /// that the end has not moved (see [`quiet`]).
-    fn confirm_quiet(&self, now: Instant) {
+    fn confirm_quiet(&self, now: Instant, ctx: &Context<Self>) {
         let Some(reads) = self.activity.confirmation_due(now, self.confirm_every) else {
             return;
         };
+        let (me, idle_timeout) = (ctx.address(), self.idle_timeout);
         let consumer = Arc::clone(&self.deps.consumer);
         let activity = Arc::clone(&self.activity);
         let (topic, partition) = (Arc::clone(&self.topic), self.partition);
@@ -508,6 +524,9 @@ impl PartitionActor {
                 end,
             };
             activity.answered(answer, slow);
+            if activity.quiet_for().is_some_and(|quiet| quiet >= idle_timeout) {
+                me.do_send(QuietLongEnough);
+            }
         });
     }
 
@@ -640,6 +659,24 @@ impl Handler<RecordBatch> for PartitionActor {
         }
         self.waiting.push_back(batch);
         self.run_waiting(ctx);
+    }
+}
+
+impl Handler<AtEnd> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: AtEnd, ctx: &mut Context<Self>) {
+        if self.life.phase() == Phase::Running {
+            self.confirm_quiet(Instant::now(), ctx);
+        }
+    }
+}
+
+impl Handler<QuietLongEnough> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: QuietLongEnough, ctx: &mut Context<Self>) {
+        self.tick(ctx);
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
 use super::quiet::{Answer, Quiet};
-use super::{PartitionActor, PartitionQueue};
+use super::{AtEnd, PartitionActor, PartitionQueue};
 use crate::actors::messages::RecordBatch;
 use crate::event::Record;
 use crate::kafka::consumer::RebalanceContext;
@@ -77,15 +77,13 @@ impl ReaderActivity {
         let _previous = self.batches_in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The reader reached the end of the partition.
-    fn caught_up(&self) {
+    /// The reader reached the end of the partition; whether it had read
+    /// something since it last did.
+    fn caught_up(&self) -> bool {
         let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
-        let _unchanged = self.caught_up_at_ms.compare_exchange(
-            u64::MAX,
-            ms,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        self.caught_up_at_ms
+            .compare_exchange(u64::MAX, ms, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// The actor has taken a batch.
@@ -214,7 +212,9 @@ impl Reader {
                 () = &mut cancelled => return,
             };
             if matches!(first, Err(KafkaError::PartitionEOF(_))) {
-                activity.caught_up();
+                if activity.caught_up() {
+                    actor.do_send(AtEnd);
+                }
                 continue;
             }
             let Some((records, at_end)) = batch(&mut stream, first, max) else {
@@ -228,8 +228,8 @@ impl Reader {
                 records,
                 credit: Credit(Some(credit)),
             });
-            if at_end {
-                activity.caught_up();
+            if at_end && activity.caught_up() {
+                actor.do_send(AtEnd);
             }
             // Let the other partitions' readers and shipments on this I/O
             // thread run between batches.
