@@ -55,12 +55,14 @@ pub(super) struct Answer {
 impl Quiet {
     /// Whether to send a query at `now`: none is in flight and the last one
     /// was sent at least `every` ago. If so, one is counted as in flight
-    /// until [`Self::answered`].
+    /// until [`Self::answered`], or until it is so old (a minute, or ten
+    /// times `every`) that its answer can only have been lost.
     pub(super) fn due(&mut self, now: Instant, every: Duration) -> bool {
-        let due = !self.querying
-            && self
-                .last_query
-                .is_none_or(|last| now.saturating_duration_since(last) >= every);
+        let since_last = self
+            .last_query
+            .map(|last| now.saturating_duration_since(last));
+        let lost = since_last.is_some_and(|d| d >= (every * 10).max(Duration::from_secs(60)));
+        let due = (!self.querying || lost) && since_last.is_none_or(|d| d >= every);
         if due {
             self.querying = true;
             self.last_query = Some(now);
@@ -198,5 +200,8 @@ mod tests {
         q.answered(answer, 0, SLOW);
         assert!(!q.due(at(t0, 400), EVERY), "too soon");
         assert!(q.due(at(t0, 500), EVERY));
+        // An answer that never comes does not stop the questions for good.
+        assert!(!q.due(at(t0, 30_000), EVERY));
+        assert!(q.due(at(t0, 60_500), EVERY));
     }
 }
