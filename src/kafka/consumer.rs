@@ -256,9 +256,11 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     for (key, value) in security_properties(kafka) {
         let _ignored = config.set(key, value);
     }
-    let _ignored = config
-        .set("bootstrap.servers", kafka.brokers.join(","))
-        .set("client.id", "reactor");
+    let _ignored = config.set("bootstrap.servers", kafka.brokers.join(","));
+    if !kafka.properties.0.contains_key("client.id") {
+        // Brokers' quotas and logs name clients by it: the user's wins.
+        let _ignored = config.set("client.id", "reactor");
+    }
     config
 }
 
@@ -470,6 +472,23 @@ mod tests {
             Some("SASL_PLAINTEXT")
         );
         assert_eq!(property(&properties, "ssl.ca.location"), None);
+    }
+
+    #[test]
+    fn tuning_defaults_yield_to_the_users_properties() {
+        let mut config = kafka(&[]);
+        assert_eq!(client_config(&config).get("client.id"), Some("reactor"));
+        assert_eq!(
+            reading_config(&config).get("fetch.wait.max.ms"),
+            Some("100")
+        );
+        for (key, value) in [("client.id", "marketing-eu"), ("fetch.wait.max.ms", "250")] {
+            let _previous = config.properties.0.insert(key.into(), value.into());
+        }
+        let reading = reading_config(&config);
+        assert_eq!(reading.get("client.id"), Some("marketing-eu"));
+        assert_eq!(reading.get("fetch.wait.max.ms"), Some("250"));
+        assert_eq!(reading.get("fetch.queue.backoff.ms"), Some("10"));
     }
 
     /// librdkafka must be built with TLS and SCRAM support: creating a client
