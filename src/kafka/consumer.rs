@@ -243,13 +243,23 @@ pub fn commit<C: Consumer<X>, X: ConsumerContext>(
     consumer.commit(&tpl, mode)
 }
 
-/// librdkafka settings shared by Reactor's consumers and producers: the
-/// user's pass-through properties first, then TLS and SASL from
-/// `[kafka.tls]` and `[kafka.sasl]`, then what Reactor requires.
+/// librdkafka settings shared by Reactor's consumers and producers:
+/// `client.id` "reactor", then the user's pass-through properties (which
+/// may change it), then TLS and SASL from `[kafka.tls]` and `[kafka.sasl]`,
+/// then the brokers.
 ///
 /// The result holds credentials: never log it (its `Debug` shows them).
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
+    client_config_with_defaults(kafka, &[])
+}
+
+/// [`client_config`] with more `defaults`, set before the user's
+/// properties so that `[kafka.properties]` can change them.
+pub fn client_config_with_defaults(kafka: &KafkaConfig, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
+    for (key, value) in [("client.id", "reactor")].iter().chain(defaults) {
+        let _ignored = config.set(*key, *value);
+    }
     for (key, value) in kafka.properties.iter() {
         let _ignored = config.set(key, value);
     }
@@ -257,10 +267,6 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
         let _ignored = config.set(key, value);
     }
     let _ignored = config.set("bootstrap.servers", kafka.brokers.join(","));
-    if !kafka.properties.0.contains_key("client.id") {
-        // Brokers' quotas and logs name clients by it: the user's wins.
-        let _ignored = config.set("client.id", "reactor");
-    }
     config
 }
 
@@ -321,17 +327,15 @@ pub const FETCH_WAIT_MAX_MS: &str = "100";
 /// (`kafka.prefetch_kbytes_per_partition`), and [`FETCH_QUEUE_BACKOFF_MS`]
 /// and [`FETCH_WAIT_MAX_MS`] unless `[kafka.properties]` sets them.
 pub fn reading_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut config = client_config(kafka);
+    let defaults = [
+        ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS),
+        ("fetch.wait.max.ms", FETCH_WAIT_MAX_MS),
+    ];
+    let mut config = client_config_with_defaults(kafka, &defaults);
     let _ignored = config.set(
         "queued.max.messages.kbytes",
         kafka.prefetch_kbytes_per_partition.to_string(),
     );
-    if !kafka.properties.0.contains_key("fetch.queue.backoff.ms") {
-        let _ignored = config.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
-    }
-    if !kafka.properties.0.contains_key("fetch.wait.max.ms") {
-        let _ignored = config.set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
-    }
     config
 }
 

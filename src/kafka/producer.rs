@@ -3,7 +3,7 @@
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
-use super::consumer::client_config;
+use super::consumer::client_config_with_defaults;
 use crate::config::KafkaConfig;
 
 /// An idempotent producer waiting for all in-sync replicas, so an
@@ -13,12 +13,8 @@ use crate::config::KafkaConfig;
 /// Derived events are compressed with LZ4 and wait up to 20 ms to fill a
 /// batch unless `[kafka.properties]` sets `compression.type` or `linger.ms`.
 pub fn create(kafka: &KafkaConfig) -> KafkaResult<FutureProducer> {
-    let mut config = client_config(kafka);
-    for (key, default) in [("compression.type", "lz4"), ("linger.ms", "20")] {
-        if !kafka.properties.0.contains_key(key) {
-            let _ignored = config.set(key, default);
-        }
-    }
+    let defaults = [("compression.type", "lz4"), ("linger.ms", "20")];
+    let mut config = client_config_with_defaults(kafka, &defaults);
     let _ignored = config.set("acks", "all").set("enable.idempotence", "true");
     config.create()
 }
