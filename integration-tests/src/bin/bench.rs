@@ -8,7 +8,7 @@
 //! figures for BENCHMARKS.md.
 //!
 //! ```sh
-//! scripts/bench [--events N] [--workload dense|sparse|both]
+//! scripts/bench [--events N] [--minutes M] [--workload dense|sparse|both]
 //!     [--reactor-env NAME=VALUE]... [--reactor-cpus LIST]
 //! ```
 
@@ -118,12 +118,38 @@ fn machine_busy_ticks() -> Option<u64> {
     Some(fields.iter().take(8).sum::<u64>() - idle)
 }
 
-/// Peak resident set of `pid`, MiB.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+/// A `/proc/<pid>/status` figure in KiB (`VmHWM`, `VmRSS`), as MiB.
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| {
+        l.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Peak resident set of `pid`, MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmHWM")
+}
+
+/// Resident set of `pid` now, MiB.
+fn rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmRSS")
+}
+
+/// The resident set when each tenth of the backlog had been consumed, from
+/// samples of (events consumed, MiB): memory should follow the keys and the
+/// open windows, not how much has been read.
+fn rss_by_tenth(samples: &[(u64, f64)], count: u64) -> String {
+    (1..=10)
+        .filter_map(|tenth| {
+            let (_, mib) = samples.iter().find(|(n, _)| n * 10 >= count * tenth)?;
+            Some(format!("{}% {mib:.0}", tenth * 10))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct Figures {
@@ -140,6 +166,7 @@ struct Figures {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mut events: u64 = 500_000;
+    let mut minutes: u64 = 30;
     let mut which = "both".to_owned();
     let mut reactor_env = Vec::new();
     let mut cpus: Option<String> = None;
@@ -147,6 +174,7 @@ async fn main() -> Result<()> {
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--events" => events = args.next().context("--events N")?.parse()?,
+            "--minutes" => minutes = args.next().context("--minutes M")?.parse()?,
             "--workload" => which = args.next().context("--workload NAME")?,
             "--reactor-env" => {
                 let pair = args.next().context("--reactor-env NAME=VALUE")?;
@@ -155,7 +183,7 @@ async fn main() -> Result<()> {
             }
             "--reactor-cpus" => cpus = Some(args.next().context("--reactor-cpus LIST")?),
             "-h" | "--help" => {
-                println!("usage: bench [--events N] [--workload dense|sparse|both] [--reactor-env NAME=VALUE]... [--reactor-cpus LIST]");
+                println!("usage: bench [--events N] [--minutes M] [--workload dense|sparse|both] [--reactor-env NAME=VALUE]... [--reactor-cpus LIST]");
                 return Ok(());
             }
             other => bail!("unknown option {other}"),
@@ -163,7 +191,9 @@ async fn main() -> Result<()> {
     }
     let binary = std::env::var("REACTOR_BIN")
         .context("set REACTOR_BIN to a release build of reactor (scripts/bench does)")?;
-    println!("reactor binary: {binary}; {events} events per workload");
+    println!(
+        "reactor binary: {binary}; {events} events per workload over {minutes} minutes of event time"
+    );
     let mut table = Vec::new();
     for workload in WORKLOADS
         .iter()
@@ -171,7 +201,7 @@ async fn main() -> Result<()> {
     {
         table.push((
             workload.name,
-            run_workload(workload, events, &reactor_env, cpus.as_deref()).await?,
+            run_workload(workload, events, minutes, &reactor_env, cpus.as_deref()).await?,
         ));
     }
     println!();
@@ -198,6 +228,7 @@ async fn main() -> Result<()> {
 async fn run_workload(
     workload: &Workload,
     count: u64,
+    minutes: u64,
     reactor_env: &[(String, String)],
     cpus: Option<&str>,
 ) -> Result<(f64, Figures, f64)> {
@@ -212,7 +243,7 @@ async fn run_workload(
         seed: 42,
         count,
         start: EventTime::from_millis(START_MS),
-        span: Duration::from_secs(30 * 60),
+        span: Duration::from_secs(minutes * 60),
         disorder: Duration::from_secs(5),
         campaigns: workload.campaigns,
         contents_per_campaign: workload.contents,
@@ -272,6 +303,7 @@ async fn run_workload(
     }
     let client = env.clickhouse();
     let (mut t0, mut cpu0) = (None, CpuSample::default());
+    let mut rss_samples: Vec<(u64, f64)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(1800);
     let consumed_at = loop {
         anyhow::ensure!(
@@ -286,6 +318,9 @@ async fn run_workload(
         if consumed > 0 && t0.is_none() {
             t0 = Some(Instant::now());
             cpu0 = CpuSample::take(Some(pid));
+        }
+        if consumed > 0 {
+            rss_samples.push((consumed, rss_mib(pid).unwrap_or(0.0)));
         }
         if consumed >= count {
             break Instant::now();
@@ -310,6 +345,7 @@ async fn run_workload(
     let written_at = Instant::now();
     let (cpu, broker, clickhouse, busy) = CpuSample::take(Some(pid)).since(cpu0);
     let rss = peak_rss_mib(pid).unwrap_or(0.0);
+    let rss_end = rss_mib(pid).unwrap_or(0.0);
     let inserts = inserts(&address).await.unwrap_or_default();
     reactor.stop()?;
     let consume_s = consumed_at.duration_since(t0).as_secs_f64();
@@ -319,6 +355,11 @@ async fn run_workload(
         workload.name
     );
     println!("[{}] ClickHouse INSERTs: {inserts}", workload.name);
+    println!(
+        "[{}] RSS MiB by share of the backlog consumed: {}; after the last window: {rss_end:.0}",
+        workload.name,
+        rss_by_tenth(&rss_samples, count)
+    );
     let run = Figures {
         events_per_s: count as f64 / consume_s,
         to_last_row_per_s: count as f64 / (total_s - IDLE_TIMEOUT_S).max(consume_s),
@@ -329,7 +370,7 @@ async fn run_workload(
 
     let fresh = format!("{}_replay", env.config.clickhouse.database);
     let from = EventTime::from_millis(START_MS - 60_000).to_rfc3339();
-    let to = EventTime::from_millis(START_MS + 40 * 60_000).to_rfc3339();
+    let to = EventTime::from_millis(START_MS + (minutes as i64 + 10) * 60_000).to_rfc3339();
     let began = Instant::now();
     let summary = env
         .reactor_command(
