@@ -267,7 +267,7 @@ const OWNED_PROPERTIES: [(&str, &str); 6] = [
 /// librdkafka properties the delivery guarantee rests on (offsets are
 /// stored only with checkpoints, output is idempotent and acknowledged by
 /// every in-sync replica): the values Reactor accepts, and why.
-const FIXED_PROPERTIES: [(&str, &[&str], &str); 5] = [
+const FIXED_PROPERTIES: [(&str, &[&str], &str); 6] = [
     (
         "enable.auto.commit",
         &["false"],
@@ -282,6 +282,11 @@ const FIXED_PROPERTIES: [(&str, &[&str], &str); 5] = [
         "enable.partition.eof",
         &["true"],
         "the end of a partition is how Reactor knows it is idle",
+    ),
+    (
+        "isolation.level",
+        &["read_committed"],
+        "records of aborted transactions must not be counted",
     ),
     (
         "acks",

@@ -209,7 +209,7 @@ fn security_settings_are_checked() {
     }
 
     let err = load_str(
-        "[kafka.properties]\n\"enable.auto.commit\" = \"true\"\n\"group.id\" = \"x\"\n\"linger.ms\" = \"50\"\n\"acks\" = \"-1\"\n\"enable.idempotence\" = \"TRUE\"\n",
+        "[kafka.properties]\n\"enable.auto.commit\" = \"true\"\n\"group.id\" = \"x\"\n\"linger.ms\" = \"50\"\n\"acks\" = \"-1\"\n\"enable.idempotence\" = \"TRUE\"\n\"isolation.level\" = \"read_uncommitted\"\n",
         &[],
     )
     .unwrap_err()
@@ -217,6 +217,7 @@ fn security_settings_are_checked() {
     for expected in [
         "kafka.properties.enable.auto.commit: must be \"false\" (or left out): Reactor sets it because offsets are committed only with checkpoints",
         "kafka.properties.group.id: is set by Reactor; use kafka.group_id",
+        "kafka.properties.isolation.level: must be \"read_committed\" (or left out): Reactor sets it because records of aborted transactions must not be counted",
     ] {
         assert!(err.contains(expected), "{expected} not in {err}");
     }

@@ -332,10 +332,14 @@ pub fn reading_config(kafka: &KafkaConfig) -> ClientConfig {
         ("fetch.wait.max.ms", FETCH_WAIT_MAX_MS),
     ];
     let mut config = client_config_with_defaults(kafka, &defaults);
-    let _ignored = config.set(
-        "queued.max.messages.kbytes",
-        kafka.prefetch_kbytes_per_partition.to_string(),
-    );
+    let _ignored = config
+        .set(
+            "queued.max.messages.kbytes",
+            kafka.prefetch_kbytes_per_partition.to_string(),
+        )
+        // librdkafka's default, stated: records of aborted transactions are
+        // never read, so never counted.
+        .set("isolation.level", "read_committed");
     config
 }
 
@@ -493,6 +497,8 @@ mod tests {
         assert_eq!(reading.get("client.id"), Some("marketing-eu"));
         assert_eq!(reading.get("fetch.wait.max.ms"), Some("250"));
         assert_eq!(reading.get("fetch.queue.backoff.ms"), Some("10"));
+        // Set whatever the user wrote (the config check refuses other values).
+        assert_eq!(reading.get("isolation.level"), Some("read_committed"));
     }
 
     /// librdkafka must be built with TLS and SCRAM support: creating a client
