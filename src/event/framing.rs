@@ -71,11 +71,17 @@ impl<'a> Framed<'a> {
     }
 }
 
+/// The bytes before an Avro body written with the registered schema
+/// `schema_id`.
+pub fn confluent_header(schema_id: u32) -> [u8; HEADER_LEN] {
+    let [a, b, c, d] = schema_id.to_be_bytes();
+    [MAGIC, a, b, c, d]
+}
+
 /// Frames an Avro `body` written with the registered schema `schema_id`.
 pub fn confluent(schema_id: u32, body: &[u8]) -> Vec<u8> {
     let mut framed = Vec::with_capacity(HEADER_LEN + body.len());
-    framed.push(MAGIC);
-    framed.extend_from_slice(&schema_id.to_be_bytes());
+    framed.extend_from_slice(&confluent_header(schema_id));
     framed.extend_from_slice(body);
     framed
 }

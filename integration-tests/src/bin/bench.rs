@@ -400,8 +400,9 @@ async fn run_workload(
     Ok((ceiling, run, count as f64 / replay_s))
 }
 
-/// How many INSERTs Reactor made per table, and their mean size: every
-/// INSERT is a part, which is most of ClickHouse's CPU here.
+/// How many INSERTs Reactor made per table, and their mean size (every
+/// INSERT is a part, much of ClickHouse's CPU here), and how many derived
+/// events of each kind it published.
 async fn inserts(address: &str) -> Result<String> {
     let metrics = integration_tests::scrape(address).await?;
     let per_table = |name: &str| -> std::collections::BTreeMap<String, f64> {
@@ -415,12 +416,20 @@ async fn inserts(address: &str) -> Result<String> {
         reactor::telemetry::metrics::INSERT_DURATION
     ));
     let rows = per_table(reactor::telemetry::metrics::ROWS_WRITTEN);
-    Ok(counts
+    let derived: Vec<String> = metrics
+        .named(reactor::telemetry::metrics::DERIVED_EVENTS)
+        .filter_map(|s| Some(format!("{} {:.0}", s.labels.get("kind")?, s.value)))
+        .collect();
+    let inserts = counts
         .iter()
         .map(|(table, n)| {
             let mean = rows.get(table).copied().unwrap_or(0.0) / n.max(1.0);
             format!("{table} {n:.0} (mean {mean:.0} rows)")
         })
         .collect::<Vec<_>>()
-        .join(", "))
+        .join(", ");
+    Ok(format!(
+        "{inserts}; derived events published: {}",
+        derived.join(", ")
+    ))
 }
