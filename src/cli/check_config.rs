@@ -4,6 +4,9 @@ use std::path::Path;
 
 use clap::Args;
 
+use crate::derived::RollupSelection;
+use crate::sink::derived::DerivedError;
+
 /// Options of `check-config`.
 #[derive(Debug, Args)]
 pub struct CheckConfigArgs {
@@ -14,6 +17,10 @@ pub struct CheckConfigArgs {
 
 pub(super) fn main(config: Option<&Path>, args: &CheckConfigArgs) -> anyhow::Result<()> {
     let loaded = super::load_config(config)?;
+    // Checked here too, not only when the sink starts.
+    let derived = &loaded.derived;
+    let _selection = RollupSelection::new(derived.rollup_events, &derived.rollup_metrics)
+        .map_err(DerivedError::from)?;
     if args.print {
         println!("{loaded:#?}");
     }

@@ -47,8 +47,12 @@ pub struct HistoryConfig {
 pub struct DerivedConfig {
     /// Encoding of derived events.
     pub format: DerivedFormat,
-    /// Whether every rollup row is also published to `topics.rollups`.
+    /// Whether rollup rows are also published to `topics.rollups`.
     pub rollup_events: bool,
+    /// The metrics whose rows are published there; empty: every metric.
+    /// Names as stored (`engagement.click`) or sections (`conversion.*`),
+    /// checked when the sink starts and by `check-config`.
+    pub rollup_metrics: Vec<String>,
 }
 
 /// Encoding of derived events.
@@ -59,6 +63,20 @@ pub enum DerivedFormat {
     Json,
     /// Confluent-framed Avro, schemas registered in the schema registry.
     Avro,
+}
+
+impl DerivedConfig {
+    /// Checks `[derived]` (the metric names themselves are checked against
+    /// the metrics Reactor has, above this leaf, when the sink starts and
+    /// by `check-config`).
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        if !self.rollup_events && !self.rollup_metrics.is_empty() {
+            problems.push(
+                "derived.rollup_metrics",
+                "names metrics, but derived.rollup_events = false publishes none; set rollup_events = true, or leave rollup_metrics empty",
+            );
+        }
+    }
 }
 
 impl TrendConfig {

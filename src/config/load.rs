@@ -56,6 +56,7 @@ pub fn load(
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("kafka.brokers")
+            .with_list_parse_key("derived.rollup_metrics")
             .try_parsing(true)
             .source(Some(env)),
     );

@@ -74,6 +74,7 @@ impl Config {
         self.windows.validate(&mut problems);
         self.trend.validate(&mut problems);
         self.anomaly.validate(&mut problems);
+        self.derived.validate(&mut problems);
         self.limits.validate(&mut problems);
         self.pipeline.validate(&mut problems);
         self.clickhouse.validate(&mut problems);

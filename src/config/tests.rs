@@ -44,6 +44,40 @@ fn file_overrides_defaults_and_env_overrides_file() {
 }
 
 #[test]
+fn rollup_metrics_from_the_file_or_the_environment_and_not_with_rollup_events_off() {
+    let config = load_str("[derived]\nrollup_metrics = [\"engagement.click\"]\n", &[]).unwrap();
+    assert_eq!(config.derived.rollup_metrics, vec!["engagement.click"]);
+    let config = load(
+        None,
+        env(&[(
+            "REACTOR__DERIVED__ROLLUP_METRICS",
+            "engagement.click,conversion.*",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.derived.rollup_metrics,
+        vec!["engagement.click", "conversion.*"]
+    );
+    assert!(load(None, env(&[]))
+        .unwrap()
+        .derived
+        .rollup_metrics
+        .is_empty());
+
+    let err = load_str(
+        "[derived]\nrollup_events = false\nrollup_metrics = [\"engagement.click\"]\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("derived.rollup_metrics: names metrics, but derived.rollup_events = false"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_key_is_an_error_naming_the_key() {
     let err = load_str("[kafka]\nbrokerz = [\"a:1\"]\n", &[]).unwrap_err();
     assert!(err.to_string().contains("brokerz"), "{err}");

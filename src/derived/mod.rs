@@ -12,8 +12,12 @@
 //! Schemas: `schemas/avro/{rollup,trend,anomaly}.avsc`; field names are the
 //! same in JSON. Times are epoch milliseconds.
 
+mod selection;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use selection::RollupSelection;
 
 use crate::aggregate::{Score, TrendUpdate};
 use crate::rollup::{Dimensions, Rollup};
@@ -375,16 +379,16 @@ pub enum Outgoing<'a> {
 }
 
 /// A batch's derived events in the order they are published: a rollup
-/// event per row (when `with_rollups`, `derived.rollup_events`), then
-/// `signals` (the batch's trend and anomaly events), which are always
-/// published.
+/// event per row that `rollups` selects (`derived.rollup_events`,
+/// `derived.rollup_metrics`), then `signals` (the batch's trend and anomaly
+/// events), which are always published.
 pub fn outgoing<'a>(
     rows: &'a [Rollup],
     signals: &'a [DerivedEvent],
-    with_rollups: bool,
+    rollups: &'a RollupSelection,
 ) -> impl Iterator<Item = Outgoing<'a>> + 'a {
-    let rows = if with_rollups { rows } else { &[] };
     rows.iter()
+        .filter(|row| rollups.includes(&row.metric))
         .map(Outgoing::Rollup)
         .chain(signals.iter().map(Outgoing::Signal))
 }
@@ -445,7 +449,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rollup_events_can_be_left_out_but_signals_never_are() {
+    fn rollup_events_can_be_left_out_or_chosen_by_metric_but_signals_never_are() {
         let row = Rollup {
             metric: "engagement.click".into(),
             dimensions: Dimensions {
@@ -465,16 +469,26 @@ mod tests {
         };
         let signals: Vec<DerivedEvent> =
             signals_of_row(&row, None, Some(&score), 3.0, (0.1, 4.0)).collect();
-        let kinds = |with_rollups| -> Vec<DerivedKind> {
-            outgoing(std::slice::from_ref(&row), &signals, with_rollups)
+        let kinds = |enabled: bool, metrics: &[String]| -> Vec<DerivedKind> {
+            let selection = RollupSelection::new(enabled, metrics).unwrap();
+            outgoing(std::slice::from_ref(&row), &signals, &selection)
                 .map(|e| match e {
                     Outgoing::Rollup(_) => DerivedKind::Rollup,
                     Outgoing::Signal(signal) => signal.kind(),
                 })
                 .collect()
         };
-        assert_eq!(kinds(true), [DerivedKind::Rollup, DerivedKind::Anomaly]);
-        assert_eq!(kinds(false), [DerivedKind::Anomaly]);
+        let (click, view) = (["engagement.click".into()], ["engagement.view".into()]);
+        assert_eq!(
+            kinds(true, &[]),
+            [DerivedKind::Rollup, DerivedKind::Anomaly]
+        );
+        assert_eq!(
+            kinds(true, &click),
+            [DerivedKind::Rollup, DerivedKind::Anomaly]
+        );
+        assert_eq!(kinds(true, &view), [DerivedKind::Anomaly]);
+        assert_eq!(kinds(false, &[]), [DerivedKind::Anomaly]);
     }
 
     proptest::proptest! {

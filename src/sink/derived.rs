@@ -16,7 +16,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tracing::warn;
 
 use crate::config::{DerivedConfig, DerivedFormat, TopicsConfig};
-use crate::derived::{self, DerivedEvent, DerivedKind, Outgoing, RollupEventView};
+use crate::derived::{self, DerivedEvent, DerivedKind, Outgoing, RollupEventView, RollupSelection};
 use crate::error::{Classified, Disposition};
 use crate::event::framing;
 use crate::kafka::producer::{classify, ProduceFailure};
@@ -54,6 +54,9 @@ pub enum DerivedError {
         /// Why.
         message: String,
     },
+    /// `derived.rollup_metrics` names a metric Reactor does not have.
+    #[error("derived.rollup_metrics: {0}; name metrics as they are stored (engagement.click, engagement.dwell_ms, conversion.<kind>, content.published, ...) or whole sections (engagement.*, conversion.*, content.*)")]
+    RollupMetric(#[from] crate::rollup::UnknownMetric),
     /// Avro output without a registry to register its schemas in.
     #[error("derived.format = \"avro\" needs schema_registry.url; set it, or use derived.format = \"json\"")]
     NoRegistry,
@@ -113,7 +116,7 @@ pub struct DerivedSink {
     producer: FutureProducer,
     topics: Arc<HashMap<DerivedKind, String>>,
     encoding: Arc<Encoding>,
-    rollup_events: bool,
+    rollups: Arc<RollupSelection>,
 }
 
 impl std::fmt::Debug for DerivedSink {
@@ -168,12 +171,15 @@ impl DerivedSink {
             producer,
             topics: Arc::new(topics),
             encoding: Arc::new(encoding),
-            rollup_events: config.rollup_events,
+            rollups: Arc::new(RollupSelection::new(
+                config.rollup_events,
+                &config.rollup_metrics,
+            )?),
         })
     }
 
     /// A batch's derived events, encoded as they go on the wire: a rollup
-    /// event per row (unless `derived.rollup_events` is off), then
+    /// event per row `[derived]` selects, then
     /// `signals` (trends, anomalies). Rollup events are encoded straight
     /// from the rows, without copying their strings.
     pub fn encode_batch(
@@ -181,7 +187,7 @@ impl DerivedSink {
         rows: &[Rollup],
         signals: &[DerivedEvent],
     ) -> Result<Vec<EncodedEvent>, DerivedError> {
-        derived::outgoing(rows, signals, self.rollup_events)
+        derived::outgoing(rows, signals, &self.rollups)
             .map(|event| match event {
                 Outgoing::Rollup(row) => {
                     let mut id = [0; derived::ID_LENGTH];

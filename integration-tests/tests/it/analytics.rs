@@ -2,7 +2,7 @@
 //! the anomaly event with the expected id on the anomalies topic, every
 //! closed window's rollup is published with its deterministic id, and the
 //! stored p50/p90/p95/p99 are within 1 % of the exact percentiles of the
-//! published events.
+//! published events; and rollup events only for the metrics chosen.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -199,6 +199,89 @@ async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow
     }
     assert!(checked > 1_000, "only {checked} rows with percentiles");
     assert!(sketched >= 20, "only {sketched} rows came from the sketch");
+
+    reactor.stop()?;
+    Ok(())
+}
+
+/// With `derived.rollup_metrics`, rollup events are published for the rows
+/// of the metrics named, exactly once each, and for no other row; every row
+/// is still written to ClickHouse exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollup_events_only_for_the_metrics_chosen() -> anyhow::Result<()> {
+    let scenario = Scenario {
+        partitions: 2,
+        ..crate::without_idle_closing()
+    };
+    let env = TestEnv::new("rollup-metrics", &scenario).await?;
+    let publisher = env.publisher().await?;
+    let events = crate::events(23, 6_000);
+    let expected = rollups(&events, 60);
+
+    // As a list in one variable, the way a Helm value or a shell sets it.
+    let mut reactor = env.start_reactor_with_env(
+        "a",
+        &[(
+            "REACTOR__DERIVED__ROLLUP_METRICS",
+            "engagement.click,conversion.*",
+        )],
+    )?;
+    let _report = publisher
+        .publish(FormatMix::Json.assign(events), None, None)
+        .await?;
+    env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
+        .await?;
+    env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(180))
+        .await?;
+
+    let chosen = |metric: &str| metric == "engagement.click" || metric.starts_with("conversion.");
+    let want_ids: BTreeSet<String> = expected
+        .keys()
+        .filter(|(metric, ..)| chosen(metric))
+        .map(|(metric, campaign, content, channel, start)| {
+            let dims = Dimensions {
+                campaign_id: campaign.clone(),
+                content_id: content.clone(),
+                channel: channel.clone(),
+            };
+            event_id(
+                DerivedKind::Rollup,
+                metric,
+                &dims,
+                i64::from(*start) * 1000,
+                60_000,
+            )
+        })
+        .collect();
+    let left_out = expected
+        .keys()
+        .filter(|(metric, ..)| !chosen(metric))
+        .count();
+    assert!(
+        want_ids.len() > 100 && left_out > 100,
+        "{} rows chosen, {left_out} left out",
+        want_ids.len()
+    );
+    let messages = read_topic_async(
+        env.kafka(),
+        &env.topics().rollups,
+        want_ids.len(),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let mut got_ids = BTreeSet::new();
+    for message in &messages {
+        let event: RollupEvent =
+            decode(message.payload().unwrap_or_default(), DerivedKind::Rollup)?;
+        assert!(chosen(&event.metric), "a rollup event of {}", event.metric);
+        let _new = got_ids.insert(event.id);
+    }
+    assert_eq!(got_ids, want_ids);
+    assert_eq!(
+        messages.len(),
+        want_ids.len(),
+        "rollup events published twice"
+    );
 
     reactor.stop()?;
     Ok(())

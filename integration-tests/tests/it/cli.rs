@@ -37,6 +37,16 @@ fn check_config_accepts_the_defaults_and_names_each_problem() {
 
     let (ok, text) = check_config("[clickhouse]\npasword = \"x\"\n");
     assert!(!ok && text.contains("pasword"), "{text}");
+
+    let (ok, text) =
+        check_config("[derived]\nrollup_metrics = [\"engagement.click\", \"engagement.clicks\"]\n");
+    assert!(
+        !ok && text.contains("derived.rollup_metrics: unknown metric \"engagement.clicks\""),
+        "{text}"
+    );
+    let (ok, text) =
+        check_config("[derived]\nrollup_metrics = [\"engagement.click\", \"conversion.*\"]\n");
+    assert!(ok, "{text}");
 }
 
 #[test]
