@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use apache_avro::Schema;
-use integration_tests::expected::rollups;
+use integration_tests::expected::{rollups, Key};
 use integration_tests::{read_topic_async, Scenario, TestEnv};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -53,6 +53,42 @@ fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8], kind: DerivedKind) -> an
     anyhow::ensure!(payload.first() == Some(&0), "not Confluent Avro");
     let value = apache_avro::from_avro_datum(&schema, &mut &payload[5..], None)?;
     Ok(apache_avro::from_value(&value)?)
+}
+
+/// The ids of the rollup events of the rows keyed `keys` (one-minute
+/// windows), as anyone can compute them.
+fn rollup_event_ids<'a>(keys: impl Iterator<Item = &'a Key>) -> BTreeSet<String> {
+    keys.map(|(metric, campaign, content, channel, start)| {
+        let dims = Dimensions {
+            campaign_id: campaign.clone(),
+            content_id: content.clone(),
+            channel: channel.clone(),
+        };
+        event_id(
+            DerivedKind::Rollup,
+            metric,
+            &dims,
+            i64::from(*start) * 1000,
+            60_000,
+        )
+    })
+    .collect()
+}
+
+/// The rollup events on the rollups topic: at least `count`, and any more
+/// already there.
+async fn published_rollup_events(env: &TestEnv, count: usize) -> anyhow::Result<Vec<RollupEvent>> {
+    let messages = read_topic_async(
+        env.kafka(),
+        &env.topics().rollups,
+        count,
+        Duration::from_secs(60),
+    )
+    .await?;
+    messages
+        .iter()
+        .map(|m| decode(m.payload().unwrap_or_default(), DerivedKind::Rollup))
+        .collect()
 }
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
@@ -134,36 +170,9 @@ async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow
     assert!(spike.score >= spike.threshold, "{spike:?}");
 
     // Every closed window's rollup, published once with its id.
-    let want_ids: BTreeSet<String> = expected
-        .keys()
-        .map(|(metric, campaign, content, channel, start)| {
-            let dims = Dimensions {
-                campaign_id: campaign.clone(),
-                content_id: content.clone(),
-                channel: channel.clone(),
-            };
-            event_id(
-                DerivedKind::Rollup,
-                metric,
-                &dims,
-                i64::from(*start) * 1000,
-                60_000,
-            )
-        })
-        .collect();
-    let messages = read_topic_async(
-        env.kafka(),
-        &env.topics().rollups,
-        want_ids.len(),
-        Duration::from_secs(60),
-    )
-    .await?;
-    let mut got_ids = BTreeSet::new();
-    for message in &messages {
-        let event: RollupEvent =
-            decode(message.payload().unwrap_or_default(), DerivedKind::Rollup)?;
-        let _new = got_ids.insert(event.id);
-    }
+    let want_ids = rollup_event_ids(expected.keys());
+    let published = published_rollup_events(&env, want_ids.len()).await?;
+    let got_ids: BTreeSet<String> = published.into_iter().map(|e| e.id).collect();
     assert_eq!(got_ids, want_ids);
 
     // Percentiles within the sketch's bound of the exact ones.
@@ -235,24 +244,7 @@ async fn rollup_events_only_for_the_metrics_chosen() -> anyhow::Result<()> {
         .await?;
 
     let chosen = |metric: &str| metric == "engagement.click" || metric.starts_with("conversion.");
-    let want_ids: BTreeSet<String> = expected
-        .keys()
-        .filter(|(metric, ..)| chosen(metric))
-        .map(|(metric, campaign, content, channel, start)| {
-            let dims = Dimensions {
-                campaign_id: campaign.clone(),
-                content_id: content.clone(),
-                channel: channel.clone(),
-            };
-            event_id(
-                DerivedKind::Rollup,
-                metric,
-                &dims,
-                i64::from(*start) * 1000,
-                60_000,
-            )
-        })
-        .collect();
+    let want_ids = rollup_event_ids(expected.keys().filter(|(metric, ..)| chosen(metric)));
     let left_out = expected
         .keys()
         .filter(|(metric, ..)| !chosen(metric))
@@ -262,26 +254,15 @@ async fn rollup_events_only_for_the_metrics_chosen() -> anyhow::Result<()> {
         "{} rows chosen, {left_out} left out",
         want_ids.len()
     );
-    let messages = read_topic_async(
-        env.kafka(),
-        &env.topics().rollups,
-        want_ids.len(),
-        Duration::from_secs(60),
-    )
-    .await?;
+    let published = published_rollup_events(&env, want_ids.len()).await?;
+    let count = published.len();
     let mut got_ids = BTreeSet::new();
-    for message in &messages {
-        let event: RollupEvent =
-            decode(message.payload().unwrap_or_default(), DerivedKind::Rollup)?;
+    for event in published {
         assert!(chosen(&event.metric), "a rollup event of {}", event.metric);
         let _new = got_ids.insert(event.id);
     }
     assert_eq!(got_ids, want_ids);
-    assert_eq!(
-        messages.len(),
-        want_ids.len(),
-        "rollup events published twice"
-    );
+    assert_eq!(count, want_ids.len(), "rollup events published twice");
 
     reactor.stop()?;
     Ok(())
