@@ -1,6 +1,7 @@
 //! Which rows get a rollup event: `derived.rollup_events` and
 //! `derived.rollup_metrics`. Trend and anomaly events are never filtered.
 
+use crate::event::ConversionEvent;
 use crate::rollup::{Metric, UnknownMetric};
 
 /// The sections metric names start with, each usable as `<section>.*`.
@@ -45,10 +46,13 @@ impl RollupSelection {
                 {
                     prefixes.push(prefix.to_owned());
                 }
-                _ => {
-                    let metric: Metric = pattern.parse()?;
-                    names.push(metric.name().into_owned());
-                }
+                _ => match pattern.parse()? {
+                    // A kind no event can carry would never match.
+                    Metric::Conversion(kind) if !ConversionEvent::is_valid_kind(&kind) => {
+                        return Err(UnknownMetric(pattern.clone()));
+                    }
+                    metric => names.push(metric.name().into_owned()),
+                },
             }
         }
         Ok(RollupSelection::Metrics { names, prefixes })
@@ -98,6 +102,14 @@ mod tests {
         ] {
             assert!(!some.includes(metric), "{metric}");
         }
+    }
+
+    #[test]
+    fn a_conversion_kind_is_named_like_any_metric() {
+        let signup = select(&["conversion.signup", "conversion.revenue"]).unwrap();
+        assert!(signup.includes("conversion.signup"));
+        assert!(signup.includes("conversion.revenue"));
+        assert!(!signup.includes("conversion.purchase"));
     }
 
     #[test]

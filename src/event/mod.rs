@@ -189,6 +189,18 @@ impl ConversionEvent {
     /// Conversion kinds that would collide with a measured metric's name
     /// (`conversion.revenue`, `conversion.cost`).
     pub const RESERVED_KINDS: [&'static str; 2] = ["revenue", "cost"];
+
+    /// Whether `kind` is a conversion kind events may carry: 1 - 32
+    /// lower-case letters, digits or `_`, starting with a letter (reserved
+    /// kinds included; [`Self::RESERVED_KINDS`] are refused separately).
+    pub fn is_valid_kind(kind: &str) -> bool {
+        !kind.is_empty()
+            && kind.len() <= 32
+            && kind.starts_with(|c: char| c.is_ascii_lowercase())
+            && kind
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    }
 }
 
 impl Event {

@@ -144,13 +144,7 @@ pub(super) fn validate(event: &Event, limits: &Limits) -> Result<(), Invalid> {
             if let Some(channel) = channel {
                 dimension_length("channel", channel, limits)?;
             }
-            let valid_kind = !kind.is_empty()
-                && kind.len() <= 32
-                && kind.starts_with(|c: char| c.is_ascii_lowercase())
-                && kind
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !valid_kind {
+            if !ConversionEvent::is_valid_kind(kind) {
                 return Err(invalid(
                     "kind",
                     format!("{kind:?} must be 1-32 lower-case letters, digits or _, starting with a letter"),
