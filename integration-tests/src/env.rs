@@ -298,24 +298,6 @@ listen = "127.0.0.1:0"
         )
     }
 
-    /// [`Self::assert_rollups_exact`], and no event counted late.
-    pub async fn assert_rollups_exact_none_late(
-        &self,
-        reactor: &mut ReactorProcess,
-        expected: &std::collections::BTreeMap<expected::Key, expected::Expected>,
-        window_secs: u32,
-        timeout: Duration,
-    ) -> Result<()> {
-        self.assert_rollups_exact(reactor, expected, window_secs, timeout)
-            .await?;
-        let late = reactor
-            .metric("reactor_late_events_total")
-            .await
-            .unwrap_or(0.0);
-        anyhow::ensure!(late == 0.0, "{late} events were counted late");
-        Ok(())
-    }
-
     /// Runs `reactor <args>` with this test's configuration and `vars`, to
     /// the end; its standard output, or an error with its output if it
     /// failed.

@@ -159,6 +159,18 @@ impl ReactorProcess {
         self.metrics().await.ok()?.sum(name)
     }
 
+    /// Fails if it counted any event late (`reactor_late_events_total`;
+    /// absent means none), or if its `/metrics` cannot be read.
+    pub async fn assert_none_late(&self) -> Result<()> {
+        let late = self
+            .metrics()
+            .await?
+            .sum("reactor_late_events_total")
+            .unwrap_or(0.0);
+        anyhow::ensure!(late == 0.0, "{late} events were counted late");
+        Ok(())
+    }
+
     /// Where its log is.
     pub fn log_path(&self) -> &Path {
         &self.log_path

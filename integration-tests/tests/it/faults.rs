@@ -50,8 +50,9 @@ async fn survives(
     );
     let _report = publishing.await??;
 
-    env.assert_rollups_exact_none_late(&mut reactor, &expected, 60, Duration::from_secs(180))
+    env.assert_rollups_exact(&mut reactor, &expected, 60, Duration::from_secs(180))
         .await?;
+    reactor.assert_none_late().await?;
     println!(
         "{name}: {} rows exact; proxy forwarded {}, refused {}, dropped {} answers after applying",
         expected.len(),
