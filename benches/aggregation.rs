@@ -4,7 +4,7 @@
 //! with the binary's allocator (mimalloc).
 //!
 //! `cargo bench --bench aggregation`: JSON and Avro input, 1,000 and 100,000
-//! keys, plus decoding alone. Memory per open (key, window) is measured by
+//! keys, plus decoding alone and building derived rollup events alone. Memory per open (key, window) is measured by
 //! `cargo bench --bench memory`.
 #![allow(clippy::expect_used)] // setup that fails is a bug in the benchmark
 
@@ -12,10 +12,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{events, records, run, EVENTS_PER_WINDOW, SCHEMA_ID, WINDOWS};
+use common::{closed_rows, events, records, run, EVENTS_PER_WINDOW, SCHEMA_ID, WINDOWS};
 use criterion::{BatchSize, Criterion, Throughput};
+use reactor::derived::{DerivedKind, RollupEventView, ID_LENGTH};
 use reactor::event::decode::{reader_schema, Decoder, Format};
 use reactor::event::TopicKind;
+use reactor::sink::derived::DERIVED_SCHEMAS;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -69,8 +71,66 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
+/// A derived rollup event per closed row, as `sink::derived` builds them:
+/// the id, then the event encoded from a view of the row.
+fn derived(c: &mut Criterion) {
+    let rows = closed_rows(records(&events(100_000, 20_000), Format::Json));
+    let rollup_schema = DERIVED_SCHEMAS
+        .iter()
+        .find(|(kind, _)| *kind == DerivedKind::Rollup)
+        .map(|(_, text)| text.parse::<serde_avro_fast::Schema>())
+        .expect("a rollup schema")
+        .expect("embedded schema");
+    let mut group = c.benchmark_group("derived");
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    group.bench_function("event_id", |b| {
+        let mut id = [0; ID_LENGTH];
+        b.iter(|| {
+            rows.iter()
+                .map(|row| {
+                    std::hint::black_box(RollupEventView::of(row, &mut id))
+                        .key()
+                        .len()
+                })
+                .sum::<usize>()
+        });
+    });
+    group.bench_function("rollup_json", |b| {
+        let mut id = [0; ID_LENGTH];
+        b.iter(|| {
+            rows.iter()
+                .map(|row| {
+                    let mut out = Vec::with_capacity(512);
+                    serde_json::to_writer(&mut out, &RollupEventView::of(row, &mut id))
+                        .expect("serialisable");
+                    out.len()
+                })
+                .sum::<usize>()
+        });
+    });
+    group.bench_function("rollup_avro", |b| {
+        let mut id = [0; ID_LENGTH];
+        b.iter(|| {
+            rows.iter()
+                .map(|row| {
+                    let mut config = serde_avro_fast::ser::SerializerConfig::new(&rollup_schema);
+                    serde_avro_fast::to_datum(
+                        &RollupEventView::of(row, &mut id),
+                        Vec::with_capacity(512),
+                        &mut config,
+                    )
+                    .expect("fits the schema")
+                    .len()
+                })
+                .sum::<usize>()
+        });
+    });
+    group.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
+    derived(&mut criterion);
     decode(&mut criterion);
     throughput(&mut criterion);
     criterion.final_summary();

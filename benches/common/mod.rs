@@ -12,6 +12,7 @@ use reactor::event::encode::{to_confluent_avro, to_json};
 use reactor::event::validate::Limits;
 use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime, Record, TopicKind};
 use reactor::pipeline::{ClockQuorum, PartitionPipeline, PipelineSettings, Source, WindowSettings};
+use reactor::rollup::Rollup;
 use reactor::window::{LatePolicy, WindowSpec};
 
 const START_MS: i64 = 1_767_225_600_000;
@@ -109,14 +110,26 @@ pub(crate) fn records(events: &[Event], format: Format) -> Vec<Record> {
 /// Runs every record through a fresh pipeline in batches of 2,000, then
 /// closes the remaining windows; returns the rows produced.
 pub(crate) fn run(records: Vec<Record>) -> usize {
-    let mut p = pipeline();
     let mut rows = 0;
+    run_with(records, |batch| rows += batch.len());
+    rows
+}
+
+/// The rows closed over `records`, all windows closed at the end.
+pub(crate) fn closed_rows(records: Vec<Record>) -> Vec<Rollup> {
+    let mut rows = Vec::new();
+    run_with(records, |batch| rows.extend_from_slice(batch));
+    rows
+}
+
+fn run_with(records: Vec<Record>, mut closed: impl FnMut(&[Rollup])) {
+    let mut p = pipeline();
     let mut records = records.into_iter().peekable();
     while records.peek().is_some() {
         let batch: Vec<Record> = records.by_ref().take(2_000).collect();
         let out = p.process(batch).expect("schemas fetched");
         if let Some(b) = out.rollups {
-            rows += b.rows.len();
+            closed(&b.rows);
             p.rollups_written(b.id);
         }
     }
@@ -126,7 +139,6 @@ pub(crate) fn run(records: Vec<Record>) -> usize {
     };
     let tail = p.tick(idle).expect("schemas fetched");
     if let Some(b) = tail.rollups {
-        rows += b.rows.len();
+        closed(&b.rows);
     }
-    rows
 }

@@ -15,6 +15,7 @@
 mod selection;
 
 use serde::{Deserialize, Serialize};
+use sha1::{Digest as _, Sha1};
 use uuid::Uuid;
 
 pub use selection::RollupSelection;
@@ -101,11 +102,20 @@ pub fn write_event_id<'b>(
         window_start_ms,
         window_size_ms,
     );
-    let mut name = Vec::with_capacity(128);
+    // The version-5 UUID of the array, as `Uuid::new_v5` computes it (a
+    // test compares them), hashed as it is written. The `sha1` crate uses
+    // the CPU's SHA instructions where there are some: uuid's own SHA-1 is
+    // portable code, and this runs for every closed row.
+    let mut hasher = Sha1::new();
+    hasher.update(ID_NAMESPACE.as_bytes());
     #[allow(clippy::expect_used)]
-    serde_json::to_writer(&mut name, &parts)
-        .expect("strings and integers always serialise into a Vec");
-    Uuid::new_v5(&ID_NAMESPACE, &name)
+    serde_json::to_writer(&mut hasher, &parts)
+        .expect("strings and integers always serialise, and hashing cannot fail");
+    let digest = hasher.finalize();
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes)
+        .into_uuid()
         .hyphenated()
         .encode_lower(buffer)
 }
