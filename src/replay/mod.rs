@@ -336,6 +336,13 @@ pub async fn run(
     for bar in bars.values() {
         bar.finish();
     }
+    // Nothing more comes: with its last sender gone, the writer inserts
+    // what it holds now instead of after `flush_interval`, then ends.
+    drop(sinks);
+    let task = writer.map(|(writer, task)| {
+        drop(writer);
+        task
+    });
     // Every window handed to the writer is written whole before returning,
     // also when interrupted.
     for ack in acks {
@@ -345,9 +352,7 @@ pub async fn run(
             Err(_) => bail!("the ClickHouse writer stopped"),
         }
     }
-    drop(sinks);
-    if let Some((writer, task)) = writer {
-        drop(writer);
+    if let Some(task) = task {
         let _finished = task.await;
     }
     summary.took = began.elapsed();

@@ -192,7 +192,8 @@ async fn main() -> Result<()> {
     let binary = std::env::var("REACTOR_BIN")
         .context("set REACTOR_BIN to a release build of reactor (scripts/bench does)")?;
     println!(
-        "reactor binary: {binary}; {events} events per workload over {minutes} minutes of event time"
+        "reactor binary: {binary}; {events} events per workload over {minutes} minutes of event time; Reactor's defaults ({}) but idle_timeout {IDLE_TIMEOUT}, then --reactor-env",
+        default_intervals()?.map(|(k, v)| format!("{k}={v}")).join(", ")
     );
     let mut table = Vec::new();
     for workload in WORKLOADS
@@ -288,7 +289,10 @@ async fn run_workload(
         );
     }
 
+    let defaults = default_intervals()?;
     let mut vars: Vec<(&str, &str)> = vec![("RUST_LOG", "warn,reactor=info")];
+    vars.extend(defaults.iter().map(|(k, v)| (*k, v.as_str())));
+    // Last, so that they win.
     vars.extend(reactor_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut reactor = env.start_reactor_with_env("run", &vars)?;
     let address = reactor.wait_for_http(Duration::from_secs(120)).await?;
@@ -398,6 +402,25 @@ async fn run_workload(
         .execute()
         .await;
     Ok((ceiling, run, count as f64 / replay_s))
+}
+
+/// Reactor's own defaults (`config/default.toml`) for what the test
+/// environment shortens so that tests finish quickly (checkpoints every
+/// second, flushes every 200 ms): the benchmark runs Reactor as users do,
+/// the idle timeout excepted.
+fn default_intervals() -> Result<[(&'static str, String); 2]> {
+    let defaults = reactor::config::load(None, std::iter::empty())?;
+    let text = |d: Duration| format!("{}ms", d.as_millis());
+    Ok([
+        (
+            "REACTOR__PIPELINE__CHECKPOINT_INTERVAL",
+            text(defaults.pipeline.checkpoint_interval),
+        ),
+        (
+            "REACTOR__CLICKHOUSE__FLUSH_INTERVAL",
+            text(defaults.clickhouse.flush_interval),
+        ),
+    ])
 }
 
 /// How many INSERTs Reactor made per table, and their mean size (every
