@@ -28,6 +28,7 @@ use reactor::event::{EngagementKind, TopicKind};
 use reactor::pipeline::{Checkpoint, SeriesSnapshot};
 use reactor::rollup::{Dimensions, Metric};
 use reactor::sink::clickhouse::state::Saved;
+use reactor::sink::clickhouse::When;
 
 /// Ignores exit reports.
 struct Ignore;
@@ -91,7 +92,7 @@ async fn main() -> Result<()> {
     };
     let began = Instant::now();
     deps.writer
-        .write_state(&topic, 0, &saved, &snapshots)
+        .write_state(&topic, 0, &saved, &snapshots, When::Now)
         .await?
         .await?
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -21,6 +21,7 @@ use crate::error::{Chain, Classified, Disposition, Failure};
 use crate::pipeline::{Checkpoint, SeriesSnapshot};
 use crate::retry::{pause, Backoff};
 use crate::sink::clickhouse::state::{self, Loaded, Saved};
+use crate::sink::clickhouse::When;
 use crate::sink::SinkError;
 
 /// Timeout of each ClickHouse query and Kafka call while loading.
@@ -119,7 +120,8 @@ pub(super) async fn load(
     };
 
     // The claim: this start's epoch, written before anything else, so every
-    // row this start writes outranks every row of earlier starts.
+    // row this start writes outranks every row of earlier starts; at once,
+    // since the partition reads only after it.
     let claimed = Saved {
         epoch: loaded
             .saved
@@ -133,7 +135,7 @@ pub(super) async fn load(
         const ACTION: &str = "claiming the partition in ClickHouse";
         let ack = deps
             .writer
-            .write_state(&topic, partition, &claimed, &[])
+            .write_state(&topic, partition, &claimed, &[], When::Now)
             .await
             .map_err(|e| Failure::new(ACTION, e))?;
         match ack.await {

@@ -755,6 +755,9 @@ impl Handler<Drain> for PartitionActor {
         }
         self.waiting.clear();
         self.life.drain();
+        if self.life.shipments() > 0 {
+            self.spawn_io(ship::flush(self.sinks(ctx)));
+        }
         self.drain_reply = Some(msg.reply);
         self.exit = ExitReason::Drained;
         let _handle = ctx.run_later(self.deps.settings.drain_timeout, |act, ctx| {

@@ -22,7 +22,7 @@ use super::PartitionActor;
 use crate::error::Failure;
 use crate::pipeline::{BatchId, Rejected, RollupBatch, SeriesSnapshot};
 use crate::sink::clickhouse::state::Saved;
-use crate::sink::clickhouse::RollupWriter;
+use crate::sink::clickhouse::{RollupWriter, When};
 use crate::sink::derived::DerivedSink;
 use crate::sink::side_topic::{Forward, SideTopicSink};
 use crate::sink::SinkError;
@@ -96,6 +96,17 @@ fn signal(receiver: watch::Receiver<bool>) -> impl std::future::Future<Output = 
     async move {
         let _ignored = receiver.wait_for(|set| *set).await;
     }
+}
+
+/// Has the writer insert what it holds now: the partition is draining, and
+/// its shipments' rows wait in the writer's batch.
+pub(super) async fn flush(sinks: Sinks) {
+    let flushed = tokio::select! {
+        flushed = sinks.writer.flush() => flushed,
+        () = signal(sinks.stopped.clone()) => return,
+    };
+    // The shipments report how their own rows fared; this only hurries them.
+    drop(flushed);
 }
 
 /// Ships `shipment` (see the module docs).
@@ -196,12 +207,19 @@ async fn ship_outputs(
 }
 
 /// Writes `saved` with the series histories taken with it, and reports.
+/// A draining partition's checkpoint is written at once: the rebalance
+/// waits for it.
 pub(super) async fn save(sinks: Sinks, saved: Saved, series: Vec<SeriesSnapshot>) {
     const ACTION: &str = "writing the checkpoint to ClickHouse";
+    let when = if *sinks.draining.borrow() {
+        When::Now
+    } else {
+        When::Batched
+    };
     let write = async {
         let ack = sinks
             .writer
-            .write_state(&sinks.topic, sinks.partition, &saved, &series)
+            .write_state(&sinks.topic, sinks.partition, &saved, &series, when)
             .await
             .map_err(|e| Failure::new(ACTION, e))?;
         match ack.await {

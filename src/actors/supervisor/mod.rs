@@ -325,7 +325,8 @@ impl Supervisor {
         }
         metrics::assigned_partitions(self.assigned.len());
         let timeout = self.deps.settings.drain_timeout + Duration::from_secs(5);
-        futures::future::join_all(drains.into_iter().map(
+        let (began, count) = (Instant::now(), drains.len());
+        let all = futures::future::join_all(drains.into_iter().map(
             move |(tp, answer, released)| async move {
                 let drained = async {
                     let saved = answer.await;
@@ -340,7 +341,15 @@ impl Supervisor {
                     }
                 }
             },
-        ))
+        ));
+        async move {
+            let drained = all.await;
+            if count > 0 {
+                // How long the rebalance (or the shutdown) waited here.
+                info!(partitions = count, took = ?began.elapsed(), "partitions drained");
+            }
+            drained
+        }
     }
 
     fn on_revoked(

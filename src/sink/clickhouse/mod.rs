@@ -19,7 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::config::ClickHouseConfig;
 use crate::tls::TlsError;
 
-pub use writer::{RollupWriter, WriterSettings};
+pub use writer::{RollupWriter, When, WriterSettings};
 
 /// A ClickHouse client for `config`, without a default database (so it can
 /// create it); pass `Some(database)` for one that has it.

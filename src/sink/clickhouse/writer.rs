@@ -6,9 +6,13 @@
 //! instead of memory growing. Requests are gathered until the next one would
 //! take the batch over `batch_max_rows` rows, or `flush_interval` has passed
 //! since the first, then inserted (rollups first, then partition state) and
-//! acknowledged. A request is never split unless it alone is over the limit. Transient
-//! failures are retried with back-off, indefinitely; a failure retrying
-//! cannot fix is reported to every request of the batch.
+//! acknowledged. A request someone is waiting on ([`When::Now`]: a
+//! partition claiming its epoch before it reads, or draining while a
+//! rebalance waits) ends the gathering: the batch takes what is already
+//! queued and is inserted at once. A request is never split unless it alone
+//! is over the limit. Transient failures are retried with back-off,
+//! indefinitely; a failure retrying cannot fix is reported to every request
+//! of the batch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,11 +49,22 @@ pub type WriteResult = Result<(), Arc<SinkError>>;
 /// means the writer task is gone.
 pub type Ack = oneshot::Receiver<WriteResult>;
 
+/// When the writer inserts a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// With its batch: once the batch is full or `flush_interval` has
+    /// passed.
+    Batched,
+    /// At once, with whatever is already queued: something waits on it.
+    Now,
+}
+
 /// One partition's write: rollup rows (with their version) or state rows
 /// (a checkpoint and the series histories saved with it).
 struct Request {
     rollups: Vec<RollupRow>,
     state: Vec<StateRow>,
+    when: When,
     done: oneshot::Sender<WriteResult>,
 }
 
@@ -95,19 +110,20 @@ impl RollupWriter {
             .into_iter()
             .map(|r| RollupRow::new(r, version))
             .collect();
-        self.submit(rollups, Vec::new()).await
+        self.submit(rollups, Vec::new(), When::Batched).await
     }
 
     /// Queues a partition's state: its checkpoint row (`saved`) and the
     /// series histories saved with it, all written with `saved.seq` in one
-    /// INSERT (one block: visible together or not at all). The [`Ack`]
-    /// resolves once written.
+    /// INSERT (one block: visible together or not at all), `when` says. The
+    /// [`Ack`] resolves once written.
     pub async fn write_state(
         &self,
         topic: &str,
         partition: i32,
         saved: &Saved,
         series: &[SeriesSnapshot],
+        when: When,
     ) -> Result<Ack, SinkError> {
         let mut rows = Vec::with_capacity(series.len() + 1);
         rows.push(
@@ -120,19 +136,27 @@ impl RollupWriter {
                     .map_err(SinkError::Encode)?,
             );
         }
-        self.submit(Vec::new(), rows).await
+        self.submit(Vec::new(), rows, when).await
+    }
+
+    /// Inserts what is queued now instead of when its batch is due; the
+    /// [`Ack`] resolves once it is written.
+    pub async fn flush(&self) -> Result<Ack, SinkError> {
+        self.submit(Vec::new(), Vec::new(), When::Now).await
     }
 
     async fn submit(
         &self,
         rollups: Vec<RollupRow>,
         state: Vec<StateRow>,
+        when: When,
     ) -> Result<Ack, SinkError> {
         let (done, ack) = oneshot::channel();
         self.requests
             .send(Request {
                 rollups,
                 state,
+                when,
                 done,
             })
             .await
@@ -170,19 +194,35 @@ async fn run(
             None => break,
         };
         let mut batch = Batch::default();
+        let mut now = first.when == When::Now;
         batch.add(first);
         let deadline = tokio::time::Instant::now() + settings.flush_interval;
         while open && batch.rollup_rows < settings.batch_max_rows {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(request))
+            let next = if now {
+                // Only what is queued already.
+                match receiver.try_recv() {
+                    Ok(request) => Some(request),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            } else {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(next) => next,
+                    Err(_elapsed) => break,
+                }
+            };
+            match next {
+                Some(request)
                     if batch.rollup_rows + request.rollups.len() > settings.batch_max_rows =>
                 {
                     carried = Some(request);
                     break;
                 }
-                Ok(Some(request)) => batch.add(request),
-                Ok(None) => open = false,
-                Err(_elapsed) => break,
+                Some(request) => {
+                    now |= request.when == When::Now;
+                    batch.add(request);
+                }
+                None => open = false,
             }
         }
         batch.write(&client, &settings).await;
