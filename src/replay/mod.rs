@@ -43,7 +43,7 @@ use crate::kafka::consumer::ToolContext;
 use crate::pipeline::{Checkpoint, Output, PartitionPipeline, PipelineSettings};
 use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::rows::RollupRow;
-use crate::sink::clickhouse::{self as ch, schema, RollupWriter, WriterSettings};
+use crate::sink::clickhouse::{self as ch, schema, RollupWriter, When, WriterSettings};
 use crate::sink::derived::DerivedSink;
 use diff::{Diff, RowKey};
 use history::{histories_as_of, Rebuild, StoredValue};
@@ -458,7 +458,11 @@ impl Sinks<'_> {
                 .context("publishing derived events")?;
         }
         if let Some(writer) = &self.writer {
-            acks.push(writer.write_rollups(rows, self.version).await?);
+            acks.push(
+                writer
+                    .write_rollups(rows, self.version, When::Batched)
+                    .await?,
+            );
         }
         Ok(())
     }

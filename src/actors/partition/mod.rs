@@ -59,7 +59,7 @@ use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
 use crate::pipeline::{Output, PartitionPipeline, PipelineSettings, Source};
 use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::state::Saved;
-use crate::sink::clickhouse::RollupWriter;
+use crate::sink::clickhouse::{RollupWriter, When};
 use crate::sink::derived::DerivedSink;
 use crate::sink::side_topic::SideTopicSink;
 use crate::telemetry::loss::{LossReport, LossWatch};
@@ -398,13 +398,14 @@ impl PartitionActor {
         match pipeline.process(batch.records) {
             Ok(out) => {
                 self.processed = true;
-                self.dispatch(out, batch.credit, ctx);
+                self.dispatch(out, batch.credit, When::Batched, ctx);
             }
             Err(e) => self.fail(Failure::new("processing a batch", e), ctx),
         }
     }
 
-    fn dispatch(&mut self, out: Output, credit: Credit, ctx: &mut Context<Self>) {
+    /// Ships `out`; its rows are written `when` says.
+    fn dispatch(&mut self, out: Output, credit: Credit, when: When, ctx: &mut Context<Self>) {
         let stats = &out.stats;
         let counts = metrics::BatchCounts {
             records: stats.records,
@@ -445,6 +446,7 @@ impl PartitionActor {
             dead_letters: out.dead_letters,
             late: out.late,
             credit,
+            when,
         };
         self.spawn_io(ship::ship(self.sinks(ctx), shipment));
     }
@@ -475,7 +477,9 @@ impl PartitionActor {
         if out.stats.windows_closed > 0 {
             debug!(parent: &self.span, windows = out.stats.windows_closed, "partition idle: closed its open windows");
         }
-        self.dispatch(out, Credit::default(), ctx);
+        // Windows closed because the source went quiet: nothing is coming
+        // to share their INSERT, so they are written at once.
+        self.dispatch(out, Credit::default(), When::Now, ctx);
         // Progress: records processed, or nothing left to do.
         if std::mem::take(&mut self.processed) || idle {
             self.deps

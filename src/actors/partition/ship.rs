@@ -89,6 +89,8 @@ pub(super) struct Shipment {
     pub(super) dead_letters: Vec<Rejected>,
     pub(super) late: Vec<Rejected>,
     pub(super) credit: Credit,
+    /// When the writer inserts its rows.
+    pub(super) when: When,
 }
 
 fn signal(receiver: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
@@ -116,9 +118,10 @@ pub(super) async fn ship(sinks: Sinks, shipment: Shipment) {
         dead_letters,
         late,
         mut credit,
+        when,
     } = shipment;
     let id = rollups.as_ref().map(|b| b.id);
-    let outcome = ship_outputs(&sinks, rollups, dead_letters, late, &mut credit).await;
+    let outcome = ship_outputs(&sinks, rollups, dead_letters, late, &mut credit, when).await;
     sinks.actor.do_send(BatchWritten { id, outcome });
 }
 
@@ -128,6 +131,7 @@ async fn ship_outputs(
     dead_letters: Vec<Rejected>,
     late: Vec<Rejected>,
     credit: &mut Credit,
+    when: When,
 ) -> Shipped {
     let forwards = dead_letters
         .iter()
@@ -175,7 +179,7 @@ async fn ship_outputs(
         Err(e) => return Shipped::Failed(Failure::new("encoding derived events", e)),
     };
     let queued = tokio::select! {
-        queued = sinks.writer.write_rollups(rows, version) => queued,
+        queued = sinks.writer.write_rollups(rows, version, when) => queued,
         () = signal(sinks.draining.clone()) => return Shipped::Abandoned,
         () = signal(sinks.stopped.clone()) => return Shipped::Abandoned,
     };

@@ -6,10 +6,11 @@
 //! instead of memory growing. Requests are gathered until the next one would
 //! take the batch over `batch_max_rows` rows, or `flush_interval` has passed
 //! since the first, then inserted (rollups first, then partition state) and
-//! acknowledged. A request someone is waiting on ([`When::Now`]: a
-//! partition claiming its epoch before it reads, or draining while a
-//! rebalance waits) ends the gathering: the batch takes what is already
-//! queued and is inserted at once. A request is never split unless it alone
+//! acknowledged. A request someone is waiting on, or that nothing is
+//! coming to share an INSERT with ([`When::Now`]: a partition claiming its
+//! epoch before it reads, draining while a rebalance waits, or closing its
+//! windows because its source went quiet) ends the gathering: the batch
+//! takes what is already queued and is inserted at once. A request is never split unless it alone
 //! is over the limit. Transient failures are retried with back-off,
 //! indefinitely; a failure retrying cannot fix is reported to every request
 //! of the batch.
@@ -103,14 +104,20 @@ impl RollupWriter {
         )
     }
 
-    /// Queues rollup rows, stamped with `version`; waits while the queue is
-    /// full. The returned [`Ack`] resolves once they are written.
-    pub async fn write_rollups(&self, rows: Vec<Rollup>, version: u64) -> Result<Ack, SinkError> {
+    /// Queues rollup rows, stamped with `version`, to be written `when`
+    /// says; waits while the queue is full. The returned [`Ack`] resolves
+    /// once they are written.
+    pub async fn write_rollups(
+        &self,
+        rows: Vec<Rollup>,
+        version: u64,
+        when: When,
+    ) -> Result<Ack, SinkError> {
         let rollups = rows
             .into_iter()
             .map(|r| RollupRow::new(r, version))
             .collect();
-        self.submit(rollups, Vec::new(), When::Batched).await
+        self.submit(rollups, Vec::new(), when).await
     }
 
     /// Queues a partition's state: its checkpoint row (`saved`) and the
