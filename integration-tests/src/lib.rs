@@ -30,7 +30,8 @@ pub mod wait;
 pub use env::{Publishing, Scenario, TestEnv};
 pub use kafka::{header, read_all, read_topic, read_topic_async};
 pub use metrics::{
-    http_get, partitions_of, scrape, some_partitions_move_to, Metrics, ScrapeTarget,
+    http_get, partitions_of, running_partitions_of, scrape, some_partitions_move_to, Metrics,
+    ScrapeTarget,
 };
 pub use process::{reactor_binary, ReactorProcess};
 pub use services::{env_or, Services};

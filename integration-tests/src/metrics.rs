@@ -183,13 +183,25 @@ fn prometheus_targets_dir() -> PathBuf {
         .join(Path::new("prometheus/targets"))
 }
 
+/// What a replica's `/state` says of each of its partitions.
+async fn states_of(address: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
+    anyhow::ensure!(status == 200, "/state: HTTP {status}");
+    Ok(serde_json::from_str(&body)?)
+}
+
+/// How many partitions the replica at `address` is running (state loaded,
+/// epoch claimed), as `/state` says.
+pub async fn running_partitions_of(address: &str) -> anyhow::Result<usize> {
+    let states = states_of(address).await?;
+    Ok(states.iter().filter(|s| s["phase"] == "running").count())
+}
+
 /// The partitions a replica's `/state` lists, with their generations.
 pub async fn partitions_of(address: &str) -> anyhow::Result<BTreeMap<(String, i32), u64>> {
     use anyhow::Context as _;
-    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
-    anyhow::ensure!(status == 200, "/state: HTTP {status}");
-    let states: Vec<serde_json::Value> = serde_json::from_str(&body)?;
-    states
+    states_of(address)
+        .await?
         .iter()
         .map(|s| {
             let topic = s["topic"].as_str().context("topic")?.to_owned();

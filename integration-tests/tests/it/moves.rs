@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use integration_tests::expected::{rollups, stored_count};
 use integration_tests::{
-    eventually, http_get, partitions_of, scrape, some_partitions_move_to, TestEnv,
+    eventually, partitions_of, running_partitions_of, scrape, some_partitions_move_to, TestEnv,
 };
 use reactor::generate::publish::FormatMix;
 use reactor::telemetry::metrics::DERIVED_EVENTS;
@@ -105,14 +105,6 @@ async fn moving_partitions_keep_every_column_exact() -> Result<()> {
     Ok(())
 }
 
-/// How many partitions the replica at `address` is running (`/state`).
-async fn running(address: &str) -> Result<usize> {
-    let (status, body) = http_get(&format!("http://{address}/state"), None).await?;
-    anyhow::ensure!(status == 200, "/state: HTTP {status}");
-    let states: Vec<serde_json::Value> = serde_json::from_str(&body)?;
-    Ok(states.iter().filter(|s| s["phase"] == "running").count())
-}
-
 /// With `clickhouse.flush_interval` far longer than the test, partitions
 /// still start and a rebalance still completes with every row written: a
 /// partition claims its epoch before it reads, and a draining partition
@@ -134,7 +126,7 @@ async fn a_rebalance_waits_for_no_flush_interval() -> Result<()> {
         Duration::from_secs(60),
         || {
             let a_address = a_address.clone();
-            async move { Ok((running(&a_address).await? == all).then_some(())) }
+            async move { Ok((running_partitions_of(&a_address).await? == all).then_some(())) }
         },
     )
     .await?;
@@ -181,7 +173,7 @@ async fn a_rebalance_waits_for_no_flush_interval() -> Result<()> {
         || {
             let b_address = b_address.clone();
             let moved = moved.len();
-            async move { Ok((running(&b_address).await? == moved).then_some(())) }
+            async move { Ok((running_partitions_of(&b_address).await? == moved).then_some(())) }
         },
     )
     .await?;
