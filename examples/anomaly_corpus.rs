@@ -8,7 +8,7 @@ use std::time::Instant;
 use reactor::aggregate::{AnomalySettings, Detector, SeriesKind};
 use reactor::anomaly_eval::corpus::{self, Family};
 use reactor::anomaly_eval::previous::PreviousSettings;
-use reactor::anomaly_eval::scorer::CorpusScore;
+use reactor::anomaly_eval::scorer::{CorpusScore, Rule};
 use reactor::anomaly_eval::{
     current, evaluate, false_alarm_rate, previous, threshold_grid, tune, Labelled, Scores,
     HELD_OUT, HELD_OUT_B, TUNING,
@@ -22,20 +22,25 @@ struct Sets {
     poisson: Vec<corpus::Series>,
 }
 
-fn row(label: &str, sets: &Sets, scores: [Scores; 5], threshold: f64, quiet: usize) {
+fn row(label: &str, sets: &Sets, scores: [Scores; 5], rule: Rule) {
     let [tuning, held_out, held_out_b, gauss, poisson] = scores;
-    let t = evaluate(&sets.tuning, &tuning, threshold, quiet);
-    let a = evaluate(&sets.held_out, &held_out, threshold, quiet);
-    let b = evaluate(&sets.held_out_b, &held_out_b, threshold, quiet);
+    let t = evaluate(&sets.tuning, &tuning, rule);
+    let a = evaluate(&sets.held_out, &held_out, rule);
+    let b = evaluate(&sets.held_out_b, &held_out_b, rule);
+    let Rule {
+        threshold,
+        quiet,
+        escalation,
+    } = rule;
     println!(
-        "| {label} | {threshold} | {quiet} | {:.1} | {:.1} | {:.1} | {:.2} / {:.2} | {:.1e} | {:.1e} |",
+        "| {label} | {threshold} | {quiet} | {escalation} | {:.1} | {:.1} | {:.1} | {:.2} / {:.2} | {:.1e} | {:.1e} |",
         t.score,
         a.score,
         b.score,
         b.precision(),
         b.recall(),
-        false_alarm_rate(&gauss, threshold, quiet),
-        false_alarm_rate(&poisson, threshold, quiet),
+        false_alarm_rate(&gauss, rule),
+        false_alarm_rate(&poisson, rule),
     );
 }
 
@@ -56,8 +61,8 @@ fn main() {
         windows,
         sets.tuning.series.iter().map(|s| s.windows.len()).sum::<usize>(),
     );
-    println!("| detector | threshold | quiet | tuning | held-out A | held-out B | B precision / recall | false alarms per window, Gaussian noise | Poisson noise |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| detector | threshold | quiet | escalation | tuning | held-out A | held-out B | B precision / recall | false alarms per window, Gaussian noise | Poisson noise |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
 
     let shipped = PreviousSettings::default();
     let previous_all = |settings: &PreviousSettings| -> [Scores; 5] {
@@ -73,10 +78,9 @@ fn main() {
         "previous, as shipped",
         &sets,
         previous_all(&shipped),
-        shipped.threshold,
-        0,
+        Rule::every(shipped.threshold),
     );
-    let mut best: Option<(f64, usize, CorpusScore)> = None;
+    let mut best: Option<(Rule, CorpusScore)> = None;
     for threshold in [3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0, 10.0] {
         let settings = PreviousSettings {
             threshold,
@@ -86,22 +90,22 @@ fn main() {
             &sets.tuning,
             &previous(&sets.tuning.series, &settings),
             &[threshold],
+            0.0,
         );
-        if best.is_none_or(|b| tuned.2.score > b.2.score) {
+        if best.as_ref().is_none_or(|b| tuned.1.score > b.1.score) {
             best = Some(tuned);
         }
     }
-    if let Some((threshold, quiet, _)) = best {
+    if let Some((rule, _)) = best {
         let settings = PreviousSettings {
-            threshold,
+            threshold: rule.threshold,
             ..shipped
         };
         row(
             "previous, threshold and quiet period tuned",
             &sets,
             previous_all(&settings),
-            threshold,
-            quiet,
+            rule,
         );
     }
 
@@ -113,20 +117,32 @@ fn main() {
         current(&sets.gauss, &defaults),
         current(&sets.poisson, &defaults),
     ];
-    let (threshold, quiet, _) = tune(&sets.tuning, &current_all[0], &threshold_grid());
+    let (tuned, _) = tune(
+        &sets.tuning,
+        &current_all[0],
+        &threshold_grid(),
+        defaults.escalation,
+    );
     row(
         "current, at its defaults",
         &sets,
         current_all.clone(),
-        defaults.threshold,
-        defaults.quiet_windows as usize,
+        Rule::of(&defaults),
+    );
+    row(
+        "current, at its defaults without escalations",
+        &sets,
+        current_all.clone(),
+        Rule {
+            escalation: 0.0,
+            ..Rule::of(&defaults)
+        },
     );
     row(
         "current, threshold and quiet period tuned",
         &sets,
         current_all.clone(),
-        threshold,
-        quiet,
+        tuned,
     );
 
     // Per family, held-out B, at the defaults.
@@ -157,13 +173,8 @@ fn main() {
         };
         let (set, now) = pick(&current_all[2]);
         let (_, before) = pick(&previous_b);
-        let a = evaluate(
-            &set,
-            &now,
-            defaults.threshold,
-            defaults.quiet_windows as usize,
-        );
-        let b = evaluate(&set, &before, shipped.threshold, 0);
+        let a = evaluate(&set, &now, Rule::of(&defaults));
+        let b = evaluate(&set, &before, Rule::every(shipped.threshold));
         println!(
             "| {} | {} | {} | {:.1} | {:.1} |",
             family.as_str(),

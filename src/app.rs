@@ -303,6 +303,7 @@ pub fn pipeline_settings(config: &Config, kind: TopicKind) -> PipelineSettings {
                 warm_up: config.anomaly.warm_up,
                 threshold: config.anomaly.threshold,
                 quiet_windows: config.anomaly.quiet_windows,
+                escalation: config.anomaly.escalation,
             },
         },
         history_retention: config.history.retention,

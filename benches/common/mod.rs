@@ -45,6 +45,7 @@ pub(crate) fn settings() -> PipelineSettings {
                 warm_up: 10,
                 threshold: 3.0,
                 quiet_windows: 50,
+                escalation: 4.0,
             },
         },
         history_retention: Duration::from_secs(86_400),

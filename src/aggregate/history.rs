@@ -78,6 +78,7 @@ mod tests {
                 warm_up: 3,
                 threshold: 3.0,
                 quiet_windows: 50,
+                escalation: 4.0,
             },
         };
         let mut live = SeriesHistory::default();

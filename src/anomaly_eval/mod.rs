@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use corpus::Series;
 use previous::{PreviousDetector, PreviousSettings};
-use scorer::{alarms, score, CorpusScore, Prepared};
+use scorer::{alarms, score, CorpusScore, Prepared, Rule};
 
 use crate::aggregate::{AnomalySettings, Detector};
 
@@ -89,34 +89,49 @@ pub fn previous(series: &[Series], settings: &PreviousSettings) -> Scores {
         .collect()
 }
 
-/// The corpus score of `scores` at `threshold` and `quiet`.
-pub fn evaluate(set: &Labelled, scores: &Scores, threshold: f64, quiet: usize) -> CorpusScore {
-    let alarms: Vec<Vec<usize>> = scores.iter().map(|s| alarms(s, threshold, quiet)).collect();
+/// The corpus score of `scores` under `rule`.
+pub fn evaluate(set: &Labelled, scores: &Scores, rule: Rule) -> CorpusScore {
+    let alarms: Vec<Vec<usize>> = scores.iter().map(|s| alarms(s, rule)).collect();
     score(&set.prepared, &alarms)
 }
 
-/// The threshold and quiet period that score best on `set`.
-pub fn tune(set: &Labelled, scores: &Scores, thresholds: &[f64]) -> (f64, usize, CorpusScore) {
-    let mut best = (0.0, 0, CorpusScore::default());
+/// The threshold and quiet period that score best on `set`, with
+/// `escalation`.
+pub fn tune(
+    set: &Labelled,
+    scores: &Scores,
+    thresholds: &[f64],
+    escalation: f64,
+) -> (Rule, CorpusScore) {
+    let mut best: Option<(Rule, CorpusScore)> = None;
     for &threshold in thresholds {
         for quiet in QUIET_GRID {
-            let result = evaluate(set, scores, threshold, quiet);
-            if result.score > best.2.score || best.2.windows == 0 {
-                best = (threshold, quiet, result);
+            let rule = Rule {
+                threshold,
+                quiet,
+                escalation,
+            };
+            let result = evaluate(set, scores, rule);
+            if best.as_ref().is_none_or(|(_, b)| result.score > b.score) {
+                best = Some((rule, result));
             }
         }
     }
-    best
+    best.unwrap_or((
+        Rule {
+            threshold: 0.0,
+            quiet: 0,
+            escalation,
+        },
+        CorpusScore::default(),
+    ))
 }
 
-/// The share of scored windows of `scores` (pure noise) that alarm at
-/// `threshold` with a quiet period of `quiet`.
-pub fn false_alarm_rate(scores: &Scores, threshold: f64, quiet: usize) -> f64 {
+/// The share of scored windows of `scores` (pure noise) that alarm under
+/// `rule`.
+pub fn false_alarm_rate(scores: &Scores, rule: Rule) -> f64 {
     let scored: usize = scores.iter().map(|s| s.iter().flatten().count()).sum();
-    let raised: usize = scores
-        .iter()
-        .map(|s| alarms(s, threshold, quiet).len())
-        .sum();
+    let raised: usize = scores.iter().map(|s| alarms(s, rule).len()).sum();
     raised as f64 / scored.max(1) as f64
 }
 
@@ -134,15 +149,13 @@ mod tests {
         let current = evaluate(
             &held_out,
             &super::current(&held_out.series, &defaults),
-            defaults.threshold,
-            defaults.quiet_windows as usize,
+            Rule::of(&defaults),
         );
         let shipped = PreviousSettings::default();
         let as_shipped = evaluate(
             &held_out,
             &previous(&held_out.series, &shipped),
-            shipped.threshold,
-            0,
+            Rule::every(shipped.threshold),
         );
         let mut tuned_previous = CorpusScore::default();
         for threshold in [3.0, 4.0, 5.0, 6.0, 8.0] {
@@ -150,13 +163,13 @@ mod tests {
                 threshold,
                 ..shipped
             };
-            let (_, quiet, _) = tune(&tuning, &previous(&tuning.series, &settings), &[threshold]);
-            let result = evaluate(
-                &held_out,
-                &previous(&held_out.series, &settings),
-                threshold,
-                quiet,
+            let (rule, _) = tune(
+                &tuning,
+                &previous(&tuning.series, &settings),
+                &[threshold],
+                0.0,
             );
+            let result = evaluate(&held_out, &previous(&held_out.series, &settings), rule);
             if result.score > tuned_previous.score {
                 tuned_previous = result;
             }

@@ -7,6 +7,7 @@
 //! 0 never alarms, 100 is perfect. One threshold serves every series.
 
 use super::corpus::{probation, Series};
+use crate::aggregate::{raises_alarm, AnomalySettings, LastAlarm};
 
 const TRUE_POSITIVE: f64 = 1.0;
 const FALSE_POSITIVE: f64 = 0.11;
@@ -99,18 +100,66 @@ impl CorpusScore {
     }
 }
 
-/// The alarms of one series: indices whose |score| reaches `threshold`,
-/// thinned by a quiet period of `quiet` windows after each kept alarm.
-pub fn alarms(scores: &[Option<f64>], threshold: f64, quiet: usize) -> Vec<usize> {
-    let mut kept: Vec<usize> = Vec::new();
-    for (i, score) in scores.iter().enumerate() {
-        if score.is_some_and(|s| s.abs() >= threshold)
-            && kept.last().is_none_or(|&last| i - last > quiet)
-        {
-            kept.push(i);
+/// When scores raise alarms: a threshold, a quiet period after each alarm,
+/// and the escalation that may break it, applied as the detector applies
+/// them ([`raises_alarm`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// |score| at or above which a window may alarm.
+    pub threshold: f64,
+    /// Windows after an alarm during which only an escalation alarms.
+    pub quiet: usize,
+    /// Multiple of the last alarm's |score| that escalates; 0: never.
+    pub escalation: f64,
+}
+
+impl Rule {
+    /// The rule `settings` give the detector.
+    pub fn of(settings: &AnomalySettings) -> Self {
+        Rule {
+            threshold: settings.threshold,
+            quiet: settings.quiet_windows as usize,
+            escalation: settings.escalation,
         }
     }
-    kept
+
+    /// An alarm at every window reaching `threshold`: no quiet period, no
+    /// escalation (how the previous detector shipped).
+    pub fn every(threshold: f64) -> Self {
+        Rule {
+            threshold,
+            quiet: 0,
+            escalation: 0.0,
+        }
+    }
+
+    fn settings(self) -> AnomalySettings {
+        AnomalySettings {
+            threshold: self.threshold,
+            quiet_windows: u32::try_from(self.quiet).unwrap_or(u32::MAX),
+            escalation: self.escalation,
+            ..AnomalySettings::default()
+        }
+    }
+}
+
+/// The alarms of one series under `rule`: window indices.
+pub fn alarms(scores: &[Option<f64>], rule: Rule) -> Vec<usize> {
+    let settings = rule.settings();
+    let mut kept: Vec<(usize, f64)> = Vec::new();
+    for (i, score) in scores.iter().enumerate() {
+        let Some(score) = score.map(f64::abs) else {
+            continue;
+        };
+        let last = kept.last().map(|&(at, score)| LastAlarm {
+            windows_ago: (i - at) as u64,
+            score,
+        });
+        if raises_alarm(&settings, score, last) {
+            kept.push((i, score));
+        }
+    }
+    kept.into_iter().map(|(i, _)| i).collect()
 }
 
 /// Scores `alarms` (per series, window indices) over a prepared corpus.
@@ -183,9 +232,22 @@ mod tests {
         // Later in the window is worth less; only the first detection counts.
         assert!(at(550).score < at(500).score);
         assert_eq!(score(&p, &[vec![500, 550]]).score, at(500).score);
-        assert_eq!(
-            alarms(&[Some(5.0), Some(-5.0), None, Some(5.0)], 3.0, 1),
-            vec![0, 3]
-        );
+        let rule = |quiet, escalation| Rule {
+            threshold: 3.0,
+            quiet,
+            escalation,
+        };
+        let scores = [
+            Some(5.0),
+            Some(-5.0),
+            None,
+            Some(5.0),
+            Some(-12.0),
+            Some(20.0),
+        ];
+        assert_eq!(alarms(&scores, rule(1, 0.0)), vec![0, 3, 5]);
+        // Escalations: 12 is over twice the 5 of window 3; 20 is not twice 12.
+        assert_eq!(alarms(&scores, rule(10, 2.0)), vec![0, 4]);
+        assert_eq!(alarms(&scores, rule(10, 0.0)), vec![0]);
     }
 }

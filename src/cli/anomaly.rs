@@ -108,12 +108,13 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
         }
     })?;
     eprintln!(
-        "{} windows, {} scored, {} anomalies (threshold {}, quiet {} windows)",
+        "{} windows, {} scored, {} anomalies (threshold {}, quiet {} windows, escalation {})",
         summary.windows,
         summary.scored,
         summary.anomalies,
         settings.threshold,
-        settings.quiet_windows
+        settings.quiet_windows,
+        settings.escalation
     );
     Ok(())
 }

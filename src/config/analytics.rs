@@ -27,8 +27,12 @@ pub struct AnomalyConfig {
     pub warm_up: u32,
     /// Score (`-log10 p`) at or above which a window is an anomaly.
     pub threshold: f64,
-    /// Windows after an anomaly during which no new one is raised.
+    /// Windows after an anomaly during which no new one is raised, unless
+    /// it escalates.
     pub quiet_windows: u32,
+    /// Within the quiet period, a window whose |score| is at least this
+    /// multiple of the last anomaly's raises another; 0: never.
+    pub escalation: f64,
 }
 
 /// `[history]`
@@ -111,6 +115,15 @@ impl AnomalyConfig {
             );
         }
         problems.positive("anomaly.threshold", self.threshold);
+        if !(self.escalation == 0.0 || (self.escalation > 1.0 && self.escalation <= 1_000.0)) {
+            problems.push(
+                "anomaly.escalation",
+                format_args!(
+                    "{} must be 0 (no escalations) or in (1, 1000]: a multiple of the last anomaly's score",
+                    self.escalation
+                ),
+            );
+        }
     }
 }
 

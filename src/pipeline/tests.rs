@@ -34,6 +34,7 @@ fn settings(lateness_ms: u64) -> PipelineSettings {
                 warm_up: 5,
                 threshold: 3.0,
                 quiet_windows: 50,
+                escalation: 4.0,
             },
         },
         history_retention: Duration::from_secs(24 * 3600),

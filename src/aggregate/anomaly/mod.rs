@@ -25,9 +25,13 @@
 //! The baseline (level and scales) learns at `alpha` with residuals clipped
 //! at 4 scales, so a spike does not poison it and a level shift becomes the
 //! new normal within tens of windows. After an alarm, no new alarm is raised
-//! for `quiet_windows` windows (the score is still reported).
+//! for `quiet_windows` windows (the score is still reported), unless the
+//! incident escalates: a window scoring at least `escalation` times the last
+//! alarm's score raises one ([`raises_alarm`]). An incident that starts
+//! late in a window alarms on weak evidence; the escalation carries its
+//! full strength.
 //!
-//! The state is 13 numbers per series (104 bytes), serialisable; each
+//! The state is 14 numbers per series (112 bytes), serialisable; each
 //! closed window costs O(1). Designed and measured on a labelled corpus of
 //! marketing-shaped series ([`crate::anomaly_eval`], BENCHMARKS.md).
 
@@ -46,8 +50,12 @@ pub struct AnomalySettings {
     pub warm_up: u32,
     /// Score (`-log10 p`) at or above which a window is an anomaly.
     pub threshold: f64,
-    /// Windows after an anomaly during which no new one is raised.
+    /// Windows after an anomaly during which no new one is raised, unless
+    /// it escalates.
     pub quiet_windows: u32,
+    /// Within the quiet period, a window whose |score| is at least this
+    /// multiple of the last anomaly's raises another; 0: never.
+    pub escalation: f64,
 }
 
 impl Default for AnomalySettings {
@@ -57,6 +65,36 @@ impl Default for AnomalySettings {
             warm_up: 10,
             threshold: 3.0,
             quiet_windows: 50,
+            escalation: 4.0,
+        }
+    }
+}
+
+/// The last alarm of a series, as [`raises_alarm`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LastAlarm {
+    /// Windows scored since it (1: the window before this one).
+    pub windows_ago: u64,
+    /// Its |score|; 0 if unknown (never escalated).
+    pub score: f64,
+}
+
+/// Whether a window whose |score| is `score` is an anomaly, given the last
+/// alarm of its series: it reaches the threshold, and either no alarm is
+/// within the quiet period or it escalates the one that is (its |score| is
+/// at least `escalation` times that alarm's). The detector and the corpus
+/// scorer ([`crate::anomaly_eval`]) both decide with this.
+pub fn raises_alarm(settings: &AnomalySettings, score: f64, last: Option<LastAlarm>) -> bool {
+    if score < settings.threshold {
+        return false;
+    }
+    match last {
+        None => true,
+        Some(last) if last.windows_ago > u64::from(settings.quiet_windows) => true,
+        Some(last) => {
+            settings.escalation > 0.0
+                && last.score > 0.0
+                && score >= settings.escalation * last.score
         }
     }
 }
@@ -149,6 +187,10 @@ pub struct Detector {
     zrun: f64,
     /// `n` at the last alarm; 0: none.
     last_alarm: u64,
+    /// |score| of the last alarm; 0: none, or saved before it was kept
+    /// (such an alarm is never escalated).
+    #[serde(default)]
+    last_alarm_score: f64,
 }
 
 impl Default for Detector {
@@ -167,6 +209,7 @@ impl Default for Detector {
             p0: 0.0,
             zrun: 0.0,
             last_alarm: 0,
+            last_alarm_score: 0.0,
         }
     }
 }
@@ -193,11 +236,14 @@ impl Detector {
         let scored = (self.n >= u64::from(settings.warm_up)).then(|| self.score(value, kind));
         self.fold(value, kind, settings, scored.as_ref());
         let scored = scored?;
-        let quiet =
-            self.last_alarm > 0 && self.n - self.last_alarm <= u64::from(settings.quiet_windows);
-        let anomalous = scored.score >= settings.threshold && !quiet;
+        let last = (self.last_alarm > 0).then(|| LastAlarm {
+            windows_ago: self.n - self.last_alarm,
+            score: self.last_alarm_score,
+        });
+        let anomalous = raises_alarm(settings, scored.score, last);
         if anomalous {
             self.last_alarm = self.n;
+            self.last_alarm_score = scored.score;
         }
         Some(Score {
             expected,

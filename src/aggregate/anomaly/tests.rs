@@ -9,6 +9,7 @@ const SETTINGS: AnomalySettings = AnomalySettings {
     warm_up: 10,
     threshold: 3.0,
     quiet_windows: 50,
+    escalation: 4.0,
 };
 
 fn run(values: impl IntoIterator<Item = f64>, kind: SeriesKind) -> Vec<Option<Score>> {
@@ -151,10 +152,96 @@ fn not_scored_during_warm_up_and_quiet_after_an_alarm() {
     assert!(scores[120].is_some_and(|s| !s.anomalous && s.score >= 3.0));
 }
 
+/// An incident that starts late in a window: the first window holds a
+/// little of it and alarms on weak evidence; the next holds all of it.
+fn late_starting_incident() -> Vec<f64> {
+    let mut values: Vec<f64> = (0..200)
+        .map(|i| [2.0, 4.0, 3.0, 5.0, 1.0, 3.0, 4.0, 2.0][i % 8])
+        .collect();
+    values[100] = 16.0;
+    values[101..104].fill(200.0);
+    values
+}
+
+#[test]
+fn an_escalating_incident_raises_a_second_event_with_its_full_strength() {
+    let scores = run(late_starting_incident(), SeriesKind::Count);
+    let alarms: Vec<(usize, f64)> = scores
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.filter(|s| s.anomalous).map(|s| (i, s.score)))
+        .collect();
+    assert_eq!(alarms.len(), 2, "{alarms:?}");
+    let ((first, weak), (second, strong)) = (alarms[0], alarms[1]);
+    assert_eq!((first, second), (100, 101), "{alarms:?}");
+    assert!(weak >= 3.0 && strong >= 4.0 * weak, "{alarms:?}");
+    // The windows after it score higher still (the score looks back ~10
+    // windows), but not four times the escalation: nothing more.
+    assert!(score_at(&scores, 103) > strong);
+
+    // Without escalations: one incident, one event, the weak one.
+    let settings = AnomalySettings {
+        escalation: 0.0,
+        ..SETTINGS
+    };
+    let mut detector = Detector::default();
+    let alarms: Vec<usize> = late_starting_incident()
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, v)| {
+            detector
+                .observe(v, SeriesKind::Count, &settings)
+                .is_some_and(|s| s.anomalous)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(alarms, vec![100]);
+}
+
+#[test]
+fn an_alarm_saved_without_its_score_is_not_escalated() {
+    // A checkpoint written before alarms kept their score.
+    let mut detector = Detector::default();
+    let values = late_starting_incident();
+    for &v in &values[..=100] {
+        let _score = detector.observe(v, SeriesKind::Count, &SETTINGS);
+    }
+    let mut saved = serde_json::to_value(detector).unwrap();
+    assert!(saved
+        .as_object_mut()
+        .and_then(|o| o.remove("last_alarm_score"))
+        .is_some());
+    let mut restored: Detector = serde_json::from_value(saved).unwrap();
+    let next = restored.observe(values[101], SeriesKind::Count, &SETTINGS);
+    assert!(
+        next.is_some_and(|s| !s.anomalous && s.score >= 6.0),
+        "{next:?}"
+    );
+}
+
+#[test]
+fn the_escalation_rule() {
+    let last = |windows_ago, score| Some(LastAlarm { windows_ago, score });
+    assert!(!raises_alarm(&SETTINGS, 2.9, None));
+    assert!(raises_alarm(&SETTINGS, 3.0, None));
+    // Within the quiet period only four times the last alarm's score
+    // raises one.
+    assert!(!raises_alarm(&SETTINGS, 15.9, last(50, 4.0)));
+    assert!(raises_alarm(&SETTINGS, 16.0, last(50, 4.0)));
+    assert!(raises_alarm(&SETTINGS, 3.0, last(51, 4.0)));
+    // An unknown score never escalates; neither does anything when off.
+    assert!(!raises_alarm(&SETTINGS, 100.0, last(1, 0.0)));
+    let off = AnomalySettings {
+        escalation: 0.0,
+        ..SETTINGS
+    };
+    assert!(!raises_alarm(&off, 100.0, last(1, 4.0)));
+}
+
 #[test]
 fn state_is_small_and_survives_a_round_trip_continuing_identically() {
     assert!(std::mem::size_of::<Detector>() <= 512);
-    assert_eq!(std::mem::size_of::<Detector>(), 104);
+    assert_eq!(std::mem::size_of::<Detector>(), 112);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let mut live = Detector::default();
     for _ in 0..50 {
