@@ -219,7 +219,9 @@ pub struct AnomalyEvent {
     pub observed: f64,
     /// The baseline's expectation.
     pub expected: f64,
-    /// Signed distance from it in baseline standard deviations.
+    /// Signed surprise, `-log10 p` of the last ~10 windows of the series
+    /// under its own history (negative: below the baseline); see
+    /// [`crate::aggregate::Detector`].
     pub score: f64,
     /// The threshold in force.
     pub threshold: f64,
