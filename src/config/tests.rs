@@ -134,7 +134,7 @@ fn hopping_windows_and_analytics_settings_are_checked() {
     let spec = config.windows.size_and_slide(TopicKind::Content);
     assert_eq!(spec, (Duration::from_secs(60), Duration::from_secs(30)));
     let err = load_str(
-        "[windows]\nslide = \"25s\"\n[anomaly]\nalpha = 0.0\n[trend]\nwindows = 1\n[derived]\nformat = \"avro\"\n",
+        "[windows]\nslide = \"25s\"\n[anomaly]\nalpha = 0.0\nescalation = 0.5\n[trend]\nwindows = 1\n[derived]\nformat = \"avro\"\n",
         &[],
     )
     .unwrap_err()
@@ -142,11 +142,18 @@ fn hopping_windows_and_analytics_settings_are_checked() {
     for key in [
         "windows.slide",
         "anomaly.alpha",
+        "anomaly.escalation",
         "trend.windows",
         "derived.format",
     ] {
         assert!(err.contains(key), "{key} missing from:\n{err}");
     }
+    // Escalations off, or any multiple above 1.
+    for escalation in ["0", "0.0", "1.5", "4"] {
+        let config = load_str(&format!("[anomaly]\nescalation = {escalation}\n"), &[]);
+        assert!(config.is_ok(), "escalation = {escalation}: {config:?}");
+    }
+    assert_eq!(load_str("", &[]).unwrap().anomaly.escalation, 4.0);
 }
 
 #[test]
