@@ -64,7 +64,7 @@ pub(crate) fn pipeline() -> PartitionPipeline {
         1,
     );
     let schema = reader_schema(TopicKind::Engagement).expect("embedded schema");
-    p.add_writer_schema(SCHEMA_ID, Some(&schema.canonical_form()));
+    p.add_writer_schemas([(SCHEMA_ID, Some(schema.canonical_form().as_str()))]);
     p
 }
 

@@ -210,18 +210,31 @@ impl Decoder {
     /// Records what the registry answered for `schema_id`. A found schema is
     /// parsed and checked against the reader schema here, once.
     pub fn add_writer_schema(&mut self, schema_id: u32, schema_text: Option<&str>) {
-        let entry = match schema_text {
-            None => WriterSchema::NotFound,
-            Some(text) => self.writer_schema(text),
-        };
-        if self.writers.len() >= MAX_WRITER_SCHEMAS {
+        self.add_writer_schemas([(schema_id, schema_text)]);
+    }
+
+    /// Records the registry's answers for the schema ids a batch needs, all
+    /// kept until the batch is decoded: room is made before any is added.
+    pub fn add_writer_schemas<'t>(
+        &mut self,
+        answers: impl IntoIterator<Item = (u32, Option<&'t str>)>,
+    ) {
+        let answers: Vec<(u32, WriterSchema)> = answers
+            .into_iter()
+            .map(|(id, text)| match text {
+                None => (id, WriterSchema::NotFound),
+                Some(text) => (id, self.writer_schema(text)),
+            })
+            .collect();
+        if self.writers.len() + answers.len() > MAX_WRITER_SCHEMAS {
             // Garbage ids (a producer writing random bytes after a zero
             // byte) must not grow this forever: forget the ids that were
-            // not found; they are asked again if they come back.
+            // not found; they are asked again if they come back. Never one
+            // of this batch's: it would be missing when the batch is read.
             self.writers
                 .retain(|_, w| !matches!(w, WriterSchema::NotFound));
         }
-        let _previous = self.writers.insert(schema_id, entry);
+        self.writers.extend(answers);
     }
 
     fn writer_schema(&self, text: &str) -> WriterSchema {

@@ -310,9 +310,13 @@ impl PartitionPipeline {
             .collect()
     }
 
-    /// Records the registry's answer for a schema id (`None`: not found).
-    pub fn add_writer_schema(&mut self, schema_id: u32, schema: Option<&str>) {
-        self.decoder.add_writer_schema(schema_id, schema);
+    /// Records the registry's answers for the schema ids
+    /// [`Self::missing_schemas`] named (`None`: not found).
+    pub fn add_writer_schemas<'t>(
+        &mut self,
+        answers: impl IntoIterator<Item = (u32, Option<&'t str>)>,
+    ) {
+        self.decoder.add_writer_schemas(answers);
     }
 
     /// Processes a batch of records, in offset order. Fails only on a bug

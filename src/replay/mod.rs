@@ -400,13 +400,17 @@ impl Sinks<'_> {
         let Some(registry) = self.registry else {
             return;
         };
+        let mut answers = Vec::new();
         for id in replayed.pipeline.missing_schemas(records) {
             let answer = registry
                 .schema_retrying(id, std::future::pending::<()>())
                 .await
                 .flatten();
-            replayed.pipeline.add_writer_schema(id, answer.as_deref());
+            answers.push((id, answer));
         }
+        replayed
+            .pipeline
+            .add_writer_schemas(answers.iter().map(|(id, s)| (*id, s.as_deref())));
     }
 
     /// Writes (or compares) the rows of `out` the range covers, and

@@ -693,12 +693,10 @@ impl Handler<SchemasFetched> for PartitionActor {
         let (Some(answers), Some(pipeline)) = (answers, self.pipeline.as_mut()) else {
             return;
         };
-        for (id, schema) in answers {
-            if schema.is_none() {
-                warn!(parent: &span, schema_id = id, "schema id unknown to the registry; its records are dead-lettered");
-            }
-            pipeline.add_writer_schema(id, schema.as_deref());
+        for (id, _) in answers.iter().filter(|(_, schema)| schema.is_none()) {
+            warn!(parent: &span, schema_id = id, "schema id unknown to the registry; its records are dead-lettered");
         }
+        pipeline.add_writer_schemas(answers.iter().map(|(id, s)| (*id, s.as_deref())));
         if self.life.phase() == Phase::Running {
             self.run_waiting(ctx);
         }

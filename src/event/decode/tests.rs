@@ -131,6 +131,29 @@ fn unknown_schema_id_is_dead_lettered() {
 }
 
 #[test]
+fn a_batch_of_unknown_schema_ids_is_kept_whole_however_many_came_before() {
+    // Garbage ids are forgotten to bound memory, but never the ids of the
+    // batch being added: the batch is decoded with them next.
+    let mut decoder = decoder(TopicKind::Engagement);
+    for id in 0..4_090 {
+        decoder.add_writer_schema(id, None);
+    }
+    let batch: Vec<u32> = (10_000..10_020).collect();
+    decoder.add_writer_schemas(batch.iter().map(|&id| (id, None)));
+    for &id in &batch {
+        let payload = avro(&engagement(), id);
+        assert_eq!(decoder.missing_schema(Some(&payload)), None, "id {id}");
+        let err = decoder.decode(Some(&payload)).unwrap_err();
+        assert_eq!(err, DecodeError::UnknownSchemaId { schema_id: id });
+    }
+    // The older garbage was forgotten, to be asked again if it comes back.
+    assert_eq!(
+        decoder.missing_schema(Some(&avro(&engagement(), 1))),
+        Some(1)
+    );
+}
+
+#[test]
 fn schema_of_another_topic_is_unusable() {
     let mut decoder = decoder(TopicKind::Engagement);
     decoder.add_writer_schema(5, Some(schema_text(TopicKind::Content)));
