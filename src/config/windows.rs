@@ -25,8 +25,10 @@ pub struct WindowConfig {
     /// Wall-clock silence after which a partition closes its open windows.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
-    /// Events further than this ahead of the watermark are held by the
-    /// clock guard, and dead-lettered unless `jump_records` agree.
+    /// Events that would move the watermark further than this (that lie
+    /// further than this ahead of the watermark plus `allowed_lateness`)
+    /// are held by the clock guard, and dead-lettered unless
+    /// `jump_records` agree.
     #[serde(with = "humantime_serde")]
     pub max_future_skew: Duration,
     /// Records whose median event time starts a fresh partition's

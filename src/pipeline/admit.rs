@@ -2,7 +2,7 @@
 //! guard (processed, or held until enough records agree on the time), then
 //! counted in every open window that holds its event time, or called late.
 
-use super::guard::{Admission, Settled};
+use super::guard::{watermark_move, Admission, Settled};
 use super::{Anchor, Output, PartitionPipeline, Rejected, Rejection, SeriesId, SeriesState};
 use crate::error::{Classified, Disposition};
 use crate::event::decode::{DecodeError, Format};
@@ -210,14 +210,15 @@ impl PartitionPipeline {
         }
     }
 
-    /// An event further than `max_future_skew` ahead of the watermark
-    /// would close every open window: it is rejected and does not move the
-    /// watermark.
+    /// An event that would move the watermark further than
+    /// `max_future_skew` would close every open window: it is rejected and
+    /// does not move the watermark.
     fn too_far_ahead(&self, time: EventTime) -> Option<Rejection> {
         let watermark = self.watermark.current()?;
-        let max_skew_ms =
-            i64::try_from(self.settings.windows.max_future_skew.as_millis()).unwrap_or(i64::MAX);
-        let ahead_ms = time.as_millis().saturating_sub(watermark.as_millis());
+        let windows = &self.settings.windows;
+        let max_skew_ms = i64::try_from(windows.max_future_skew.as_millis()).unwrap_or(i64::MAX);
+        let lateness_ms = i64::try_from(windows.allowed_lateness.as_millis()).unwrap_or(i64::MAX);
+        let ahead_ms = watermark_move(time, watermark, lateness_ms);
         (ahead_ms > max_skew_ms).then(|| Rejection::FutureTimestamp {
             time: time.to_rfc3339(),
             watermark: watermark.to_rfc3339(),

@@ -113,8 +113,8 @@ impl ClockGuard {
         time: EventTime,
         watermark: Option<EventTime>,
     ) -> Admission {
-        let ahead = watermark
-            .is_none_or(|w| time.as_millis().saturating_sub(w.as_millis()) > self.max_skew_ms);
+        let ahead =
+            watermark.is_none_or(|w| watermark_move(time, w, self.lateness_ms) > self.max_skew_ms);
         if !ahead {
             let before = (!self.streak.is_empty())
                 .then(|| Settled::Rejected(self.streak.drain(..).collect()));
@@ -157,6 +157,17 @@ impl ClockGuard {
             records,
         }
     }
+}
+
+/// How far a record at `time` would move a partition's `watermark`: the
+/// watermark trails the newest event time by `lateness_ms`, so this is how
+/// far the record lies ahead of the newest event time the watermark stands
+/// for. Measured from the watermark itself, an `allowed_lateness` as long
+/// as `max_future_skew` would put every in-order record "too far ahead".
+pub(super) fn watermark_move(time: EventTime, watermark: EventTime, lateness_ms: i64) -> i64 {
+    time.as_millis()
+        .saturating_sub(lateness_ms)
+        .saturating_sub(watermark.as_millis())
 }
 
 #[cfg(test)]

@@ -11,17 +11,19 @@ pub enum Rejection {
     /// Not a usable event.
     #[error(transparent)]
     Undecodable(#[from] DecodeError),
-    /// `occurred_at` too far ahead of the partition's watermark: a producer
-    /// clock or time-zone bug that would otherwise close every open window.
+    /// `occurred_at` would move the partition's watermark too far: a
+    /// producer clock or time-zone bug that would otherwise close every open
+    /// window.
     #[error(
-        "timestamp too far in the future: occurred_at {time} is {ahead_ms} ms ahead of the partition's watermark {watermark}, more than windows.max_future_skew ({max_skew_ms} ms); fix the producer's clock, or raise windows.max_future_skew if the stream really jumped ahead"
+        "timestamp too far in the future: occurred_at {time} would move the partition's watermark {watermark} ahead by {ahead_ms} ms, more than windows.max_future_skew ({max_skew_ms} ms); fix the producer's clock, or raise windows.max_future_skew if the stream really jumped ahead"
     )]
     FutureTimestamp {
         /// The event time, readable.
         time: String,
         /// The watermark, readable.
         watermark: String,
-        /// How far ahead.
+        /// How far it would move the watermark (how far it lies ahead of
+        /// the watermark plus `allowed_lateness`).
         ahead_ms: i64,
         /// The limit.
         max_skew_ms: i64,

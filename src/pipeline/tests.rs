@@ -715,6 +715,27 @@ fn a_record_ahead_of_the_stream_is_dead_lettered_and_a_real_jump_is_followed() {
 }
 
 #[test]
+fn a_lateness_longer_than_the_skew_still_admits_an_in_order_stream() {
+    // The skew is how far a record would move the watermark, which trails
+    // the newest event time by the lateness: measured from the watermark
+    // itself, every record of this stream would be "too far ahead".
+    let mut s = guarded(3);
+    s.windows.allowed_lateness = Duration::from_secs(2 * 3600);
+    let mut p = pipeline_with(s, None);
+    let mut records: Vec<Record> = (0..200).map(|i| record(i, i * 15_000, 1, 5)).collect();
+    let newest = 199 * 15_000;
+    records.push(record(200, newest + 2 * 3_600_000, 1, 5)); // a wrong clock
+    records.push(record(201, newest + 1_000, 1, 5));
+    let out = p.process(records).unwrap();
+    assert_eq!(kinds(&out), vec![(200, "future_timestamp")]);
+    assert!(out.dead_letters[0].reason.contains("ahead by 7200000 ms"));
+    assert_eq!(
+        p.state().watermark,
+        Some(BASE + newest + 1_000 - 2 * 3_600_000)
+    );
+}
+
+#[test]
 fn records_held_by_the_guard_are_released_when_the_partition_goes_idle() {
     let mut p = pipeline_with(guarded(100), None);
     let out = p
