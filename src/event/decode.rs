@@ -40,11 +40,14 @@ pub const AVRO_SCHEMAS: [(TopicKind, &str); 3] = [
 
 /// The reader schema for a topic kind, parsed.
 pub fn reader_schema(kind: TopicKind) -> Result<Schema, apache_avro::Error> {
-    let text = AVRO_SCHEMAS
+    Schema::parse_str(reader_schema_text(kind))
+}
+
+fn reader_schema_text(kind: TopicKind) -> &'static str {
+    AVRO_SCHEMAS
         .iter()
         .find(|(k, _)| *k == kind)
-        .map_or("", |(_, text)| *text);
-    Schema::parse_str(text)
+        .map_or("", |(_, text)| *text)
 }
 
 /// Most writer schemas a decoder remembers before it forgets unknown ids.
@@ -243,15 +246,26 @@ impl Decoder {
             Err(e) => return WriterSchema::Unusable(format!("not a valid Avro schema: {e}")),
         };
         if let Err(e) = SchemaCompatibility::can_read(&writer, &self.reader) {
-            return WriterSchema::Unusable(format!(
-                "cannot be read as a {} event: {e}",
-                self.kind.as_str()
-            ));
+            if !self.readable_but_for_symbols(text, &writer) {
+                return WriterSchema::Unusable(format!(
+                    "cannot be read as a {} event: {e}",
+                    self.kind.as_str()
+                ));
+            }
         }
         match text.parse::<serde_avro_fast::Schema>() {
             Ok(schema) => WriterSchema::Usable(Arc::new(schema)),
             Err(e) => WriterSchema::Unusable(format!("not a supported Avro schema: {e}")),
         }
+    }
+
+    /// Whether the reader schema reads `writer` once its enums hold the
+    /// writer's symbols too: then the writer only adds symbols, and only
+    /// records carrying one fail to decode (see [`symbols`]).
+    fn readable_but_for_symbols(&self, writer_text: &str, writer: &Schema) -> bool {
+        symbols::with_writer_symbols(reader_schema_text(self.kind), writer_text)
+            .and_then(|relaxed| Schema::parse_str(&relaxed).ok())
+            .is_some_and(|relaxed| SchemaCompatibility::can_read(writer, &relaxed).is_ok())
     }
 
     /// Decodes and validates one payload.
@@ -366,6 +380,8 @@ fn decode_avro_into(
         Event::Conversion(e) => read_into(writer, body, e),
     }
 }
+
+mod symbols;
 
 #[cfg(test)]
 mod fuzz;

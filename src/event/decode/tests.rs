@@ -120,6 +120,34 @@ fn avro_from_an_older_writer_schema_fills_defaults() {
 }
 
 #[test]
+fn a_writer_with_a_new_enum_symbol_fails_only_the_records_that_carry_it() {
+    // A producer added "bookmark" to EngagementKind: its clicks still
+    // count; its bookmarks are dead-lettered, naming the symbol.
+    let newer =
+        schema_text(TopicKind::Engagement).replace(r#""comment"]"#, r#""comment", "bookmark"]"#);
+    assert_ne!(newer, schema_text(TopicKind::Engagement));
+    let writer = Schema::parse_str(&newer).unwrap();
+    let mut decoder = decoder(TopicKind::Engagement);
+    decoder.add_writer_schema(4, Some(&newer));
+    let click = to_confluent_avro(&engagement(), &writer, 4).unwrap();
+    assert_eq!(decoder.decode(Some(&click)).unwrap().0, engagement());
+    // The same record with the new symbol: the enum's index is the last
+    // varint before the dwell_ms union; rewrite it from click (2) to
+    // bookmark (6, zigzag 12).
+    let at = click.len() - 3; // kind, union branch 1, dwell_ms 1234 (2 bytes)
+    let mut bookmark = click.clone();
+    assert_eq!(bookmark[at - 1], 4, "zigzag of click's index 2");
+    bookmark[at - 1] = 12;
+    let err = decoder.decode(Some(&bookmark)).unwrap_err();
+    assert!(
+        matches!(err, DecodeError::Avro { schema_id: 4, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bookmark"), "{err}");
+    assert_eq!(err.disposition(), Disposition::Skip);
+}
+
+#[test]
 fn unknown_schema_id_is_dead_lettered() {
     let mut decoder = decoder(TopicKind::Engagement);
     let payload = avro(&engagement(), 99);
