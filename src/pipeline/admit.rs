@@ -138,8 +138,7 @@ impl PartitionPipeline {
             return;
         }
         let dimensions = DimensionsRef::of(event);
-        if self.dimensions.len() >= self.settings.max_keys && !self.dimensions.contains(dimensions)
-        {
+        if self.over_key_limit(dimensions) {
             out.stats.over_key_limit += 1;
             let why = Rejection::KeyLimit {
                 max: self.settings.max_keys,
@@ -155,12 +154,14 @@ impl PartitionPipeline {
                 continue;
             }
             counted = true;
+            // Interned even if not recounted: the record brings its
+            // dimensions, as it did in the run before the restart.
+            let position = start.as_millis().div_euclid(slide_ms);
+            let id = self.dimensions.intern(dimensions, position);
             if self.ledger.is_closed(end) {
                 continue; // written before a restart: re-read, not recounted
             }
             written = false;
-            let position = start.as_millis().div_euclid(slide_ms);
-            let id = self.dimensions.intern(dimensions, position);
             let (state, created) = self.windows.get_or_open(start, anchor.offset);
             if created {
                 self.ledger.hold(anchor.offset, anchor.watermark);
@@ -190,6 +191,23 @@ impl PartitionPipeline {
             return;
         }
         self.watermark.observe(time);
+    }
+
+    /// Whether `dimensions` are a new key beyond `limits.max_keys_per_partition`.
+    /// Keys count as a close at the current watermark would leave them
+    /// (windows close at the end of a batch), so the answer does not
+    /// depend on where batches fell.
+    fn over_key_limit(&mut self, dimensions: DimensionsRef<'_>) -> bool {
+        let max = self.settings.max_keys;
+        if self.dimensions.len() < max {
+            return false; // however they are counted, fewer than max
+        }
+        let oldest_kept = self
+            .watermark
+            .current()
+            .map_or(i64::MIN, |w| self.oldest_kept(w));
+        !self.dimensions.holds_since(dimensions, oldest_kept)
+            && self.dimensions.held_since(oldest_kept) >= max
     }
 
     fn dead_letter(&mut self, record: Record, anchor: Anchor, why: Rejection, out: &mut Output) {

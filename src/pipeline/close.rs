@@ -110,16 +110,23 @@ impl PartitionPipeline {
         retention_ms.div_euclid(self.windows.slide_ms())
     }
 
+    /// The oldest window position whose series a close at `watermark`
+    /// keeps: a window still open ends after the watermark, so it starts
+    /// at or after the first open position, and histories are kept for
+    /// the retention before it.
+    pub(super) fn oldest_kept(&self, watermark: EventTime) -> i64 {
+        let first_open =
+            (watermark.as_millis() - self.windows.size_ms()).div_euclid(self.windows.slide_ms());
+        first_open.saturating_sub(self.retention_windows())
+    }
+
     /// Drops the history of series that every window still to close would
     /// start afresh (see [`Self::close`]), so state does not grow with
     /// every key ever seen; each forgotten series leaves a tombstone in
     /// `snapshots`, so a restored partition forgets it too.
     fn forget_quiet_series(&mut self, watermark: EventTime, snapshots: &mut Vec<SeriesSnapshot>) {
         let slide_ms = self.windows.slide_ms();
-        // A window still open ends after the watermark, so it starts at or
-        // after this position.
-        let first_open = (watermark.as_millis() - self.windows.size_ms()).div_euclid(slide_ms);
-        let oldest_kept = first_open.saturating_sub(self.retention_windows());
+        let oldest_kept = self.oldest_kept(watermark);
         let dimensions = &self.dimensions;
         self.histories.retain(|key, h| {
             let keep = h.last_position().is_some_and(|p| p >= oldest_kept);

@@ -27,6 +27,9 @@ pub(crate) struct Interner {
     table: hashbrown::HashTable<DimensionsId>,
     slots: Vec<Slot>,
     free: Vec<DimensionsId>,
+    /// The last [`Self::held_since`] answer, `(oldest_kept, count)`, kept
+    /// up to date as dimensions are interned.
+    since: Option<(i64, usize)>,
 }
 
 fn hash_of(d: DimensionsRef<'_>) -> u64 {
@@ -43,8 +46,16 @@ impl Interner {
             slots[id as usize].dimensions.as_ref() == dimensions
         }) {
             let slot = &mut slots[id as usize];
+            if let Some((since, count)) = &mut self.since {
+                if slot.last_position < *since && position >= *since {
+                    *count += 1;
+                }
+            }
             slot.last_position = slot.last_position.max(position);
             return id;
+        }
+        if let Some((since, count)) = &mut self.since {
+            *count += usize::from(position >= *since);
         }
         let slot = Slot {
             dimensions: dimensions.to_owned(),
@@ -72,10 +83,32 @@ impl Interner {
         &self.slots[id as usize].dimensions
     }
 
+    /// How many dimensions held were last seen in a window at or after
+    /// `oldest_kept`: how many [`Self::forget_before`] would keep. Counted
+    /// once per `oldest_kept` (once per window slide), then kept up to date.
+    pub(crate) fn held_since(&mut self, oldest_kept: i64) -> usize {
+        match self.since {
+            Some((since, count)) if since == oldest_kept => count,
+            _ => {
+                let slots = &self.slots;
+                let count = self
+                    .table
+                    .iter()
+                    .filter(|&&id| slots[id as usize].last_position >= oldest_kept)
+                    .count();
+                self.since = Some((oldest_kept, count));
+                count
+            }
+        }
+    }
+
     /// Forgets every dimensions last seen in a window before `oldest_kept`.
     /// The caller guarantees that no open window or kept history refers to
     /// them.
     pub(crate) fn forget_before(&mut self, oldest_kept: i64) {
+        if self.since.is_some_and(|(since, _)| since < oldest_kept) {
+            self.since = None; // some of those counted go
+        }
         let (slots, free) = (&mut self.slots, &mut self.free);
         self.table.retain(|&mut id| {
             let slot = &mut slots[id as usize];
@@ -93,14 +126,16 @@ impl Interner {
         self.table.len()
     }
 
-    /// Whether `dimensions` are held.
-    pub(crate) fn contains(&self, dimensions: DimensionsRef<'_>) -> bool {
+    /// Whether `dimensions` are held and were last seen in a window at or
+    /// after `oldest_kept`: whether [`Self::forget_before`] would keep
+    /// them.
+    pub(crate) fn holds_since(&self, dimensions: DimensionsRef<'_>, oldest_kept: i64) -> bool {
         let slots = &self.slots;
         self.table
             .find(hash_of(dimensions), |&id| {
                 slots[id as usize].dimensions.as_ref() == dimensions
             })
-            .is_some()
+            .is_some_and(|&id| slots[id as usize].last_position >= oldest_kept)
     }
 }
 
@@ -133,5 +168,29 @@ mod tests {
         assert_eq!(id_c, id_b, "the forgotten id is reused");
         assert_eq!(interner.get(id_c), &c);
         assert_eq!(interner.intern(a.as_ref(), 6), id_a);
+    }
+
+    #[test]
+    fn counts_what_forgetting_would_keep_as_dimensions_come_and_go() {
+        let mut interner = Interner::default();
+        let _a = interner.intern(dims("a").as_ref(), 1);
+        let _b = interner.intern(dims("b").as_ref(), 4);
+        assert_eq!(interner.held_since(3), 1);
+        let _c = interner.intern(dims("c").as_ref(), 5); // new, kept
+        let _a = interner.intern(dims("a").as_ref(), 5); // seen again: kept now
+        let _d = interner.intern(dims("d").as_ref(), 2); // new, too old
+        assert_eq!(interner.held_since(3), 3);
+        interner.forget_before(2); // forgets nothing counted
+        assert_eq!(interner.held_since(3), 3);
+        interner.forget_before(5);
+        assert_eq!(interner.len(), 2);
+        assert_eq!(interner.held_since(3), 2);
+        assert_eq!(interner.held_since(6), 0);
+        assert!(interner.holds_since(dims("a").as_ref(), 5));
+        assert!(
+            !interner.holds_since(dims("a").as_ref(), 6),
+            "would be forgotten"
+        );
+        assert!(!interner.holds_since(dims("b").as_ref(), 0), "forgotten");
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -519,15 +519,20 @@ fn pipeline_cases() -> u32 {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(pipeline_cases()))]
 
-    /// Results never depend on how messages are batched.
+    /// Results never depend on how messages are batched, at the key limit
+    /// too, and with series forgotten and coming back.
     #[test]
     fn batching_does_not_change_results(
         records in events(5_000),
         sizes in prop::collection::vec(1usize..50, 1..10),
         lateness in prop_oneof![Just(0u64), Just(2_000), Just(10_000)],
         slide in prop_oneof![Just(60u64), Just(30), Just(20)],
+        retention_minutes in prop_oneof![Just(24 * 60u64), Just(2)],
+        max_keys in prop_oneof![Just(1_000usize), Just(2), Just(3)],
     ) {
-        let settings = hopping(lateness, 60, slide);
+        let mut settings = hopping(lateness, 60, slide);
+        settings.history_retention = Duration::from_secs(60 * retention_minutes);
+        settings.max_keys = max_keys;
         let whole = run_with(&records, &[records.len()], settings);
         let batched = run_with(&records, &sizes, settings);
         prop_assert_eq!(whole, batched);
@@ -828,6 +833,48 @@ fn a_partition_tracks_at_most_max_keys_keys() {
     assert!(out.dead_letters[0]
         .reason
         .contains("limits.max_keys_per_partition"));
+}
+
+#[test]
+fn the_key_limit_counts_keys_as_a_close_would_leave_them_however_records_are_batched() {
+    // Two keys at most, histories kept two minutes. Content 1 goes quiet
+    // at 0s; by the time content 3 arrives at 10m, a close would have
+    // forgotten it, whether or not a batch ended in between.
+    let mut s = settings(0);
+    s.max_keys = 2;
+    s.history_retention = Duration::from_secs(120);
+    let records = [
+        record(0, 0, 1, 5),
+        record(1, 0, 2, 5),
+        record(2, 10 * MINUTE, 2, 5),
+        record(3, 10 * MINUTE, 3, 5),
+        record(4, 10 * MINUTE + 1, 4, 5), // a third key: over the limit
+    ];
+    for sizes in [vec![5], vec![3, 2], vec![1]] {
+        let mut p = pipeline_with(s, None);
+        let mut rejected = Vec::new();
+        let mut rest = &records[..];
+        for &n in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (batch, tail) = rest.split_at(n.min(rest.len()));
+            rest = tail;
+            rejected.extend(kinds(&p.process(batch.to_vec()).unwrap()));
+        }
+        assert_eq!(rejected, vec![(4, "key_limit")], "batches of {sizes:?}");
+    }
+    // The rows (without the rejected record, whose dead letter this
+    // harness never acknowledges, which would keep the last window open).
+    let counted = &records[..4];
+    let whole = run_with(counted, &[4], s);
+    assert_eq!(whole, run_with(counted, &[3, 1], s));
+    assert_eq!(whole, run_with(counted, &[1], s));
+    let contents: BTreeSet<&str> = whole.keys().map(|(_, c, _)| c.as_str()).collect();
+    assert_eq!(
+        contents,
+        BTreeSet::from(["content-1", "content-2", "content-3"])
+    );
 }
 
 /// `reactor anomaly backtest` scores a series exactly as the pipeline does:
