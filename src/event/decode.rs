@@ -361,6 +361,10 @@ fn decode_json_into(json: &[u8], event: &mut Event) -> Result<(), DecodeError> {
 }
 
 /// Overwrites `event` with the Avro `body` written with `writer`.
+///
+/// The body must be one datum exactly: bytes left after it mean the record
+/// was not written with `writer` (or was damaged), and what was read from it
+/// cannot be trusted.
 fn decode_avro_into(
     writer: &serde_avro_fast::Schema,
     body: &[u8],
@@ -371,8 +375,19 @@ fn decode_avro_into(
         body: &'de [u8],
         place: &mut T,
     ) -> Result<(), String> {
+        use std::io::BufRead;
         let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, writer);
-        T::deserialize_in_place(state.deserializer(), place).map_err(|e| e.to_string())
+        T::deserialize_in_place(state.deserializer(), place).map_err(|e| e.to_string())?;
+        // A slice reader's buffer is what it has not read.
+        let left = state.into_reader().fill_buf().map_or(0, <[u8]>::len);
+        if left > 0 {
+            return Err(format!(
+                "{left} bytes left after the record's last field ({} of {} read): the body was not written with this schema id's schema, or is damaged",
+                body.len() - left,
+                body.len()
+            ));
+        }
+        Ok(())
     }
     match event {
         Event::Content(e) => read_into(writer, body, e),

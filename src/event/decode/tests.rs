@@ -219,6 +219,29 @@ fn corrupt_avro_body_is_an_avro_error() {
 }
 
 #[test]
+fn bytes_after_the_avro_body_are_an_avro_error() {
+    let mut decoder = decoder(TopicKind::Engagement);
+    decoder.add_writer_schema(7, Some(schema_text(TopicKind::Engagement)));
+    let mut payload = avro(&engagement(), 7);
+    let body = payload.len() - crate::event::framing::HEADER_LEN;
+    payload.extend_from_slice(&[0x02, 0x00]);
+    let err = decoder.decode(Some(&payload)).unwrap_err();
+    assert!(
+        matches!(err, DecodeError::Avro { schema_id: 7, .. }),
+        "{err}"
+    );
+    assert_eq!(err.kind(), "invalid_avro");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "2 bytes left after the record's last field ({body} of {} read)",
+            body + 2
+        )),
+        "{text}"
+    );
+}
+
+#[test]
 fn framing_errors() {
     let decoder = decoder(TopicKind::Content);
     let empty = DecodeError::Framing(FramingError::Empty);
