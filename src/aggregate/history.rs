@@ -22,6 +22,10 @@ pub struct SeriesHistory {
     anomaly: Detector,
     /// Position (window start / slide) of the last window folded in.
     last_position: Option<i64>,
+    /// Position of the window of the last anomaly event; `None`: none, or
+    /// saved before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_alarm_position: Option<i64>,
 }
 
 /// What a closed window says about its series.
@@ -31,6 +35,9 @@ pub struct Verdict {
     pub trend: Option<TrendUpdate>,
     /// The window's anomaly score, once the baseline is warmed up.
     pub score: Option<Score>,
+    /// For an anomaly that escalates an earlier one: the position of that
+    /// one's window, if known.
+    pub escalates: Option<i64>,
 }
 
 impl SeriesHistory {
@@ -47,12 +54,21 @@ impl SeriesHistory {
             return Verdict {
                 trend: None,
                 score: None,
+                escalates: None,
             };
         }
         self.last_position = Some(position);
+        let trend = self.trend.observe(position, value, &settings.trend);
+        let score = self.anomaly.observe(value, kind, &settings.anomaly);
+        let mut escalates = None;
+        if let Some(score) = score.filter(|s| s.anomalous) {
+            escalates = self.last_alarm_position.filter(|_| score.escalation);
+            self.last_alarm_position = Some(position);
+        }
         Verdict {
-            trend: self.trend.observe(position, value, &settings.trend),
-            score: self.anomaly.observe(value, kind, &settings.anomaly),
+            trend,
+            score,
+            escalates,
         }
     }
 
@@ -98,5 +114,59 @@ mod tests {
                 .trend,
             None
         );
+    }
+
+    #[test]
+    fn an_escalation_names_the_window_of_the_alarm_it_escalates_also_after_a_restore() {
+        let settings = HistorySettings {
+            trend: TrendSettings {
+                windows: 5,
+                threshold: 3.0,
+            },
+            anomaly: AnomalySettings {
+                alpha: 0.1,
+                warm_up: 30,
+                threshold: 3.0,
+                quiet_windows: 50,
+                escalation: 4.0,
+            },
+        };
+        let mut live = SeriesHistory::default();
+        // Positions with gaps: a series is folded in only when it has a row.
+        let position = |i: i64| 1_000 + 3 * i;
+        for i in 0..100 {
+            let v = [2.0, 4.0, 3.0, 5.0, 1.0, 3.0, 4.0, 2.0][i as usize % 8];
+            let verdict = live.close_window(position(i), v, SeriesKind::Count, &settings);
+            assert!(verdict.score.is_none_or(|s| !s.anomalous), "{i}");
+        }
+        // A weak alarm starts the incident and escalates nothing.
+        let weak = live.close_window(position(100), 16.0, SeriesKind::Count, &settings);
+        assert!(
+            weak.score.is_some_and(|s| s.anomalous && !s.escalation),
+            "{weak:?}"
+        );
+        assert_eq!(weak.escalates, None);
+        let saved = serde_json::to_string(&live).unwrap_or_default();
+        let mut restored: SeriesHistory = serde_json::from_str(&saved).unwrap_or_default();
+        for series in [&mut live, &mut restored] {
+            let strong = series.close_window(position(101), 200.0, SeriesKind::Count, &settings);
+            assert!(
+                strong.score.is_some_and(|s| s.anomalous && s.escalation),
+                "{strong:?}"
+            );
+            assert_eq!(strong.escalates, Some(position(100)));
+        }
+
+        // Saved before the alarm's window was kept: the alarm may still
+        // escalate, but which window it escalates is not known.
+        let mut old: serde_json::Value = serde_json::from_str(&saved).unwrap_or_default();
+        let removed = old
+            .as_object_mut()
+            .and_then(|o| o.remove("last_alarm_position"));
+        assert_eq!(removed, Some(serde_json::json!(position(100))));
+        let mut old: SeriesHistory = serde_json::from_value(old).unwrap_or_default();
+        let strong = old.close_window(position(101), 200.0, SeriesKind::Count, &settings);
+        assert!(strong.score.is_some_and(|s| s.escalation), "{strong:?}");
+        assert_eq!(strong.escalates, None);
     }
 }

@@ -2,7 +2,7 @@
 //! series of your own history with the configured `[anomaly]` settings;
 //! `events` prints the anomaly events Reactor published.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::anomaly_eval::backtest::backtest;
 use crate::derived::{AnomalyEvent, DerivedKind};
 use crate::event::framing::Framed;
 use crate::kafka::consumer::ToolContext;
+use crate::registry::SchemaRegistry;
 use crate::sink::derived::DERIVED_SCHEMAS;
 
 /// Options of `anomaly`.
@@ -157,11 +158,7 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
         .assign(&assignment)
         .with_context(|| format!("cannot read {topic}"))?;
     let mut open: HashSet<i32> = partitions.into_iter().collect();
-    let schema = DERIVED_SCHEMAS
-        .iter()
-        .find(|(kind, _)| *kind == DerivedKind::Anomaly)
-        .map(|(_, text)| apache_avro::Schema::parse_str(text))
-        .transpose()?;
+    let mut avro = AvroEvents::new(&config)?;
     println!("window_start\tmetric\tcampaign/content/channel\tobserved\texpected\tscore");
     let mut last = Instant::now();
     let (mut matching, mut shown) = (0u64, 0u64);
@@ -177,11 +174,7 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
         last = Instant::now();
         let event = match Framed::of(message.payload()) {
             Ok(Framed::Json(json)) => serde_json::from_slice::<AnomalyEvent>(json).ok(),
-            Ok(Framed::Avro { body, .. }) => schema.as_ref().and_then(|schema| {
-                apache_avro::from_avro_datum(schema, &mut &body[..], None)
-                    .ok()
-                    .and_then(|value| apache_avro::from_value::<AnomalyEvent>(&value).ok())
-            }),
+            Ok(Framed::Avro { schema_id, body }) => avro.read(schema_id, body),
             Err(_) => None,
         };
         let Some(event) = event else {
@@ -221,4 +214,59 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
         args.min_score
     );
     Ok(())
+}
+
+/// Reads Avro anomaly events: each with the schema its id names, fetched
+/// from the registry when one is configured (events written by an earlier
+/// version of Reactor carry an earlier schema), resolved against this
+/// version's; without a registry, as written with this version's.
+struct AvroEvents {
+    reader: apache_avro::Schema,
+    registry: Option<(SchemaRegistry, tokio::runtime::Runtime)>,
+    writers: HashMap<u32, Option<apache_avro::Schema>>,
+}
+
+impl AvroEvents {
+    fn new(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let text = DERIVED_SCHEMAS
+            .iter()
+            .find(|(kind, _)| *kind == DerivedKind::Anomaly)
+            .map_or("", |(_, text)| text);
+        let registry = match config.schema_registry.url.as_str() {
+            "" => None,
+            url => Some((
+                SchemaRegistry::with_config(url, &config.schema_registry)?,
+                tokio::runtime::Runtime::new()?,
+            )),
+        };
+        Ok(AvroEvents {
+            reader: apache_avro::Schema::parse_str(text)?,
+            registry,
+            writers: HashMap::new(),
+        })
+    }
+
+    /// The event in `body`, or `None` if it is not one.
+    fn read(&mut self, schema_id: u32, body: &[u8]) -> Option<AnomalyEvent> {
+        let registry = &self.registry;
+        let writer = self.writers.entry(schema_id).or_insert_with(|| {
+            let (registry, runtime) = registry.as_ref()?;
+            match runtime.block_on(registry.schema(schema_id)) {
+                Ok(Some(text)) => apache_avro::Schema::parse_str(&text).ok(),
+                Ok(None) => None,
+                Err(e) => {
+                    eprintln!("cannot fetch schema id {schema_id} from the registry: {e}");
+                    None
+                }
+            }
+        });
+        let value = match (writer.as_ref(), &self.registry) {
+            (Some(writer), _) => {
+                apache_avro::from_avro_datum(writer, &mut &body[..], Some(&self.reader))
+            }
+            (None, None) => apache_avro::from_avro_datum(&self.reader, &mut &body[..], None),
+            (None, Some(_)) => return None,
+        };
+        apache_avro::from_value::<AnomalyEvent>(&value.ok()?).ok()
+    }
 }

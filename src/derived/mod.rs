@@ -225,6 +225,12 @@ pub struct AnomalyEvent {
     pub score: f64,
     /// The threshold in force.
     pub threshold: f64,
+    /// The id of the earlier event of the same series and incident that
+    /// this one escalates (raised within that one's quiet period because it
+    /// scored at least `anomaly.escalation` times as high); `None` for an
+    /// incident's first event.
+    #[serde(default)]
+    pub escalates: Option<String>,
 }
 
 /// Any derived event.
@@ -407,10 +413,13 @@ pub fn outgoing<'a>(
 
 /// The trend and anomaly events a finished row warrants, if any. (Its
 /// rollup event is [`rollup_event`], built when publishing.)
+/// `escalates`: the start of the window whose anomaly event this row's
+/// escalates, if it does and that is known.
 pub fn signals_of_row(
     row: &Rollup,
     trend: Option<&TrendUpdate>,
     score: Option<&Score>,
+    escalates: Option<i64>,
     observed: f64,
     thresholds: (f64, f64),
 ) -> impl Iterator<Item = DerivedEvent> {
@@ -451,6 +460,8 @@ pub fn signals_of_row(
             expected: s.expected,
             score: s.score,
             threshold: thresholds.1,
+            escalates: escalates
+                .map(|earlier| event_id(DerivedKind::Anomaly, &row.metric, dims, earlier, size)),
         })
     });
     [trend, anomaly].into_iter().flatten()
@@ -478,9 +489,10 @@ mod tests {
             score: 9.0,
             expected: 1.0,
             anomalous: true,
+            escalation: false,
         };
         let signals: Vec<DerivedEvent> =
-            signals_of_row(&row, None, Some(&score), 3.0, (0.1, 4.0)).collect();
+            signals_of_row(&row, None, Some(&score), None, 3.0, (0.1, 4.0)).collect();
         let kinds = |enabled: bool, metrics: &[String]| -> Vec<DerivedKind> {
             let selection = RollupSelection::new(enabled, metrics).unwrap();
             outgoing(std::slice::from_ref(&row), &signals, &selection)

@@ -82,6 +82,9 @@ impl PartitionPipeline {
                     &row,
                     verdict.trend.as_ref(),
                     verdict.score.as_ref(),
+                    verdict
+                        .escalates
+                        .map(|earlier| start.as_millis() - (position - earlier) * slide_ms),
                     observed,
                     thresholds,
                 ));

@@ -462,12 +462,14 @@ mod tests {
             expected: 20.0,
             score: -6.0,
             anomalous: true,
+            escalation: true,
         };
         let mut events = vec![DerivedEvent::Rollup(rollup_event(&row))];
         events.extend(signals_of_row(
             &row,
             Some(&trend),
             Some(&score),
+            Some(0),
             2.0,
             (10.0, 4.0),
         ));

@@ -55,6 +55,91 @@ fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8], kind: DerivedKind) -> an
     Ok(apache_avro::from_value(&value)?)
 }
 
+/// `reactor anomaly events` lists the anomaly events Reactor published,
+/// and one written with the schema before `escalates` was added (as an
+/// earlier Reactor wrote them, registered under the same subject).
+async fn assert_cli_reads_anomaly_events_of_every_schema_version(
+    env: &TestEnv,
+    spike: &AnomalyEvent,
+) -> anyhow::Result<()> {
+    let line = |e: &AnomalyEvent| {
+        format!(
+            "{}\t{}\t{}/{}/{}\t{}\t{:.2}\t{:.1}",
+            reactor::event::EventTime::from_millis(e.window_start).to_rfc3339(),
+            e.metric,
+            e.campaign_id,
+            e.content_id,
+            e.channel,
+            e.observed,
+            e.expected,
+            e.score
+        )
+    };
+    let listed = env
+        .reactor_command(&["anomaly", "events", "--campaign", "spike-campaign"], &[])
+        .await?;
+    assert!(listed.lines().any(|l| l == line(spike)), "{listed}");
+
+    let mut older: serde_json::Value = serde_json::from_str(
+        DERIVED_SCHEMAS
+            .iter()
+            .find(|(k, _)| *k == DerivedKind::Anomaly)
+            .map_or("", |(_, t)| t),
+    )?;
+    if let Some(fields) = older["fields"].as_array_mut() {
+        fields.retain(|f| f["name"] != "escalates");
+    }
+    let older = older.to_string();
+    let registry =
+        reactor::registry::SchemaRegistry::new(&env.services.registry, Duration::from_secs(10))?;
+    let id = registry
+        .register_avro(&format!("{}-value", env.topics().anomalies), &older)
+        .await?;
+    let event = AnomalyEvent {
+        campaign_id: "older-campaign".into(),
+        escalates: None,
+        ..spike.clone()
+    };
+    let older_schema = Schema::parse_str(&older)?;
+    let mut record = apache_avro::types::Record::new(&older_schema)
+        .ok_or_else(|| anyhow::anyhow!("the older schema is not a record"))?;
+    record.put("id", event.id.as_str());
+    record.put("metric", event.metric.as_str());
+    record.put("campaign_id", event.campaign_id.as_str());
+    record.put("content_id", event.content_id.as_str());
+    record.put("channel", event.channel.as_str());
+    record.put(
+        "window_start",
+        apache_avro::types::Value::TimestampMillis(event.window_start),
+    );
+    record.put(
+        "window_end",
+        apache_avro::types::Value::TimestampMillis(event.window_end),
+    );
+    record.put("window_size_ms", event.window_size_ms);
+    record.put("observed", event.observed);
+    record.put("expected", event.expected);
+    record.put("score", event.score);
+    record.put("threshold", event.threshold);
+    let mut payload = reactor::event::framing::confluent_header(id).to_vec();
+    payload.extend(apache_avro::to_avro_datum(&older_schema, record)?);
+    let producer = reactor::kafka::producer::create(env.kafka())?;
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&env.topics().anomalies)
+                .key(event.campaign_id.as_bytes())
+                .payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+    let listed = env
+        .reactor_command(&["anomaly", "events", "--campaign", "older-campaign"], &[])
+        .await?;
+    assert!(listed.lines().any(|l| l == line(&event)), "{listed}");
+    Ok(())
+}
+
 /// The ids of the rollup events of the rows keyed `keys` (one-minute
 /// windows), as anyone can compute them.
 fn rollup_event_ids<'a>(keys: impl Iterator<Item = &'a Key>) -> BTreeSet<String> {
@@ -168,6 +253,8 @@ async fn a_spike_raises_its_anomaly_and_percentiles_are_within_bound() -> anyhow
     assert_eq!(spike.observed, 1_500.0);
     assert!((150.0..170.0).contains(&spike.expected), "{spike:?}");
     assert!(spike.score >= spike.threshold, "{spike:?}");
+    assert_eq!(spike.escalates, None, "an incident's first event");
+    assert_cli_reads_anomaly_events_of_every_schema_version(&env, spike).await?;
 
     // Every closed window's rollup, published once with its id.
     let want_ids = rollup_event_ids(expected.keys());

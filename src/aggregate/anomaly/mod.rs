@@ -117,8 +117,12 @@ pub struct Score {
     /// `-log10 p`, signed by the direction of the recent deviation
     /// (negative: below the baseline).
     pub score: f64,
-    /// Whether |score| reached the threshold outside a quiet period.
+    /// Whether |score| reached the threshold outside a quiet period, or
+    /// escalated the alarm within one.
     pub anomalous: bool,
+    /// Whether this alarm escalates an earlier one of the same incident
+    /// (raised within that alarm's quiet period).
+    pub escalation: bool,
 }
 
 // The detector's constants (BENCHMARKS.md, "Anomaly detector", has what each
@@ -241,6 +245,8 @@ impl Detector {
             score: self.last_alarm_score,
         });
         let anomalous = raises_alarm(settings, scored.score, last);
+        let escalation = anomalous
+            && last.is_some_and(|last| last.windows_ago <= u64::from(settings.quiet_windows));
         if anomalous {
             self.last_alarm = self.n;
             self.last_alarm_score = scored.score;
@@ -249,6 +255,7 @@ impl Detector {
             expected,
             score: scored.score.copysign(scored.direction),
             anomalous,
+            escalation,
         })
     }
 

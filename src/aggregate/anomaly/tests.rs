@@ -175,6 +175,11 @@ fn an_escalating_incident_raises_a_second_event_with_its_full_strength() {
     let ((first, weak), (second, strong)) = (alarms[0], alarms[1]);
     assert_eq!((first, second), (100, 101), "{alarms:?}");
     assert!(weak >= 3.0 && strong >= 4.0 * weak, "{alarms:?}");
+    // The first starts an incident; the second says it escalates one.
+    let escalations: Vec<bool> = [first, second]
+        .map(|i| scores[i].is_some_and(|s| s.escalation))
+        .to_vec();
+    assert_eq!(escalations, [false, true]);
     // The windows after it score higher still (the score looks back ~10
     // windows), but not four times the escalation: nothing more.
     assert!(score_at(&scores, 103) > strong);
