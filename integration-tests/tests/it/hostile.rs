@@ -132,6 +132,18 @@ async fn a_hostile_corpus_is_dead_lettered_with_reasons_and_good_events_stay_exa
     let mut garbage_avro = vec![0];
     garbage_avro.extend_from_slice(&avro_id.to_be_bytes());
     garbage_avro.extend_from_slice(&[0xff; 40]);
+    // A well-formed record followed by bytes of something else: not counted.
+    let mut overlong_avro = publisher.encode(
+        &Event::Engagement(EngagementEvent {
+            event_id: "overlong".into(),
+            ..match &odd_key {
+                Event::Engagement(e) => e.clone(),
+                _ => unreachable!(),
+            }
+        }),
+        Format::Avro,
+    )?;
+    overlong_avro.extend_from_slice(b"\x02\x04xyz");
     let mut unknown_id = vec![0];
     unknown_id.extend_from_slice(&2_000_000_123u32.to_be_bytes());
     unknown_id.extend_from_slice(b"\x02ab");
@@ -146,6 +158,7 @@ async fn a_hostile_corpus_is_dead_lettered_with_reasons_and_good_events_stay_exa
         (&topics.engagement, b"k", engagement_json(at, "c", &format!(r#","dwell_ms":{nested_object}"#)), "invalid_json"),
         (&topics.engagement, b"k", nested.clone().into_bytes(), "unrecognised_format"),
         (&topics.engagement, b"k", garbage_avro, "invalid_avro"),
+        (&topics.engagement, b"k", overlong_avro, "invalid_avro"),
         (&topics.engagement, b"k", unknown_id, "unknown_schema"),
         (&topics.engagement, b"\xff\xfe\x00key", b"\xff\xfe\xfd not utf-8".to_vec(), "unrecognised_format"),
         (&topics.engagement, b"k", engagement_json(at, "c", r#","dwell_ms":1e300"#), "invalid_json"),
