@@ -22,6 +22,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod rows;
 pub mod services;
 pub mod shell;
@@ -34,5 +35,6 @@ pub use metrics::{
     ScrapeTarget,
 };
 pub use process::{reactor_binary, ReactorProcess};
+pub use registry::TestRegistry;
 pub use services::{env_or, Services};
 pub use wait::eventually;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use integration_tests::Services;
+use integration_tests::{Services, TestRegistry};
 use reactor::event::decode::AVRO_SCHEMAS;
 use reactor::registry::SchemaRegistry;
 
@@ -43,63 +43,34 @@ async fn an_unreachable_registry_is_an_error_not_an_unknown_id() -> anyhow::Resu
 /// resolves schemas; without credentials the registry refuses it.
 #[tokio::test]
 async fn basic_authentication_from_configuration() -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/schema-registry.py");
-    let mut child = std::process::Command::new("python3")
-        .args([
-            script,
-            "--port",
-            &port.to_string(),
-            "--basic-auth",
-            "reactor:s3cret",
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let result = async {
-        integration_tests::eventually("the registry to listen", Duration::from_secs(10), || {
-            let url = url.clone();
-            async move {
-                let answer = integration_tests::http_get(&format!("{url}/subjects"), None).await;
-                Ok(answer.ok().map(|(status, _)| status))
-            }
-        })
-        .await
-        .and_then(|status| {
-            anyhow::ensure!(status == 401, "no credentials: HTTP {status}, want 401");
-            Ok(())
-        })?;
+    let own = TestRegistry::start(&["--basic-auth", "reactor:s3cret"]).await?;
+    let url = own.url();
+    let status = own.first_status().await?;
+    anyhow::ensure!(status == 401, "no credentials: HTTP {status}, want 401");
 
-        let secrets = tempfile::tempdir()?;
-        let password_file = secrets.path().join("registry-password");
-        std::fs::write(&password_file, "s3cret\n")?;
-        let config = reactor::config::load(
-            None,
-            [
-                ("REACTOR__SCHEMA_REGISTRY__URL", url.as_str()),
-                ("REACTOR__SCHEMA_REGISTRY__USERNAME", "reactor"),
-                (
-                    "REACTOR__SCHEMA_REGISTRY__PASSWORD_FILE",
-                    password_file.to_str().unwrap(),
-                ),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        )?;
-        let registry = SchemaRegistry::with_config(&url, &config.schema_registry)?;
-        let (_, schema) = AVRO_SCHEMAS[0];
-        let id = registry.register_avro("it-auth-value", schema).await?;
-        assert!(registry.schema(id).await?.is_some());
+    let secrets = tempfile::tempdir()?;
+    let password_file = secrets.path().join("registry-password");
+    std::fs::write(&password_file, "s3cret\n")?;
+    let config = reactor::config::load(
+        None,
+        [
+            ("REACTOR__SCHEMA_REGISTRY__URL", url.as_str()),
+            ("REACTOR__SCHEMA_REGISTRY__USERNAME", "reactor"),
+            (
+                "REACTOR__SCHEMA_REGISTRY__PASSWORD_FILE",
+                password_file.to_str().unwrap(),
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )?;
+    let registry = SchemaRegistry::with_config(&url, &config.schema_registry)?;
+    let (_, schema) = AVRO_SCHEMAS[0];
+    let id = registry.register_avro("it-auth-value", schema).await?;
+    assert!(registry.schema(id).await?.is_some());
 
-        let anonymous = SchemaRegistry::new(&url, Duration::from_secs(2))?;
-        assert!(anonymous.schema(id).await.is_err(), "401 must be an error");
-        anyhow::Ok(())
-    }
-    .await;
-    let _ignored = child.kill();
-    let _ignored = child.wait();
-    result
+    let anonymous = SchemaRegistry::new(&url, Duration::from_secs(2))?;
+    assert!(anonymous.schema(id).await.is_err(), "401 must be an error");
+    Ok(())
 }
 
 /// Whitespace-insensitive form of a JSON schema.

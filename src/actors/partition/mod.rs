@@ -457,9 +457,14 @@ impl PartitionActor {
         }
         let now = Instant::now();
         self.confirm_quiet(now, ctx);
-        let caught_up = self.activity.caught_up_since().is_some();
+        // A batch waiting for the registry is input not yet counted: while
+        // one waits the source is not quiet, however long the broker has
+        // had nothing new, or the windows it belongs to would close without
+        // it.
+        let waiting = self.fetching || !self.waiting.is_empty();
+        let caught_up = self.activity.caught_up_since().is_some() && !waiting;
         let source = Source {
-            quiet_for: self.activity.quiet_for(),
+            quiet_for: self.activity.quiet_for().filter(|_| !waiting),
             draining: false,
         };
         let Some(pipeline) = self.pipeline.as_mut() else {
