@@ -48,9 +48,21 @@ pub fn classify(error: &KafkaError) -> ProduceFailure {
         | RDKafkaErrorCode::SaslAuthenticationFailed
         | RDKafkaErrorCode::Authentication
         | RDKafkaErrorCode::InvalidTopic
-        | RDKafkaErrorCode::InvalidRecord => ProduceFailure::Fatal,
+        | RDKafkaErrorCode::InvalidRecord
+        // librdkafka's idempotent producer raised a fatal error (the broker
+        // lost or reordered acknowledged records): this producer fails
+        // every send from now on.
+        | RDKafkaErrorCode::Fatal => ProduceFailure::Fatal,
         _ => ProduceFailure::Retry,
     }
+}
+
+/// What to do when `error` means the producer itself is broken rather
+/// than the topic refusing: `None` for any other error.
+pub fn broken_producer_remedy(error: &KafkaError) -> Option<&'static str> {
+    matches!(error, KafkaError::MessageProduction(RDKafkaErrorCode::Fatal)).then_some(
+        "Reactor's producer stopped after a fatal error (librdkafka's idempotence found acknowledged records lost or out of order on the broker; its log says which); restart Reactor: it resumes from its checkpoints with a new producer, and derived events published again carry the same ids",
+    )
 }
 
 #[cfg(test)]
@@ -77,5 +89,12 @@ mod tests {
             ProduceFailure::Retry
         );
         assert_eq!(classify(&KafkaError::Canceled), ProduceFailure::Retry);
+        let broken = produce(RDKafkaErrorCode::Fatal);
+        assert_eq!(classify(&broken), ProduceFailure::Fatal);
+        assert!(broken_producer_remedy(&broken).is_some());
+        assert_eq!(
+            broken_producer_remedy(&produce(RDKafkaErrorCode::TopicAuthorizationFailed)),
+            None
+        );
     }
 }

@@ -19,7 +19,7 @@ use crate::config::{DerivedConfig, DerivedFormat, TopicsConfig};
 use crate::derived::{self, DerivedEvent, DerivedKind, Outgoing, RollupEventView, RollupSelection};
 use crate::error::{Classified, Disposition};
 use crate::event::framing;
-use crate::kafka::producer::{classify, ProduceFailure};
+use crate::kafka::producer::{broken_producer_remedy, classify, ProduceFailure};
 use crate::registry::SchemaRegistry;
 use crate::retry::{pause, Backoff};
 use crate::rollup::Rollup;
@@ -97,6 +97,9 @@ impl Classified for DerivedError {
 
     fn remedy(&self) -> Option<std::borrow::Cow<'static, str>> {
         match self {
+            DerivedError::Refused { source, .. } if broken_producer_remedy(source).is_some() => {
+                broken_producer_remedy(source).map(Into::into)
+            }
             DerivedError::Refused { topic, .. } => Some(format!("grant Reactor's Kafka principal WRITE (and DESCRIBE) on {topic} (topics.rollups, topics.trends, topics.anomalies), or raise the topic's max.message.bytes").into()),
             _ => None,
         }

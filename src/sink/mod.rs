@@ -81,6 +81,7 @@ impl Classified for SinkError {
             60 | 81 => "the database or a table is missing: check clickhouse.database, or set clickhouse.create_schema = true and restart so Reactor creates them (schemas/clickhouse/)",
             16 | 47 | 53 => "the table does not match this Reactor version: apply schemas/clickhouse/ (or migrate the table) and restart",
             192 | 193 | 516 => "ClickHouse refused the credentials: check clickhouse.user and clickhouse.password (or password_file)",
+            164 => "clickhouse.user is read-only (its settings profile has readonly = 1 or 2): give it a profile with readonly = 0",
             497 => "clickhouse.user may not do this: grant it SELECT, INSERT and CREATE on clickhouse.database",
             _ => return None,
         };
@@ -99,6 +100,7 @@ const FATAL_CODES: &[u32] = &[
     62,  // SYNTAX_ERROR
     81,  // UNKNOWN_DATABASE
     117, // INCORRECT_DATA
+    164, // READONLY
     192, // UNKNOWN_USER
     193, // WRONG_PASSWORD
     497, // ACCESS_DENIED
@@ -176,5 +178,12 @@ mod tests {
             .remedy()
             .is_some_and(|r| r.contains("clickhouse.create_schema")));
         assert_eq!(bad("Code: 252, Too many parts").remedy(), None);
+        let readonly = bad(
+            "Code: 164, e.displayText() = DB::Exception: Cannot execute query in readonly mode",
+        );
+        assert_eq!(readonly.disposition(), Disposition::Fatal);
+        assert!(readonly
+            .remedy()
+            .is_some_and(|r| r.contains("readonly = 0")));
     }
 }

@@ -27,7 +27,7 @@ use rdkafka::util::Timeout;
 use tracing::warn;
 
 use crate::error::{Classified, Disposition};
-use crate::kafka::producer::{classify, ProduceFailure};
+use crate::kafka::producer::{broken_producer_remedy, classify, ProduceFailure};
 use crate::retry::{pause, Backoff};
 use crate::telemetry::metrics;
 
@@ -46,6 +46,9 @@ impl Classified for SideTopicError {
     }
 
     fn remedy(&self) -> Option<std::borrow::Cow<'static, str>> {
+        if let Some(remedy) = broken_producer_remedy(&self.source) {
+            return Some(remedy.into());
+        }
         Some(format!("grant Reactor's Kafka principal WRITE (and DESCRIBE) on {} (topics.dead_letter, topics.late), or check that the topic exists and is valid", self.topic).into())
     }
 }
