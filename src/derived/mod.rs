@@ -263,6 +263,15 @@ impl DerivedEvent {
         }
     }
 
+    /// The end of the window it is about, epoch ms.
+    pub fn window_end_ms(&self) -> i64 {
+        match self {
+            DerivedEvent::Rollup(e) => e.window_end,
+            DerivedEvent::Trend(e) => e.window_end,
+            DerivedEvent::Anomaly(e) => e.window_end,
+        }
+    }
+
     /// The key it is published with (the campaign).
     pub fn key(&self) -> &str {
         match self {

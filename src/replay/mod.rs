@@ -447,10 +447,7 @@ impl Sinks<'_> {
             let in_range: Vec<DerivedEvent> = batch
                 .events
                 .into_iter()
-                .filter(|e| {
-                    let start = EventTime::from_millis(e.window_start_ms());
-                    start >= range.from && start < range.to
-                })
+                .filter(|e| range.covers_event(e))
                 .collect();
             let events = derived
                 .encode_batch(&rows, &in_range)

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::derived::DerivedEvent;
 use crate::event::EventTime;
 use crate::window::WindowSpec;
 
@@ -55,6 +56,15 @@ impl ReplayRange {
     /// Whether the window [`start`, `end`) is written by the replay.
     pub fn covers(&self, start: EventTime, end: EventTime) -> bool {
         start >= self.from && end <= self.to
+    }
+
+    /// Whether the replay publishes `event`: it is about a window the
+    /// replay writes.
+    pub fn covers_event(&self, event: &DerivedEvent) -> bool {
+        self.covers(
+            EventTime::from_millis(event.window_start_ms()),
+            EventTime::from_millis(event.window_end_ms()),
+        )
     }
 
     /// Every window starting before the range ends at or before this: the
@@ -121,6 +131,27 @@ mod tests {
         assert!(!range.covers(at(9, 0), at(11, 0)));
         assert_eq!(range.closed_through(), at(11, 0));
         assert!(range.covers(at(13, 0), at(15, 0)));
+        // [14, 16) straddles `to`: neither its row nor its events.
+        assert!(!range.covers(at(14, 0), at(16, 0)));
+        let trend = |start: EventTime| {
+            DerivedEvent::Trend(crate::derived::TrendEvent {
+                id: String::new(),
+                metric: "engagement.click".into(),
+                campaign_id: "c".into(),
+                content_id: String::new(),
+                channel: String::new(),
+                window_start: start.as_millis(),
+                window_end: start.as_millis() + 120_000,
+                window_size_ms: 120_000,
+                slope: 1.0,
+                previous_slope: -1.0,
+                change: "sign_change".into(),
+                threshold: 0.0,
+            })
+        };
+        assert!(range.covers_event(&trend(at(13, 0))));
+        assert!(!range.covers_event(&trend(at(14, 0))));
+        assert!(!range.covers_event(&trend(at(9, 0))));
     }
 
     #[test]
