@@ -308,6 +308,8 @@ listen = "127.0.0.1:0"
             .args(args)
             .env("NO_COLOR", "1")
             .envs(vars.iter().copied())
+            // A test that gives up on it (a timeout) leaves nothing behind.
+            .kill_on_drop(true)
             .output()
             .await
             .context("running the reactor binary")?;

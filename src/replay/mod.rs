@@ -296,10 +296,16 @@ pub async fn run(
         }
         // The end of a partition counts once the offsets captured at start
         // are read: a broker may report an end offset short of its last
-        // record batch (Tansu reports the batch's first offset).
+        // record batch (Tansu reports the batch's first offset). Past the
+        // last record there may be offsets no record is delivered for (a
+        // transaction's commit marker, aborted records): the consumer's
+        // position steps over them.
         for tp in at_end {
             if let Some(replayed) = partitions.get_mut(&tp) {
-                if !replayed.done && replayed.next >= replayed.end {
+                let read_to = replayed
+                    .next
+                    .max(position(&consumers, &tp.0, tp.1).unwrap_or(0));
+                if !replayed.done && read_to >= replayed.end {
                     replayed.done = true;
                     pause(&consumers, &tp.0, tp.1);
                 }
@@ -742,6 +748,21 @@ fn replay_consumer(config: &Config) -> anyhow::Result<BaseConsumer<ToolContext>>
         .set("enable.partition.eof", "true")
         .create_with_context(ToolContext)
         .context("cannot create a Kafka consumer (kafka.brokers)")
+}
+
+/// The consumer's position in a partition: the offset it reads next,
+/// past offsets that carry no record for the application.
+fn position(
+    consumers: &BTreeMap<String, Arc<BaseConsumer<ToolContext>>>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let positions = consumers.get(topic)?.position().ok()?;
+    positions
+        .find_partition(topic, partition)?
+        .offset()
+        .to_raw()
+        .filter(|offset| *offset >= 0)
 }
 
 fn pause(

@@ -233,3 +233,72 @@ async fn replays_write_exactly_what_live_wrote() -> anyhow::Result<()> {
     reactor.stop()?;
     Ok(())
 }
+
+/// Input written by a transactional producer ends with a commit marker, an
+/// offset no record is delivered for. A replay whose range runs past the
+/// end of the input ends all the same, at the end of each partition, with
+/// every window the input closed written exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_past_a_transactional_end_of_input_ends() -> anyhow::Result<()> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let scenario = integration_tests::Scenario {
+        partitions: 1,
+        ..crate::without_idle_closing()
+    };
+    let env = TestEnv::new("replay-txn", &scenario).await?;
+    let events = crate::events(23, 2_000);
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &env.services.kafka)
+        .set(
+            "transactional.id",
+            format!("{}-producer", env.topics().engagement),
+        )
+        .create()?;
+    producer.init_transactions(Duration::from_secs(30))?;
+    producer.begin_transaction()?;
+    for event in &events {
+        let topics = env.topics();
+        let topic = match event.topic_kind() {
+            reactor::event::TopicKind::Content => &topics.content,
+            reactor::event::TopicKind::Engagement => &topics.engagement,
+            reactor::event::TopicKind::Conversion => &topics.conversion,
+        };
+        let payload = reactor::event::encode::to_json(event)?;
+        let mut record = BaseRecord::<'_, [u8], [u8]>::to(topic).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.commit_transaction(Duration::from_secs(30))?;
+
+    let fresh = format!("{}_fresh", env.config.clickhouse.database);
+    let summary = tokio::time::timeout(
+        Duration::from_secs(120),
+        env.reactor_command(
+            &["replay", "--from", &at(-2), "--to", &at(40)],
+            &[("REACTOR__CLICKHOUSE__DATABASE", &fresh)],
+        ),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the replay did not end at the end of its input"))??;
+    assert!(
+        summary.contains("the input ends before the range does"),
+        "{summary}"
+    );
+    // The windows the input's watermark (its newest event less the 10 s of
+    // lateness) closed.
+    let newest = events.iter().map(|e| e.occurred_at().as_millis()).max();
+    let closed_before = newest.unwrap_or_default() - 10_000;
+    let mut want = rollups(&events, 60);
+    want.retain(|key, _| (i64::from(key.4) + 60) * 1_000 <= closed_before);
+    let fresh_client = reactor::sink::clickhouse::client(&env.config.clickhouse, Some(&fresh))?;
+    expected::compare(&want, &expected::stored(&fresh_client).await?, 60, None)?;
+    Ok(())
+}
