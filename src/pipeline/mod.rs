@@ -359,14 +359,6 @@ impl PartitionPipeline {
         Ok(out)
     }
 
-    /// The input has ended for good (a replay reached its end): accepts a
-    /// held streak and closes every open window, as idle closing does.
-    pub fn finish(&mut self) -> Result<Output, DecodeError> {
-        let mut out = Output::default();
-        self.idle_close(&mut out)?;
-        Ok(out)
-    }
-
     /// Closes everything: a held streak is accepted, then every open window
     /// is closed.
     fn idle_close(&mut self, out: &mut Output) -> Result<(), DecodeError> {

@@ -237,7 +237,8 @@ async fn replays_write_exactly_what_live_wrote() -> anyhow::Result<()> {
 /// Input written by a transactional producer ends with a commit marker, an
 /// offset no record is delivered for. A replay whose range runs past the
 /// end of the input ends all the same, at the end of each partition, with
-/// every window the input closed written exactly.
+/// every window the input closed written exactly, and only those: also
+/// with `--include-late`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_past_a_transactional_end_of_input_ends() -> anyhow::Result<()> {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -300,5 +301,32 @@ async fn a_replay_past_a_transactional_end_of_input_ends() -> anyhow::Result<()>
     want.retain(|key, _| (i64::from(key.4) + 60) * 1_000 <= closed_before);
     let fresh_client = reactor::sink::clickhouse::client(&env.config.clickhouse, Some(&fresh))?;
     expected::compare(&want, &expected::stored(&fresh_client).await?, 60, None)?;
+
+    // With late records included, the same: the windows still open at the
+    // end of the input are left to the live run, not written unfinished
+    // with versions live's rows could never replace.
+    let late = format!("{}_late", env.config.clickhouse.database);
+    let summary = tokio::time::timeout(
+        Duration::from_secs(120),
+        env.reactor_command(
+            &[
+                "replay",
+                "--from",
+                &at(-2),
+                "--to",
+                &at(40),
+                "--include-late",
+            ],
+            &[("REACTOR__CLICKHOUSE__DATABASE", &late)],
+        ),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the replay with late records did not end"))??;
+    assert!(
+        summary.contains("the input ends before the range does"),
+        "{summary}"
+    );
+    let late_client = reactor::sink::clickhouse::client(&env.config.clickhouse, Some(&late))?;
+    expected::compare(&want, &expected::stored(&late_client).await?, 60, None)?;
     Ok(())
 }
