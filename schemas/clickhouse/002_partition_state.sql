@@ -7,6 +7,9 @@
 --
 -- A checkpoint and the series rows it changed are written in one INSERT
 -- (one block: atomic) with the same seq, and the highest seq per key is current.
+-- A seq is the writer's epoch in the high 32 bits and a count within it in the
+-- low ones, so a start's claim outranks a write its predecessor still had
+-- queued, however late that lands.
 -- Kafka's committed offsets are updated too, for lag tooling, but cannot
 -- carry this state on every broker, so this table is what Reactor reads.
 CREATE TABLE IF NOT EXISTS reactor.partition_state

@@ -122,15 +122,7 @@ pub(super) async fn load(
     // The claim: this start's epoch, written before anything else, so every
     // row this start writes outranks every row of earlier starts; at once,
     // since the partition reads only after it.
-    let claimed = Saved {
-        epoch: loaded
-            .saved
-            .as_ref()
-            .map_or(0, |s| s.epoch)
-            .saturating_add(1),
-        checkpoint: loaded.saved.as_ref().and_then(|s| s.checkpoint.clone()),
-        seq: loaded.saved.as_ref().map_or(0, |s| s.seq) + 1,
-    };
+    let claimed = Saved::claim(loaded.saved.as_ref());
     let claim = async {
         const ACTION: &str = "claiming the partition in ClickHouse";
         let ack = deps

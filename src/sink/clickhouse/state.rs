@@ -20,6 +20,22 @@ pub struct Saved {
     pub seq: u64,
 }
 
+impl Saved {
+    /// The claim of a start that loaded `saved`: the next epoch, resuming
+    /// from the same checkpoint. Its sequence is above that of every write
+    /// of earlier epochs, however late one lands (a write queued by the
+    /// partition's previous start, inserted after this claim): sequences
+    /// count within an epoch, in the low 32 bits.
+    pub fn claim(saved: Option<&Saved>) -> Saved {
+        let epoch = saved.map_or(0, |s| s.epoch).saturating_add(1);
+        Saved {
+            epoch,
+            checkpoint: saved.and_then(|s| s.checkpoint.clone()),
+            seq: (u64::from(epoch) << 32).max(saved.map_or(0, |s| s.seq) + 1),
+        }
+    }
+}
+
 /// A partition's saved state: its checkpoint row, if any, and the series
 /// histories saved with it.
 #[derive(Debug, Clone, Default)]
@@ -107,4 +123,35 @@ fn snapshot(row: SeriesRow) -> Result<SeriesSnapshot, serde_json::Error> {
         },
         history: Some(serde_json::from_str(&row.body)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_outranks_every_write_of_earlier_starts_however_late() {
+        let first = Saved::claim(None);
+        assert_eq!((first.epoch, first.checkpoint.clone()), (1, None));
+        // The previous start's writes, one of them inserted after the claim.
+        let previous = Saved {
+            epoch: 4,
+            checkpoint: Some(Checkpoint::at(120)),
+            seq: (4 << 32) + 7,
+        };
+        let claim = Saved::claim(Some(&previous));
+        assert_eq!((claim.epoch, claim.checkpoint), (5, Some(Checkpoint::at(120))));
+        let late = Saved {
+            seq: previous.seq + 1,
+            ..previous.clone()
+        };
+        assert!(claim.seq > late.seq && claim.seq > first.seq);
+        // State saved before sequences counted within epochs.
+        let legacy = Saved {
+            epoch: 9,
+            checkpoint: None,
+            seq: 1_000,
+        };
+        assert_eq!(Saved::claim(Some(&legacy)).seq, 10 << 32);
+    }
 }
