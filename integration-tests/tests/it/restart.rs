@@ -133,3 +133,104 @@ async fn without_state_a_partition_resumes_from_the_committed_offset() -> anyhow
     b.stop()?;
     Ok(())
 }
+
+/// A partition's state too large for one INSERT block is written in
+/// several, its checkpoint row last. If the process dies after the first
+/// blocks landed, their series rows are newer than any checkpoint: the
+/// partition resumes from the checkpoint before, with the histories saved
+/// with that one, not a mix of two checkpoints' histories.
+#[actix::test]
+async fn series_rows_newer_than_the_checkpoint_are_not_its_state() -> anyhow::Result<()> {
+    use reactor::aggregate::{SeriesHistory, SeriesKind};
+    use reactor::event::EngagementKind;
+    use reactor::pipeline::{Checkpoint, SeriesSnapshot};
+    use reactor::rollup::{Dimensions, Metric};
+    use reactor::sink::clickhouse::state::{load_partition, Saved};
+    use reactor::sink::clickhouse::When;
+
+    let env = TestEnv::new("state", &crate::without_idle_closing()).await?;
+    let deps = integration_tests::shell::partition_deps(
+        &env,
+        &env.services.clickhouse,
+        Duration::from_secs(3),
+    )
+    .await?;
+    let settings = deps.settings.pipelines[&reactor::event::TopicKind::Engagement];
+    let topic = env.config.topics.engagement.clone();
+    let snapshot = |campaign: &str, value: f64| {
+        let mut history = SeriesHistory::default();
+        let _verdict = history.close_window(1, value, SeriesKind::Count, &settings.history);
+        SeriesSnapshot {
+            metric: Metric::Engagement(EngagementKind::View),
+            dimensions: Dimensions {
+                campaign_id: campaign.into(),
+                content_id: "content".into(),
+                channel: "web".into(),
+            },
+            history: Some(history),
+        }
+    };
+    let write = |saved: Saved, series: Vec<SeriesSnapshot>| {
+        let writer = deps.writer.clone();
+        let topic = topic.clone();
+        async move {
+            writer
+                .write_state(&topic, 0, &saved, &series, When::Now)
+                .await?
+                .await?
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    };
+    let load = || {
+        let client = env.clickhouse();
+        let (group, topic) = (env.config.kafka.group_id.clone(), topic.clone());
+        async move {
+            let mut loaded =
+                load_partition(&client, &group, &topic, 0, Duration::from_secs(10)).await?;
+            loaded
+                .series
+                .sort_by(|a, b| a.dimensions.campaign_id.cmp(&b.dimensions.campaign_id));
+            anyhow::Ok((loaded.saved, loaded.series))
+        }
+    };
+
+    let first = Saved {
+        epoch: 1,
+        checkpoint: Some(Checkpoint::at(10)),
+        seq: (1 << 32) + 1,
+    };
+    write(first.clone(), vec![snapshot("a", 1.0), snapshot("b", 2.0)]).await?;
+    // The next write's first block: a series row, its checkpoint row lost.
+    let newer = serde_json::to_string(&snapshot("a", 50.0).history)?;
+    env.clickhouse()
+        .query(
+            "INSERT INTO partition_state \
+             SELECT consumer_group, topic, partition, metric, campaign_id, content_id, channel, \
+                    seq + 1, ?, updated_at \
+             FROM partition_state WHERE topic = ? AND campaign_id = 'a'",
+        )
+        .bind(newer)
+        .bind(&topic)
+        .execute()
+        .await?;
+    assert_eq!(
+        load().await?,
+        (
+            Some(first.clone()),
+            vec![snapshot("a", 1.0), snapshot("b", 2.0)]
+        )
+    );
+
+    // That write again, whole: its checkpoint and its series.
+    let second = Saved {
+        seq: first.seq + 1,
+        checkpoint: Some(Checkpoint::at(20)),
+        ..first
+    };
+    write(second.clone(), vec![snapshot("a", 50.0)]).await?;
+    assert_eq!(
+        load().await?,
+        (Some(second), vec![snapshot("a", 50.0), snapshot("b", 2.0)])
+    );
+    Ok(())
+}

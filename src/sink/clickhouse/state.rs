@@ -48,7 +48,9 @@ pub struct Loaded {
 
 /// Reads the state of `topic`/`partition` for `group`, each query bounded by
 /// `timeout`. A row that does not parse is an error: resuming from a guess
-/// could count records twice.
+/// could count records twice. Series rows newer than the checkpoint (a
+/// write whose checkpoint row did not land, or one landing between the two
+/// queries) are not its state and are left out.
 pub async fn load_partition(
     client: &::clickhouse::Client,
     group: &str,
@@ -92,12 +94,14 @@ pub async fn load_partition(
             "SELECT metric, campaign_id, content_id, channel, argMax(body, seq) AS newest \
              FROM partition_state \
              WHERE consumer_group = ? AND topic = ? AND partition = ? AND metric != '' \
+                   AND seq <= ? \
              GROUP BY metric, campaign_id, content_id, channel \
              HAVING newest != ''",
         )
         .bind(group)
         .bind(topic)
         .bind(partition)
+        .bind(saved.as_ref().map_or(0, |s| s.seq))
         .fetch_all::<SeriesRow>();
     let series = tokio::time::timeout(timeout, series)
         .await
@@ -140,7 +144,10 @@ mod tests {
             seq: (4 << 32) + 7,
         };
         let claim = Saved::claim(Some(&previous));
-        assert_eq!((claim.epoch, claim.checkpoint), (5, Some(Checkpoint::at(120))));
+        assert_eq!(
+            (claim.epoch, claim.checkpoint),
+            (5, Some(Checkpoint::at(120)))
+        );
         let late = Saved {
             seq: previous.seq + 1,
             ..previous.clone()

@@ -123,7 +123,10 @@ impl RollupWriter {
     /// Queues a partition's state: its checkpoint row (`saved`) and the
     /// series histories saved with it, all written with `saved.seq` in one
     /// INSERT (one block: visible together or not at all), `when` says. The
-    /// [`Ack`] resolves once written.
+    /// [`Ack`] resolves once written. The checkpoint row goes last: a state
+    /// too large for one block is inserted as several, and if only the
+    /// first land, their series rows are newer than any checkpoint, which
+    /// the loader ignores ([`super::state::load_partition`]).
     pub async fn write_state(
         &self,
         topic: &str,
@@ -133,16 +136,16 @@ impl RollupWriter {
         when: When,
     ) -> Result<Ack, SinkError> {
         let mut rows = Vec::with_capacity(series.len() + 1);
-        rows.push(
-            StateRow::checkpoint(&self.group, topic, partition, saved)
-                .map_err(SinkError::Encode)?,
-        );
         for snapshot in series {
             rows.push(
                 StateRow::series(&self.group, topic, partition, snapshot, saved.seq)
                     .map_err(SinkError::Encode)?,
             );
         }
+        rows.push(
+            StateRow::checkpoint(&self.group, topic, partition, saved)
+                .map_err(SinkError::Encode)?,
+        );
         self.submit(Vec::new(), rows, when).await
     }
 
