@@ -17,6 +17,9 @@ use config::{Environment, File, FileFormat};
 
 use super::{Config, Problems};
 
+/// Settings that are lists: comma-separated in the environment.
+const LIST_KEYS: [&str; 2] = ["kafka.brokers", "derived.rollup_metrics"];
+
 /// The documented defaults, embedded so the binary runs without any file.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
@@ -41,10 +44,26 @@ pub fn load(
     file: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let env: HashMap<String, String> = env
+    let mut env: HashMap<String, String> = env
         .into_iter()
         .filter(|(key, _)| key.starts_with("REACTOR__"))
         .collect();
+    // Lists are split here; every other value stays the string it was
+    // (a password "007" or a group id "0123" is not a number), and is
+    // converted only where the setting is a number or a boolean.
+    let mut lists = Vec::new();
+    for key in LIST_KEYS {
+        let name = format!("REACTOR__{}", key.replace('.', "__").to_uppercase());
+        if let Some(value) = env.remove(&name) {
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect();
+            lists.push((key, items));
+        }
+    }
     let mut builder =
         config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
     if let Some(path) = file {
@@ -54,12 +73,11 @@ pub fn load(
         Environment::with_prefix("REACTOR")
             .prefix_separator("__")
             .separator("__")
-            .list_separator(",")
-            .with_list_parse_key("kafka.brokers")
-            .with_list_parse_key("derived.rollup_metrics")
-            .try_parsing(true)
             .source(Some(env)),
     );
+    for (key, items) in lists {
+        builder = builder.set_override(key, items)?;
+    }
     let mut config: Config = builder.build()?.try_deserialize()?;
     read_files(&mut config)?;
     config.validate()?;

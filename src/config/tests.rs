@@ -44,6 +44,44 @@ fn file_overrides_defaults_and_env_overrides_file() {
 }
 
 #[test]
+fn environment_strings_stay_as_written_and_typed_settings_still_parse() {
+    let config = load(
+        None,
+        env(&[
+            ("REACTOR__KAFKA__GROUP_ID", "0123"),
+            ("REACTOR__CLICKHOUSE__PASSWORD", "007"),
+            ("REACTOR__CLICKHOUSE__USER", "TRUE"),
+            ("REACTOR__SCHEMA_REGISTRY__USERNAME", "00"),
+            ("REACTOR__SCHEMA_REGISTRY__PASSWORD", "12345678901234567890"),
+            ("REACTOR__KAFKA__SASL__MECHANISM", "PLAIN"),
+            ("REACTOR__KAFKA__SASL__USERNAME", "1.0e3"),
+            ("REACTOR__KAFKA__SASL__PASSWORD", "+5"),
+            ("REACTOR__KAFKA__BROKERS", "b:2"),
+            ("REACTOR__CLICKHOUSE__BATCH_MAX_ROWS", "7"),
+            ("REACTOR__CLICKHOUSE__CREATE_SCHEMA", "false"),
+            ("REACTOR__ANOMALY__THRESHOLD", "3.5"),
+            ("REACTOR__WINDOWS__SIZE", "5m"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.kafka.group_id, "0123");
+    assert_eq!(config.clickhouse.password.expose(), "007");
+    assert_eq!(config.clickhouse.user, "TRUE");
+    assert_eq!(config.schema_registry.username, "00");
+    assert_eq!(
+        config.schema_registry.password.expose(),
+        "12345678901234567890"
+    );
+    assert_eq!(config.kafka.sasl.username, "1.0e3");
+    assert_eq!(config.kafka.sasl.password.expose(), "+5");
+    assert_eq!(config.kafka.brokers, vec!["b:2"]);
+    assert_eq!(config.clickhouse.batch_max_rows, 7);
+    assert!(!config.clickhouse.create_schema);
+    assert!((config.anomaly.threshold - 3.5).abs() < f64::EPSILON);
+    assert_eq!(config.windows.size, Duration::from_secs(300));
+}
+
+#[test]
 fn rollup_metrics_from_the_file_or_the_environment_and_not_with_rollup_events_off() {
     let config = load_str("[derived]\nrollup_metrics = [\"engagement.click\"]\n", &[]).unwrap();
     assert_eq!(config.derived.rollup_metrics, vec!["engagement.click"]);
