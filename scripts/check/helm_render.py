@@ -27,6 +27,7 @@ any failure.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import copy
 import functools
 import json
@@ -564,6 +565,11 @@ def check_replay(r: Rendered) -> str:
     assert ("--include-late" in c["args"]) == replay["includeLate"], "--include-late"
     assert spec["restartPolicy"] == "Never", "a replay Job must not restart in place"
     assert "helm.sh/hook" not in job["metadata"].get("annotations", {}), "replay is not a hook"
+    # Named after what it replays: another range or option, another Job.
+    run = "|".join([replay["from"], replay["to"], ",".join(replay["topics"]),
+                    str(replay["includeLate"]).lower(), str(replay.get("dryRun", False)).lower()])
+    digest = hashlib.sha256(run.encode()).hexdigest()[:10]
+    assert job["metadata"]["name"].endswith(f"-replay-{digest}"), f"name: {job['metadata']['name']}"
     return f"{job['metadata']['name']}: {' '.join(c['args'][2:])}"
 
 
@@ -600,6 +606,7 @@ VARIANT_ENV_SECRETS = {
     "autoscaling": {"keda": {"enabled": True, "maxReplicaCount": 6, "topics": ["content.events"]}},
     "podDisruptionBudget": {"minAvailable": "50%", "unhealthyPodEvictionPolicy": "AlwaysAllow"},
     "config": {"trend": {"threshold": 12.5}, "anomaly": {"alpha": 0.1, "warm_up": 20},
+               "limits": {"max_keys_per_partition": 500000},
                "kafka": {"properties": {"socket.keepalive.enable": "true"}}},
     "env": [{"name": "RUST_BACKTRACE", "value": "1"}],
 }
@@ -641,6 +648,8 @@ NEGATIVE_TEMPLATE = [
      {"config": {"kafka": {"properties": {"sasl.password": "hunter2"}}}}, "secrets must not go into the ConfigMap"),
     ("chart-managed key in config (config.kafka.brokers)",
      {"config": {"kafka": {"brokers": ["x:9092"]}}}, "managed by the chart"),
+    ("chart-managed key in config (config.kafka.prefetch_kbytes_per_partition)",
+     {"config": {"kafka": {"prefetch_kbytes_per_partition": 1024}}}, "kafka.prefetchKbytesPerPartition"),
     ("SASL without existingSecret", {"kafka": {"sasl": {"mechanism": "PLAIN", "username": "u"}}},
      "existingSecret is empty"),
     ("mTLS cert without key",

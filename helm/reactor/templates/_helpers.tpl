@@ -447,6 +447,7 @@ topics of config.topics with Reactor's defaults.
   "kafka.group_id" "kafka.groupId"
   "kafka.tls" "kafka.tls"
   "kafka.sasl" "kafka.sasl"
+  "kafka.prefetch_kbytes_per_partition" "kafka.prefetchKbytesPerPartition"
   "clickhouse.url" "clickhouse.url"
   "clickhouse.user" "clickhouse.user"
   "clickhouse.password_file" "clickhouse.existingSecret"
