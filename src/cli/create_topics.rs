@@ -13,9 +13,11 @@ pub struct CreateTopicsArgs {
     /// Partitions of each new topic.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
-    /// Replication factor of each new topic.
-    #[arg(long, default_value_t = 1)]
-    pub replication: i32,
+    /// Replication factor of each new topic; by default the brokers'
+    /// `default.replication.factor` (Kafka 2.4 or later; give it for older
+    /// brokers).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub replication: Option<i32>,
 }
 
 pub(super) fn main(config: Option<&Path>, args: &CreateTopicsArgs) -> anyhow::Result<()> {
@@ -38,12 +40,13 @@ pub(super) fn main(config: Option<&Path>, args: &CreateTopicsArgs) -> anyhow::Re
             &config.kafka,
             &names,
             args.partitions,
-            args.replication,
+            // -1: the brokers' default (KIP-464).
+            args.replication.unwrap_or(-1),
         ))
         .with_context(|| {
             format!(
                 "cannot create topics on {} (are the brokers up, and do kafka.tls and kafka.sasl \
-                 match their listener?)",
+                 match their listener? Brokers before Kafka 2.4 need --replication)",
                 config.kafka.brokers.join(",")
             )
         })?;

@@ -65,3 +65,70 @@ fn secrets_are_masked_when_printing_the_configuration() {
     );
     assert!(!text.contains("hunter2"));
 }
+
+/// `create-topics` creates what is missing, with the brokers' default
+/// replication unless told otherwise, and says what exists.
+#[test]
+fn create_topics_creates_what_is_missing_with_the_brokers_replication() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let services = integration_tests::Services::from_env();
+    let prefix = format!("it-create-topics-{:08x}", rand::random::<u32>());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reactor.toml");
+    let names = [
+        "content",
+        "engagement",
+        "conversion",
+        "rollups",
+        "anomalies",
+        "trends",
+        "dead_letter",
+        "late",
+    ];
+    let topics: String = names
+        .iter()
+        .map(|n| format!("{n} = \"{prefix}.{n}\"\n"))
+        .collect();
+    std::fs::write(
+        &path,
+        format!(
+            "[kafka]\nbrokers = [\"{}\"]\n[topics]\n{topics}",
+            services.kafka
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(reactor_binary().unwrap())
+            .args(["--config", path.to_str().unwrap(), "create-topics"])
+            .args(args)
+            .env_remove("REACTOR__KAFKA__BROKERS")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    let (ok, text) = run(&["--replication", "0"]);
+    assert!(!ok && text.contains("--replication"), "{text}");
+    let (ok, text) = run(&["--partitions", "3"]);
+    assert!(ok, "{text}");
+    assert_eq!(text.matches(" created  ").count(), names.len(), "{text}");
+    let (ok, text) = run(&[]);
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("  exists  ").count(), names.len(), "{text}");
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &services.kafka)
+        .create()
+        .unwrap();
+    let topic = format!("{prefix}.engagement");
+    let metadata = consumer
+        .fetch_metadata(Some(&topic), std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(metadata.topics()[0].partitions().len(), 3);
+}
