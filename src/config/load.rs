@@ -28,12 +28,32 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 #[non_exhaustive]
 pub enum ConfigError {
     /// A file or variable could not be read or parsed, or a key is unknown or
-    /// has the wrong type.
-    #[error("cannot load configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    /// has the wrong type. The message is the cause's (not a source of its
+    /// own: a report would print it twice), with a hint where it helps.
+    #[error("cannot load configuration: {0}{hint}", hint = load_hint(.0))]
+    Load(config::ConfigError),
     /// Values parsed but do not make sense together.
     #[error("invalid configuration:\n{0}")]
     Invalid(Problems),
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(error: config::ConfigError) -> Self {
+        ConfigError::Load(error)
+    }
+}
+
+/// What to do about a value that does not parse, where the parser's words
+/// do not say.
+fn load_hint(error: &config::ConfigError) -> &'static str {
+    let text = error.to_string();
+    if text.contains("does not have variant constructor") {
+        "; config/default.toml lists the accepted values of every setting"
+    } else if text.contains("expected a duration") {
+        "; durations are written like \"500ms\", \"30s\", \"5m\" or \"1h\""
+    } else {
+        ""
+    }
 }
 
 /// Loads the layered configuration and validates it.

@@ -44,6 +44,21 @@ fn file_overrides_defaults_and_env_overrides_file() {
 }
 
 #[test]
+fn values_that_do_not_parse_are_named_once_with_what_to_write() {
+    let err = load_str("[windows]\nsize = \"90x\"\n", &[]).unwrap_err();
+    let report = format!("{:?}", anyhow::Error::from(err));
+    assert_eq!(report.matches("expected a duration").count(), 1, "{report}");
+    assert!(report.contains("`windows.size`"), "{report}");
+    assert!(report.contains("\"30s\""), "{report}");
+    let err = load_str("[kafka]\nstart_from = \"beginning\"\n", &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("config/default.toml lists the accepted values"),
+        "{err}"
+    );
+}
+
+#[test]
 fn environment_strings_stay_as_written_and_typed_settings_still_parse() {
     let config = load(
         None,
