@@ -121,8 +121,8 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
 }
 
 fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
-    super::init_simple_logging();
     let config = super::load_config(config)?;
+    super::init_logging(&config);
     let topic = &config.topics.anomalies;
     // No consumer group: every partition is read from its beginning to the
     // end it had when we started (partition EOF), so nothing is missed and
@@ -213,6 +213,14 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
         "{matching} anomaly events{campaign} on {topic}, {shown} with |score| >= {}",
         args.min_score
     );
+    if !open.is_empty() {
+        let mut unfinished: Vec<i32> = open.into_iter().collect();
+        unfinished.sort_unstable();
+        anyhow::bail!(
+            "partitions {unfinished:?} of {topic} did not reach their end with nothing read for {:?}: the list above is incomplete; try a longer --timeout",
+            args.timeout
+        );
+    }
     Ok(())
 }
 

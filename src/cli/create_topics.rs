@@ -21,8 +21,8 @@ pub struct CreateTopicsArgs {
 }
 
 pub(super) fn main(config: Option<&Path>, args: &CreateTopicsArgs) -> anyhow::Result<()> {
-    super::init_simple_logging();
     let config = super::load_config(config)?;
+    super::init_logging(&config);
     let t = &config.topics;
     let names = [
         t.content.as_str(),

@@ -80,8 +80,8 @@ pub enum OutputFormat {
 }
 
 pub(super) fn main(config: Option<&Path>, args: &GenerateArgs) -> anyhow::Result<()> {
-    super::init_simple_logging();
     let config = super::load_config(config)?;
+    super::init_logging(&config);
     let span = args.span.unwrap_or_else(|| {
         if args.rate > 0.0 {
             Duration::from_secs_f64(args.count as f64 / args.rate)

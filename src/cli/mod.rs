@@ -78,11 +78,18 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::config::
     Ok(crate::config::load(path, std::env::vars())?)
 }
 
-/// Plain text logs for the short-lived subcommands.
-fn init_simple_logging() {
+/// Logs of the short-lived subcommands: in `log.format` (a Job's logs
+/// are collected like the service's), at `log.level` for Reactor's own
+/// logs when it is a bare level, its libraries logging warnings only.
+fn init_logging(config: &crate::config::Config) {
+    let level = &config.log.level;
     let log = crate::config::LogConfig {
-        format: crate::config::LogFormat::Text,
-        level: "warn,reactor=info".into(),
+        format: config.log.format,
+        level: if level.contains(['=', ',']) {
+            level.clone()
+        } else {
+            format!("warn,reactor={level}")
+        },
     };
     let _ignored = crate::telemetry::init_tracing(&log);
 }

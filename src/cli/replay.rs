@@ -64,8 +64,8 @@ fn kind(name: &str) -> anyhow::Result<TopicKind> {
 }
 
 pub(super) fn main(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result<()> {
-    super::init_simple_logging();
     let config = super::load_config(config)?;
+    super::init_logging(&config);
     let options = ReplayOptions {
         from: time("--from", &args.from)?,
         to: time("--to", &args.to)?,
