@@ -37,7 +37,7 @@ use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{KafkaConfig, StartFrom};
+use crate::config::KafkaConfig;
 use crate::telemetry::metrics;
 
 /// The consumer type Reactor uses.
@@ -362,13 +362,12 @@ pub fn create(kafka: &KafkaConfig, reply_timeout: Duration) -> KafkaResult<Creat
         .set("enable.auto.offset.store", "false")
         // The end of a partition is how a partition knows it is idle.
         .set("enable.partition.eof", "true")
-        .set(
-            "auto.offset.reset",
-            match kafka.start_from {
-                StartFrom::Earliest => "earliest",
-                StartFrom::Latest => "latest",
-            },
-        )
+        // Where a partition starts is always an explicit seek (its
+        // checkpoint, else `kafka.start_from`). This applies only when that
+        // offset is out of range (retention deleted it, the topic was
+        // recreated): the records still there are read, never skipped to
+        // the end, whatever `start_from` says.
+        .set("auto.offset.reset", "earliest")
         .set(
             "session.timeout.ms",
             kafka.session_timeout.as_millis().to_string(),
