@@ -11,7 +11,9 @@
 //! without killing it.
 //!
 //! Entries are per generation (one start of a partition in this process),
-//! so a stopping generation can never remove its successor's entry.
+//! so a stopping generation can never remove its successor's entry, and a
+//! generation's report that arrives after it was released (an actor still
+//! finishing a message) is ignored rather than bringing its entry back.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,8 +40,13 @@ pub struct Health {
     partitions: Mutex<Partitions>,
 }
 
-/// Each partition's generation and health.
-type Partitions = BTreeMap<(Arc<str>, i32), (u64, PartitionHealth)>;
+/// Each partition's generation and health, and the newest generation of
+/// each that was released.
+#[derive(Debug, Default)]
+struct Partitions {
+    health: BTreeMap<(Arc<str>, i32), (u64, PartitionHealth)>,
+    released: BTreeMap<(Arc<str>, i32), u64>,
+}
 
 impl Health {
     /// Health with the given stall timeout; not started yet.
@@ -47,7 +54,7 @@ impl Health {
         Health {
             started: AtomicBool::new(false),
             stall_timeout,
-            partitions: Mutex::new(BTreeMap::new()),
+            partitions: Mutex::new(Partitions::default()),
         }
     }
 
@@ -61,8 +68,17 @@ impl Health {
             .partitions
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let key = (Arc::clone(topic), partition);
+        if partitions
+            .released
+            .get(&key)
+            .is_some_and(|&released| generation <= released)
+        {
+            return; // a late report of a generation already gone
+        }
         let entry = partitions
-            .entry((Arc::clone(topic), partition))
+            .health
+            .entry(key)
             .or_insert((generation, health.clone()));
         if entry.0 <= generation {
             *entry = (generation, health);
@@ -105,6 +121,7 @@ impl Health {
         self.partitions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .health
             .get(&(Arc::clone(topic), partition))
             .filter(|(g, _)| *g == generation)
             .map(|(_, h)| h.clone())
@@ -118,9 +135,15 @@ impl Health {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let key = (Arc::clone(topic), partition);
-        if partitions.get(&key).is_some_and(|(g, _)| *g <= generation) {
-            let _removed = partitions.remove(&key);
+        if partitions
+            .health
+            .get(&key)
+            .is_some_and(|(g, _)| *g <= generation)
+        {
+            let _removed = partitions.health.remove(&key);
         }
+        let released = partitions.released.entry(key).or_insert(generation);
+        *released = (*released).max(generation);
     }
 
     /// `Ok` when ready; otherwise the reasons, one per problem.
@@ -132,6 +155,7 @@ impl Health {
             .partitions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .health
             .iter()
             .filter_map(|((topic, partition), (_, health))| match health {
                 PartitionHealth::Loading { since, problem } => Some(format!(
@@ -217,6 +241,25 @@ mod tests {
             health.readiness(t0).is_err(),
             "generation 2 is still loading"
         );
+        health.progress(&topic, 0, 2, t0);
+        assert!(health.readiness(t0).is_ok());
+    }
+
+    #[test]
+    fn a_report_after_the_release_does_not_bring_a_generation_back() {
+        let health = Health::new(Duration::from_secs(10));
+        health.set_started();
+        let topic: Arc<str> = Arc::from("t");
+        let t0 = Instant::now();
+        health.loading(&topic, 0, 1, t0, None);
+        health.forget(&topic, 0, 1);
+        // The actor was still handling a message when it was released.
+        health.progress(&topic, 0, 1, t0);
+        health.loading(&topic, 0, 1, t0, Some("late".into()));
+        assert!(health.readiness(t0 + Duration::from_secs(60)).is_ok());
+        // The partition comes back to this process: a new generation.
+        health.loading(&topic, 0, 2, t0, None);
+        assert!(health.readiness(t0).is_err());
         health.progress(&topic, 0, 2, t0);
         assert!(health.readiness(t0).is_ok());
     }
