@@ -139,7 +139,7 @@ async fn main() -> Result<()> {
         println!("start {generation}: serving again {took:.2?} after assignment, {tracked} series restored");
         let _ignored = cancel.send(true);
         let (reply, answer) = tokio::sync::oneshot::channel();
-        actor.do_send(reactor::actors::messages::Drain { reply });
+        actor.do_send(reactor::actors::messages::Drain { reply, lost: false });
         let _saved = answer.await;
         let _released = released.await;
     }

@@ -27,6 +27,10 @@ pub struct RecordBatch {
 pub struct Drain {
     /// Where the final state is sent.
     pub reply: oneshot::Sender<Option<Saved>>,
+    /// The assignment was lost (the group moved the partition without
+    /// waiting for this process): another start may own it already, so
+    /// this one's state writes are not inserted from now on.
+    pub lost: bool,
 }
 
 /// A partition actor has stopped (sent from its `stopped` hook).

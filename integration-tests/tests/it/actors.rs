@@ -122,7 +122,7 @@ async fn a_drain_under_a_stalled_sink_ends_by_its_deadline() -> Result<()> {
     let began = Instant::now();
     let _ignored = cancel.send(true);
     let (reply, answer) = oneshot::channel();
-    actor.do_send(Drain { reply });
+    actor.do_send(Drain { reply, lost: false });
     let saved = tokio::time::timeout(Duration::from_secs(10), answer)
         .await
         .context("the drain never answered")??;

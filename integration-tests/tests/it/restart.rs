@@ -5,9 +5,19 @@
 
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use integration_tests::expected::{rollups, stored_count};
+use integration_tests::proxy::{Fault, FaultProxy, Scope};
+use integration_tests::shell::partition_deps;
 use integration_tests::{eventually, TestEnv};
+use reactor::aggregate::{HistorySettings, SeriesHistory, SeriesKind};
+use reactor::event::{EngagementKind, TopicKind};
 use reactor::generate::publish::FormatMix;
+use reactor::pipeline::{Checkpoint, SeriesSnapshot};
+use reactor::rollup::{Dimensions, Metric};
+use reactor::sink::clickhouse::state::{load_partition, Saved};
+use reactor::sink::clickhouse::{RollupWriter, When};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_midway_and_restart_gives_exact_rollups() -> anyhow::Result<()> {
@@ -134,6 +144,54 @@ async fn without_state_a_partition_resumes_from_the_committed_offset() -> anyhow
     Ok(())
 }
 
+/// A view series' saved history after one window of `value`.
+fn snapshot(campaign: &str, value: f64, settings: &HistorySettings) -> SeriesSnapshot {
+    let mut history = SeriesHistory::default();
+    let _verdict = history.close_window(1, value, SeriesKind::Count, settings);
+    SeriesSnapshot {
+        metric: Metric::Engagement(EngagementKind::View),
+        dimensions: Dimensions {
+            campaign_id: campaign.into(),
+            content_id: "content".into(),
+            channel: "web".into(),
+        },
+        history: Some(history),
+    }
+}
+
+/// Writes the state of `topic`/0 and waits until it is written.
+async fn write_state(
+    writer: &RollupWriter,
+    topic: &str,
+    saved: &Saved,
+    series: &[SeriesSnapshot],
+) -> anyhow::Result<()> {
+    writer
+        .write_state(topic, 0, saved, series, When::Now)
+        .await?
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The state `topic`/0 resumes from, series in campaign order.
+async fn load_state(
+    env: &TestEnv,
+    topic: &str,
+) -> anyhow::Result<(Option<Saved>, Vec<SeriesSnapshot>)> {
+    let mut loaded = load_partition(
+        &env.clickhouse(),
+        &env.config.kafka.group_id,
+        topic,
+        0,
+        Duration::from_secs(10),
+    )
+    .await?;
+    loaded
+        .series
+        .sort_by(|a, b| a.dimensions.campaign_id.cmp(&b.dimensions.campaign_id));
+    Ok((loaded.saved, loaded.series))
+}
+
 /// A partition's state too large for one INSERT block is written in
 /// several, its checkpoint row last. If the process dies after the first
 /// blocks landed, their series rows are newer than any checkpoint: the
@@ -141,65 +199,19 @@ async fn without_state_a_partition_resumes_from_the_committed_offset() -> anyhow
 /// with that one, not a mix of two checkpoints' histories.
 #[actix::test]
 async fn series_rows_newer_than_the_checkpoint_are_not_its_state() -> anyhow::Result<()> {
-    use reactor::aggregate::{SeriesHistory, SeriesKind};
-    use reactor::event::EngagementKind;
-    use reactor::pipeline::{Checkpoint, SeriesSnapshot};
-    use reactor::rollup::{Dimensions, Metric};
-    use reactor::sink::clickhouse::state::{load_partition, Saved};
-    use reactor::sink::clickhouse::When;
-
     let env = TestEnv::new("state", &crate::without_idle_closing()).await?;
-    let deps = integration_tests::shell::partition_deps(
-        &env,
-        &env.services.clickhouse,
-        Duration::from_secs(3),
-    )
-    .await?;
-    let settings = deps.settings.pipelines[&reactor::event::TopicKind::Engagement];
+    let deps = partition_deps(&env, &env.services.clickhouse, Duration::from_secs(3)).await?;
+    let history = deps.settings.pipelines[&TopicKind::Engagement].history;
     let topic = env.config.topics.engagement.clone();
-    let snapshot = |campaign: &str, value: f64| {
-        let mut history = SeriesHistory::default();
-        let _verdict = history.close_window(1, value, SeriesKind::Count, &settings.history);
-        SeriesSnapshot {
-            metric: Metric::Engagement(EngagementKind::View),
-            dimensions: Dimensions {
-                campaign_id: campaign.into(),
-                content_id: "content".into(),
-                channel: "web".into(),
-            },
-            history: Some(history),
-        }
-    };
-    let write = |saved: Saved, series: Vec<SeriesSnapshot>| {
-        let writer = deps.writer.clone();
-        let topic = topic.clone();
-        async move {
-            writer
-                .write_state(&topic, 0, &saved, &series, When::Now)
-                .await?
-                .await?
-                .map_err(|e| anyhow::anyhow!("{e}"))
-        }
-    };
-    let load = || {
-        let client = env.clickhouse();
-        let (group, topic) = (env.config.kafka.group_id.clone(), topic.clone());
-        async move {
-            let mut loaded =
-                load_partition(&client, &group, &topic, 0, Duration::from_secs(10)).await?;
-            loaded
-                .series
-                .sort_by(|a, b| a.dimensions.campaign_id.cmp(&b.dimensions.campaign_id));
-            anyhow::Ok((loaded.saved, loaded.series))
-        }
-    };
+    let snapshot = |campaign: &str, value: f64| snapshot(campaign, value, &history);
 
     let first = Saved {
         epoch: 1,
         checkpoint: Some(Checkpoint::at(10)),
         seq: (1 << 32) + 1,
     };
-    write(first.clone(), vec![snapshot("a", 1.0), snapshot("b", 2.0)]).await?;
+    let series = [snapshot("a", 1.0), snapshot("b", 2.0)];
+    write_state(&deps.writer, &topic, &first, &series).await?;
     // The next write's first block: a series row, its checkpoint row lost.
     let newer = serde_json::to_string(&snapshot("a", 50.0).history)?;
     env.clickhouse()
@@ -214,11 +226,8 @@ async fn series_rows_newer_than_the_checkpoint_are_not_its_state() -> anyhow::Re
         .execute()
         .await?;
     assert_eq!(
-        load().await?,
-        (
-            Some(first.clone()),
-            vec![snapshot("a", 1.0), snapshot("b", 2.0)]
-        )
+        load_state(&env, &topic).await?,
+        (Some(first.clone()), series.to_vec())
     );
 
     // That write again, whole: its checkpoint and its series.
@@ -227,10 +236,65 @@ async fn series_rows_newer_than_the_checkpoint_are_not_its_state() -> anyhow::Re
         checkpoint: Some(Checkpoint::at(20)),
         ..first
     };
-    write(second.clone(), vec![snapshot("a", 50.0)]).await?;
+    write_state(&deps.writer, &topic, &second, &[snapshot("a", 50.0)]).await?;
     assert_eq!(
-        load().await?,
+        load_state(&env, &topic).await?,
         (Some(second), vec![snapshot("a", 50.0), snapshot("b", 2.0)])
     );
+    Ok(())
+}
+
+/// A start that gives its partition up without waiting for its writes (a
+/// drain that timed out, an assignment lost) fences its state writes: one
+/// still being retried when ClickHouse answers again is dropped, so it
+/// cannot land after a successor's claim and mix into its state.
+#[actix::test]
+async fn a_fenced_state_write_does_not_land_later() -> anyhow::Result<()> {
+    let env = TestEnv::new("fence", &crate::without_idle_closing()).await?;
+    let proxy = FaultProxy::start(&env.services.clickhouse).await?;
+    let deps = partition_deps(&env, &proxy.url(), Duration::from_secs(3)).await?;
+    let history = deps.settings.pipelines[&TopicKind::Engagement].history;
+    let topic = env.config.topics.engagement.clone();
+
+    proxy.set(Fault::ServerError, Scope::Inserts);
+    let given_up = Saved {
+        epoch: 1,
+        checkpoint: Some(Checkpoint::at(10)),
+        seq: (1 << 32) + 1,
+    };
+    let ack = deps
+        .writer
+        .write_state(
+            &topic,
+            0,
+            &given_up,
+            &[snapshot("a", 1.0, &history)],
+            When::Now,
+        )
+        .await?;
+    eventually("the write to be refused", Duration::from_secs(10), || {
+        let refused = proxy.counts().refused.load(Ordering::Relaxed);
+        async move { Ok((refused > 0).then_some(())) }
+    })
+    .await?;
+    deps.writer.fence(&topic, 0, 1);
+    proxy.heal();
+    ack.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // The successor's claim, and what the partition resumes from.
+    let claim = Saved {
+        epoch: 2,
+        checkpoint: None,
+        seq: 2 << 32,
+    };
+    write_state(&deps.writer, &topic, &claim, &[]).await?;
+    assert_eq!(load_state(&env, &topic).await?, (Some(claim), Vec::new()));
+    let rows: u64 = env
+        .clickhouse()
+        .query("SELECT count() FROM partition_state WHERE seq < ?")
+        .bind(2_u64 << 32)
+        .fetch_one()
+        .await?;
+    assert_eq!(rows, 0, "the fenced write landed");
     Ok(())
 }

@@ -68,6 +68,20 @@ pub(super) async fn load(
     let group = deps.settings.group_id.clone();
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
 
+    // What an earlier start of the partition in this process still had
+    // queued (a restart after a failure, a drain that gave up) lands
+    // before the state is read, never after this start's claim. A write
+    // that fails is its start's concern, not this one's.
+    let flushed = async {
+        if let Ok(ack) = deps.writer.flush().await {
+            let _written = ack.await;
+        }
+    };
+    tokio::select! {
+        () = flushed => {},
+        () = &mut cancelled => return Err(NotLoaded::Cancelled),
+    }
+
     let loaded: Loaded = loop {
         let attempt =
             state::load_partition(&deps.clickhouse, &group, &topic, partition, CALL_TIMEOUT);

@@ -570,6 +570,15 @@ impl PartitionActor {
         }
     }
 
+    /// This start gives the partition up without waiting for its writes:
+    /// its state writes still queued must not land after a successor's
+    /// claim.
+    fn fence_state_writes(&self) {
+        if let Some(epoch) = self.life.epoch() {
+            self.deps.writer.fence(&self.topic, self.partition, epoch);
+        }
+    }
+
     fn finish_drain(&mut self, ctx: &mut Context<Self>) {
         if let Some(reply) = self.drain_reply.take() {
             let _ignored = reply.send(self.life.written().cloned());
@@ -760,6 +769,9 @@ impl Handler<Drain> for PartitionActor {
         if let Some(reader) = self.reader.take() {
             reader.abort();
         }
+        if msg.lost {
+            self.fence_state_writes();
+        }
         self.waiting.clear();
         self.life.drain();
         if self.life.shipments() > 0 {
@@ -769,6 +781,7 @@ impl Handler<Drain> for PartitionActor {
         self.exit = ExitReason::Drained;
         let _handle = ctx.run_later(self.deps.settings.drain_timeout, |act, ctx| {
             warn!(parent: &act.span, shipments = act.life.shipments(), "drain timed out; stopping with writes in flight (the next owner re-reads them)");
+            act.fence_state_writes();
             act.finish_drain(ctx);
         });
         self.maybe_finish_drain(ctx);

@@ -310,6 +310,7 @@ impl Supervisor {
     fn drain(
         &mut self,
         partitions: Vec<TopicPartition>,
+        lost: bool,
         ctx: &mut Context<Self>,
     ) -> impl std::future::Future<Output = Vec<(TopicPartition, Option<Saved>)>> + use<> {
         let mut drains = Vec::new();
@@ -318,7 +319,7 @@ impl Supervisor {
             if let Some(running) = self.running.remove(&tp) {
                 let _ignored = running.cancel.send(true);
                 let (reply, answer) = oneshot::channel();
-                running.addr.do_send(Drain { reply });
+                running.addr.do_send(Drain { reply, lost });
                 self.release(&tp, running.generation, running.released.clone(), ctx);
                 drains.push((tp, answer, running.released));
             }
@@ -359,7 +360,7 @@ impl Supervisor {
         reply: std::sync::mpsc::SyncSender<Vec<(TopicPartition, i64)>>,
         ctx: &mut Context<Self>,
     ) {
-        let drained = self.drain(partitions, ctx);
+        let drained = self.drain(partitions, lost, ctx);
         ctx.wait(drained.into_actor(self).map(move |drained, _act, _ctx| {
             let commits = if lost { Vec::new() } else { to_commit(drained) };
             let _ignored = reply.send(commits);
@@ -483,7 +484,7 @@ impl Handler<Shutdown> for Supervisor {
     fn handle(&mut self, msg: Shutdown, ctx: &mut Context<Self>) {
         self.stopping = true;
         let everything: Vec<TopicPartition> = self.assigned.iter().cloned().collect();
-        let drained = self.drain(everything, ctx);
+        let drained = self.drain(everything, false, ctx);
         let consumer = Arc::clone(&self.deps.consumer);
         let finish = async move {
             let commits = to_commit(drained.await);

@@ -74,6 +74,37 @@ struct Request {
 pub struct RollupWriter {
     requests: mpsc::Sender<Request>,
     group: std::sync::Arc<str>,
+    fences: Fences,
+}
+
+/// Partitions whose state writes up to an epoch are no longer to be
+/// inserted: their start in this process gave up (a drain that timed out,
+/// an assignment lost), and another start may already have claimed them,
+/// so such a write landing late would be mixed into its successor's state.
+#[derive(Debug, Clone, Default)]
+struct Fences(Arc<std::sync::Mutex<std::collections::HashMap<(String, i32), u32>>>);
+
+impl Fences {
+    fn fence(&self, topic: &str, partition: i32, epoch: u32) {
+        let mut fenced = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = fenced.entry((topic.to_owned(), partition)).or_insert(epoch);
+        *entry = (*entry).max(epoch);
+    }
+
+    /// Whether `row` may still be inserted.
+    fn admits(&self, row: &StateRow) -> bool {
+        let fenced = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A write's epoch is its seq's high half (`Saved::claim`).
+        fenced
+            .get(&(row.topic.clone(), row.partition))
+            .is_none_or(|&epoch| row.seq >> 32 > u64::from(epoch))
+    }
 }
 
 impl std::fmt::Debug for Request {
@@ -94,14 +125,25 @@ impl RollupWriter {
         settings: WriterSettings,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (requests, receiver) = mpsc::channel(64);
-        let task = tokio::spawn(run(client, settings, receiver));
+        let fences = Fences::default();
+        let task = tokio::spawn(run(client, settings, receiver, fences.clone()));
         (
             RollupWriter {
                 requests,
                 group: group.into(),
+                fences,
             },
             task,
         )
+    }
+
+    /// Drops, from now on, the state writes of `topic`/`partition` from
+    /// `epoch` and before: queued ones, and ones being retried (an INSERT
+    /// already on its way cannot be recalled). For a start that gave up on
+    /// the partition; the acknowledgements of the dropped writes still
+    /// resolve.
+    pub fn fence(&self, topic: &str, partition: i32, epoch: u32) {
+        self.fences.fence(topic, partition, epoch);
     }
 
     /// Queues rollup rows, stamped with `version`, to be written `when`
@@ -188,6 +230,7 @@ async fn run(
     client: clickhouse::Client,
     settings: WriterSettings,
     mut receiver: mpsc::Receiver<Request>,
+    fences: Fences,
 ) {
     // A request that would have taken its batch over `batch_max_rows`
     // starts the next one instead: INSERTs stay under the limit without
@@ -235,7 +278,7 @@ async fn run(
                 None => open = false,
             }
         }
-        batch.write(&client, &settings).await;
+        batch.write(&client, &settings, &fences).await;
     }
 }
 
@@ -260,8 +303,8 @@ impl Batch {
     /// Inserts every request; if that fails in a way retrying cannot fix,
     /// inserts each request alone, so one partition's bad rows fail only
     /// that partition.
-    async fn write(self, client: &clickhouse::Client, settings: &WriterSettings) {
-        let result = insert_requests(client, &self.requests, settings).await;
+    async fn write(self, client: &clickhouse::Client, settings: &WriterSettings, fences: &Fences) {
+        let result = insert_requests(client, &self.requests, settings, fences).await;
         if result.is_ok() || self.requests.len() == 1 {
             let outcome = result.map_err(Arc::new);
             for request in self.requests {
@@ -274,7 +317,8 @@ impl Batch {
             "a shared ClickHouse insert failed; inserting each partition's rows alone"
         );
         for request in self.requests {
-            let alone = insert_requests(client, std::slice::from_ref(&request), settings).await;
+            let alone =
+                insert_requests(client, std::slice::from_ref(&request), settings, fences).await;
             let _receiver_gone = request.done.send(alone.map_err(Arc::new));
         }
     }
@@ -287,34 +331,59 @@ async fn insert_requests(
     client: &clickhouse::Client,
     requests: &[Request],
     settings: &WriterSettings,
+    fences: &Fences,
 ) -> Result<(), SinkError> {
     let rollups: Vec<&RollupRow> = requests.iter().flat_map(|r| &r.rollups).collect();
+    let all = |_: &RollupRow| true;
     for chunk in rollups.chunks(settings.batch_max_rows.max(1)) {
-        insert_with_retry(client, "rollups", chunk, settings.request_timeout).await?;
+        insert_with_retry(client, "rollups", chunk, &all, settings.request_timeout).await?;
     }
+    let admitted = |row: &StateRow| fences.admits(row);
     let mut group: Vec<&StateRow> = Vec::new();
     for request in requests {
         if !group.is_empty() && group.len() + request.state.len() > STATE_ROWS_PER_INSERT {
-            insert_with_retry(client, "partition_state", &group, settings.request_timeout).await?;
+            insert_with_retry(
+                client,
+                "partition_state",
+                &group,
+                &admitted,
+                settings.request_timeout,
+            )
+            .await?;
             group.clear();
         }
         group.extend(&request.state);
     }
     if !group.is_empty() {
-        insert_with_retry(client, "partition_state", &group, settings.request_timeout).await?;
+        insert_with_retry(
+            client,
+            "partition_state",
+            &group,
+            &admitted,
+            settings.request_timeout,
+        )
+        .await?;
     }
     Ok(())
 }
 
+/// Inserts the rows of `rows` that `keep` keeps, asked again before each
+/// attempt, retrying what retrying can fix.
 async fn insert_with_retry<T: RowOwned + RowWrite>(
     client: &clickhouse::Client,
     table: &'static str,
     rows: &[&T],
+    keep: &(dyn Fn(&T) -> bool + Sync),
     timeout: Duration,
 ) -> Result<(), SinkError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut attempt = 1u32;
     loop {
+        let kept: Vec<&T> = rows.iter().copied().filter(|row| keep(row)).collect();
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let rows = kept.as_slice();
         let started = Instant::now();
         match insert(client, table, rows, timeout).await {
             Ok(()) => {
