@@ -120,6 +120,20 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A partition actor stopped without draining or reporting a failure: a
+/// bug (a panic in one of its handlers, in the log). Its partition is
+/// restarted from its checkpoint, within the restart budget, rather than
+/// left unread while the process looks healthy.
+#[derive(Debug, thiserror::Error)]
+#[error("the partition stopped without draining or reporting a failure (a bug; the log shows the panic)")]
+pub struct StoppedUnexpectedly;
+
+impl Classified for StoppedUnexpectedly {
+    fn disposition(&self) -> Disposition {
+        Disposition::Retry
+    }
+}
+
 /// Why a partition actor stopped, reported to its supervisor from `stopped()`.
 #[derive(Debug, Clone)]
 pub enum ExitReason {

@@ -52,7 +52,7 @@ use ship::{Shipment, Sinks};
 use super::io::IoHandle;
 use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
 use crate::config::StartFrom;
-use crate::error::{ExitReason, Failure};
+use crate::error::{ExitReason, Failure, StoppedUnexpectedly};
 use crate::event::decode::Decoder;
 use crate::health::Health;
 use crate::kafka::consumer::{commit, ReactorConsumer, RebalanceContext};
@@ -259,7 +259,8 @@ impl PartitionActor {
             fetching: false,
             processed: false,
             drain_reply: None,
-            exit: ExitReason::Drained,
+            // Until a drain or a failure says otherwise.
+            exit: ExitReason::Failed(Failure::new("running", StoppedUnexpectedly)),
             loss,
             span,
         }
