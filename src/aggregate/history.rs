@@ -82,21 +82,25 @@ impl SeriesHistory {
 mod tests {
     use super::*;
 
-    #[test]
-    fn survives_a_round_trip_through_json_and_continues_identically() {
-        let settings = HistorySettings {
+    fn settings(warm_up: u32) -> HistorySettings {
+        HistorySettings {
             trend: TrendSettings {
                 windows: 5,
                 threshold: 3.0,
             },
             anomaly: AnomalySettings {
                 alpha: 0.1,
-                warm_up: 3,
+                warm_up,
                 threshold: 3.0,
                 quiet_windows: 50,
                 escalation: 4.0,
             },
-        };
+        }
+    }
+
+    #[test]
+    fn survives_a_round_trip_through_json_and_continues_identically() {
+        let settings = settings(3);
         let mut live = SeriesHistory::default();
         for (x, v) in [(1, 10.0), (2, 12.0), (3, 9.0), (4, 11.0)] {
             let _verdict = live.close_window(x, v, SeriesKind::Count, &settings);
@@ -118,19 +122,7 @@ mod tests {
 
     #[test]
     fn an_escalation_names_the_window_of_the_alarm_it_escalates_also_after_a_restore() {
-        let settings = HistorySettings {
-            trend: TrendSettings {
-                windows: 5,
-                threshold: 3.0,
-            },
-            anomaly: AnomalySettings {
-                alpha: 0.1,
-                warm_up: 30,
-                threshold: 3.0,
-                quiet_windows: 50,
-                escalation: 4.0,
-            },
-        };
+        let settings = settings(30);
         let mut live = SeriesHistory::default();
         // Positions with gaps: a series is folded in only when it has a row.
         let position = |i: i64| 1_000 + 3 * i;

@@ -4,12 +4,13 @@ use std::process::Command;
 
 use integration_tests::reactor_binary;
 
-fn check_config(toml: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, toml).unwrap();
+/// `reactor --config <config> <args>`: whether it succeeded, and what it
+/// printed (standard output, then standard error).
+fn reactor(config: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(reactor_binary().unwrap())
-        .args(["--config", path.to_str().unwrap(), "check-config"])
+        .arg("--config")
+        .arg(config)
+        .args(args)
         .env_remove("REACTOR__KAFKA__BROKERS")
         .output()
         .unwrap();
@@ -19,6 +20,13 @@ fn check_config(toml: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+fn check_config(toml: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, toml).unwrap();
+    reactor(&path, &["check-config"])
 }
 
 #[test]
@@ -98,20 +106,7 @@ fn create_topics_creates_what_is_missing_with_the_brokers_replication() {
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(reactor_binary().unwrap())
-            .args(["--config", path.to_str().unwrap(), "create-topics"])
-            .args(args)
-            .env_remove("REACTOR__KAFKA__BROKERS")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    };
+    let run = |args: &[&str]| reactor(&path, &[&["create-topics"], args].concat());
 
     let (ok, text) = run(&["--replication", "0"]);
     assert!(!ok && text.contains("--replication"), "{text}");

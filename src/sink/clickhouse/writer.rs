@@ -338,27 +338,25 @@ async fn insert_requests(
     for chunk in rollups.chunks(settings.batch_max_rows.max(1)) {
         insert_with_retry(client, "rollups", chunk, &all, settings.request_timeout).await?;
     }
-    let admitted = |row: &StateRow| fences.admits(row);
-    let mut group: Vec<&StateRow> = Vec::new();
+    // Whole requests per INSERT, up to the limit (one alone if larger).
+    let mut groups: Vec<Vec<&StateRow>> = vec![Vec::new()];
     for request in requests {
-        if !group.is_empty() && group.len() + request.state.len() > STATE_ROWS_PER_INSERT {
-            insert_with_retry(
-                client,
-                "partition_state",
-                &group,
-                &admitted,
-                settings.request_timeout,
-            )
-            .await?;
-            group.clear();
+        if groups
+            .last()
+            .is_some_and(|g| !g.is_empty() && g.len() + request.state.len() > STATE_ROWS_PER_INSERT)
+        {
+            groups.push(Vec::new());
         }
-        group.extend(&request.state);
+        if let Some(group) = groups.last_mut() {
+            group.extend(&request.state);
+        }
     }
-    if !group.is_empty() {
+    let admitted = |row: &StateRow| fences.admits(row);
+    for group in groups.iter().filter(|g| !g.is_empty()) {
         insert_with_retry(
             client,
             "partition_state",
-            &group,
+            group,
             &admitted,
             settings.request_timeout,
         )
