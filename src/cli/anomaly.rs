@@ -159,7 +159,9 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {topic}"))?;
     let mut open: HashSet<i32> = partitions.into_iter().collect();
     let mut avro = AvroEvents::new(&config)?;
-    println!("window_start\tmetric\tcampaign/content/channel\tobserved\texpected\tscore");
+    println!(
+        "window_start\tmetric\tcampaign/content/channel\tobserved\texpected\tscore\tescalates"
+    );
     let mut last = Instant::now();
     let (mut matching, mut shown) = (0u64, 0u64);
     while !open.is_empty() && last.elapsed() < args.timeout {
@@ -194,7 +196,7 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
         }
         shown += 1;
         println!(
-            "{}\t{}\t{}/{}/{}\t{}\t{:.2}\t{:.1}",
+            "{}\t{}\t{}/{}/{}\t{}\t{:.2}\t{:.1}\t{}",
             crate::event::EventTime::from_millis(event.window_start).to_rfc3339(),
             event.metric,
             event.campaign_id,
@@ -202,7 +204,8 @@ fn events_main(config: Option<&Path>, args: &EventsArgs) -> anyhow::Result<()> {
             event.channel,
             event.observed,
             event.expected,
-            event.score
+            event.score,
+            event.escalates.as_deref().unwrap_or("-")
         );
     }
     let campaign = args

@@ -64,7 +64,7 @@ async fn assert_cli_reads_anomaly_events_of_every_schema_version(
 ) -> anyhow::Result<()> {
     let line = |e: &AnomalyEvent| {
         format!(
-            "{}\t{}\t{}/{}/{}\t{}\t{:.2}\t{:.1}",
+            "{}\t{}\t{}/{}/{}\t{}\t{:.2}\t{:.1}\t{}",
             reactor::event::EventTime::from_millis(e.window_start).to_rfc3339(),
             e.metric,
             e.campaign_id,
@@ -72,7 +72,8 @@ async fn assert_cli_reads_anomaly_events_of_every_schema_version(
             e.channel,
             e.observed,
             e.expected,
-            e.score
+            e.score,
+            e.escalates.as_deref().unwrap_or("-")
         )
     };
     let listed = env
