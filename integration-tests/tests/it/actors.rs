@@ -69,6 +69,17 @@ fn view(offset: i64, seconds: i64) -> Result<Record> {
 
 #[actix::test]
 async fn a_drain_under_a_stalled_sink_ends_by_its_deadline() -> Result<()> {
+    drain_under_a_stalled_sink(false).await
+}
+
+/// A lost assignment (another member may own the partition already) is
+/// given up at once: nothing is waited for, no final checkpoint written.
+#[actix::test]
+async fn a_lost_partition_under_a_stalled_sink_is_given_up_at_once() -> Result<()> {
+    drain_under_a_stalled_sink(true).await
+}
+
+async fn drain_under_a_stalled_sink(lost: bool) -> Result<()> {
     let env = TestEnv::new("actor-drain", &Scenario::default()).await?;
     let proxy = FaultProxy::start(&env.services.clickhouse).await?;
     let deps = deps(&env, &proxy.url()).await?;
@@ -122,15 +133,22 @@ async fn a_drain_under_a_stalled_sink_ends_by_its_deadline() -> Result<()> {
     let began = Instant::now();
     let _ignored = cancel.send(true);
     let (reply, answer) = oneshot::channel();
-    actor.do_send(Drain { reply, lost: false });
+    actor.do_send(Drain { reply, lost });
     let saved = tokio::time::timeout(Duration::from_secs(10), answer)
         .await
         .context("the drain never answered")??;
     let took = began.elapsed();
-    assert!(
-        took >= Duration::from_millis(2_500) && took < Duration::from_secs(6),
-        "the drain took {took:?}; it waits for the stalled write until its 3 s deadline"
-    );
+    if lost {
+        assert!(
+            took < Duration::from_secs(1),
+            "the drain took {took:?}; a lost partition waits for nothing"
+        );
+    } else {
+        assert!(
+            took >= Duration::from_millis(2_500) && took < Duration::from_secs(6),
+            "the drain took {took:?}; it waits for the stalled write until its 3 s deadline"
+        );
+    }
     // Nothing was checkpointed past the claim: the next owner re-reads all.
     let saved = saved.context("the claim was written, so there is a state")?;
     assert_eq!((saved.epoch, saved.checkpoint), (1, None));

@@ -770,16 +770,22 @@ impl Handler<Drain> for PartitionActor {
         if let Some(reader) = self.reader.take() {
             reader.abort();
         }
-        if msg.lost {
-            self.fence_state_writes();
-        }
         self.waiting.clear();
         self.life.drain();
+        self.exit = ExitReason::Drained;
+        if msg.lost {
+            // Another start may own the partition already: nothing more of
+            // this one's is written as its state (a final checkpoint would
+            // land after the new owner's claim), and nothing is waited for;
+            // the new owner re-reads from the last checkpoint written.
+            self.fence_state_writes();
+            self.drain_reply = Some(msg.reply);
+            return self.finish_drain(ctx);
+        }
         if self.life.shipments() > 0 {
             self.spawn_io(ship::flush(self.sinks(ctx)));
         }
         self.drain_reply = Some(msg.reply);
-        self.exit = ExitReason::Drained;
         let _handle = ctx.run_later(self.deps.settings.drain_timeout, |act, ctx| {
             warn!(parent: &act.span, shipments = act.life.shipments(), "drain timed out; stopping with writes in flight (the next owner re-reads them)");
             act.fence_state_writes();
