@@ -99,16 +99,21 @@ pub fn load(
         builder = builder.set_override(key, items)?;
     }
     let mut config: Config = builder.build()?.try_deserialize()?;
-    read_files(&mut config)?;
-    config.validate()?;
-    Ok(config)
+    // Every problem at once: the files named, and the values.
+    let mut problems = Problems::default();
+    read_files(&mut config, &mut problems);
+    config.check(&mut problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
 }
 
 /// Reads the secrets given as files into their settings, and checks that
 /// every certificate or key file named exists, so a wrong mount is reported
 /// at start with its key rather than as a TLS failure later.
-fn read_files(config: &mut Config) -> Result<(), ConfigError> {
-    let mut problems = Problems::default();
+fn read_files(config: &mut Config, problems: &mut Problems) {
     let kafka = &mut config.kafka;
     let registry = &mut config.schema_registry;
     let clickhouse = &mut config.clickhouse;
@@ -150,10 +155,5 @@ fn read_files(config: &mut Config) -> Result<(), ConfigError> {
         if !file.is_empty() && !Path::new(file).is_file() {
             problems.push(key, format_args!("{file:?} is not a readable file"));
         }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid(problems))
     }
 }

@@ -68,16 +68,26 @@ impl Config {
     /// settings that depend on each other. Pure: no I/O.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Problems::default();
-        self.kafka.validate(&mut problems);
-        self.topics.validate(&mut problems);
-        self.schema_registry.validate(&mut problems);
-        self.windows.validate(&mut problems);
-        self.trend.validate(&mut problems);
-        self.anomaly.validate(&mut problems);
-        self.derived.validate(&mut problems);
-        self.limits.validate(&mut problems);
-        self.pipeline.validate(&mut problems);
-        self.clickhouse.validate(&mut problems);
+        self.check(&mut problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// [`Self::validate`], adding to `problems`.
+    pub(super) fn check(&self, problems: &mut Problems) {
+        self.kafka.validate(problems);
+        self.topics.validate(problems);
+        self.schema_registry.validate(problems);
+        self.windows.validate(problems);
+        self.trend.validate(problems);
+        self.anomaly.validate(problems);
+        self.derived.validate(problems);
+        self.limits.validate(problems);
+        self.pipeline.validate(problems);
+        self.clickhouse.validate(problems);
         if self.history.retention < self.windows.size {
             problems.push("history.retention", "must be at least windows.size");
         }
@@ -86,11 +96,6 @@ impl Config {
                 "derived.format",
                 "\"avro\" needs schema_registry.url to register the derived-event schemas; set it, or use \"json\"",
             );
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(problems))
         }
     }
 }

@@ -44,6 +44,21 @@ fn file_overrides_defaults_and_env_overrides_file() {
 }
 
 #[test]
+fn files_that_cannot_be_read_and_impossible_values_are_reported_together() {
+    let err = load(
+        None,
+        env(&[
+            ("REACTOR__CLICKHOUSE__TLS__CA_FILE", "/nonexistent/ca.pem"),
+            ("REACTOR__HISTORY__RETENTION", "1s"),
+        ]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("clickhouse.tls.ca_file"), "{text}");
+    assert!(text.contains("history.retention"), "{text}");
+}
+
+#[test]
 fn values_that_do_not_parse_are_named_once_with_what_to_write() {
     let err = load_str("[windows]\nsize = \"90x\"\n", &[]).unwrap_err();
     let report = format!("{:?}", anyhow::Error::from(err));
