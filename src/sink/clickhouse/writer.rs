@@ -15,6 +15,7 @@
 //! indefinitely; a failure retrying cannot fix is reported to every request
 //! of the batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -82,7 +83,7 @@ pub struct RollupWriter {
 /// an assignment lost), and another start may already have claimed them,
 /// so such a write landing late would be mixed into its successor's state.
 #[derive(Debug, Clone, Default)]
-struct Fences(Arc<std::sync::Mutex<std::collections::HashMap<(String, i32), u32>>>);
+struct Fences(Arc<std::sync::Mutex<HashMap<String, HashMap<i32, u32>>>>);
 
 impl Fences {
     fn fence(&self, topic: &str, partition: i32, epoch: u32) {
@@ -90,7 +91,11 @@ impl Fences {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = fenced.entry((topic.to_owned(), partition)).or_insert(epoch);
+        let entry = fenced
+            .entry(topic.to_owned())
+            .or_default()
+            .entry(partition)
+            .or_insert(epoch);
         *entry = (*entry).max(epoch);
     }
 
@@ -102,7 +107,8 @@ impl Fences {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // A write's epoch is its seq's high half (`Saved::claim`).
         fenced
-            .get(&(row.topic.clone(), row.partition))
+            .get(row.topic.as_str())
+            .and_then(|partitions| partitions.get(&row.partition))
             .is_none_or(|&epoch| row.seq >> 32 > u64::from(epoch))
     }
 }
@@ -334,9 +340,8 @@ async fn insert_requests(
     fences: &Fences,
 ) -> Result<(), SinkError> {
     let rollups: Vec<&RollupRow> = requests.iter().flat_map(|r| &r.rollups).collect();
-    let all = |_: &RollupRow| true;
     for chunk in rollups.chunks(settings.batch_max_rows.max(1)) {
-        insert_with_retry(client, "rollups", chunk, &all, settings.request_timeout).await?;
+        insert_with_retry(client, "rollups", chunk, None, settings.request_timeout).await?;
     }
     // Whole requests per INSERT, up to the limit (one alone if larger).
     let mut groups: Vec<Vec<&StateRow>> = vec![Vec::new()];
@@ -357,7 +362,7 @@ async fn insert_requests(
             client,
             "partition_state",
             group,
-            &admitted,
+            Some(&admitted),
             settings.request_timeout,
         )
         .await?;
@@ -365,23 +370,29 @@ async fn insert_requests(
     Ok(())
 }
 
-/// Inserts the rows of `rows` that `keep` keeps, asked again before each
-/// attempt, retrying what retrying can fix.
+/// Inserts `rows` (those `keep` keeps, if given, asked again before each
+/// attempt), retrying what retrying can fix.
 async fn insert_with_retry<T: RowOwned + RowWrite>(
     client: &clickhouse::Client,
     table: &'static str,
     rows: &[&T],
-    keep: &(dyn Fn(&T) -> bool + Sync),
+    keep: Option<&(dyn Fn(&T) -> bool + Sync)>,
     timeout: Duration,
 ) -> Result<(), SinkError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut attempt = 1u32;
     loop {
-        let kept: Vec<&T> = rows.iter().copied().filter(|row| keep(row)).collect();
-        if kept.is_empty() {
+        let kept: Vec<&T>;
+        let rows = match keep {
+            Some(keep) => {
+                kept = rows.iter().copied().filter(|row| keep(row)).collect();
+                kept.as_slice()
+            }
+            None => rows,
+        };
+        if rows.is_empty() {
             return Ok(());
         }
-        let rows = kept.as_slice();
         let started = Instant::now();
         match insert(client, table, rows, timeout).await {
             Ok(()) => {
