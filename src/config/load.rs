@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use config::{Environment, File, FileFormat};
+use config::{Environment, File, FileFormat, Map, Source as _, Value, ValueKind};
 
 use super::{Config, Problems};
 
@@ -27,11 +27,12 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A file or variable could not be read or parsed, or a key is unknown or
-    /// has the wrong type. The message is the cause's (not a source of its
-    /// own: a report would print it twice), with a hint where it helps.
-    #[error("cannot load configuration: {0}{hint}", hint = load_hint(.0))]
-    Load(config::ConfigError),
+    /// A file or variable could not be read or parsed, or keys are unknown
+    /// or have the wrong type: every such value found, in the order found.
+    /// The messages are the causes' (not sources of their own: a report
+    /// would print them twice), with a hint where it helps.
+    #[error("{}", LoadErrors(.0))]
+    Load(Vec<config::ConfigError>),
     /// Values parsed but do not make sense together.
     #[error("invalid configuration:\n{0}")]
     Invalid(Problems),
@@ -39,7 +40,25 @@ pub enum ConfigError {
 
 impl From<config::ConfigError> for ConfigError {
     fn from(error: config::ConfigError) -> Self {
-        ConfigError::Load(error)
+        ConfigError::Load(vec![error])
+    }
+}
+
+/// How [`ConfigError::Load`] reads: one error on the line, several as a list.
+struct LoadErrors<'a>(&'a [config::ConfigError]);
+
+impl std::fmt::Display for LoadErrors<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            [one] => write!(f, "cannot load configuration: {one}{}", load_hint(one)),
+            several => {
+                f.write_str("cannot load configuration:")?;
+                for error in several {
+                    write!(f, "\n  - {error}{}", load_hint(error))?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -98,7 +117,7 @@ pub fn load(
     for (key, items) in lists {
         builder = builder.set_override(key, items)?;
     }
-    let mut config: Config = builder.build()?.try_deserialize()?;
+    let mut config = deserialize(builder.build()?)?;
     // Every problem at once: the files named, and the values.
     let mut problems = Problems::default();
     read_files(&mut config, &mut problems);
@@ -108,6 +127,103 @@ pub fn load(
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+/// Most values that do not parse named in one report.
+const MOST_REPORTED: usize = 20;
+
+/// The merged settings as a [`Config`]. When a value does not parse, the
+/// loader goes on without it (an unknown key left out, any other value
+/// replaced by its built-in default) to find the next, so one attempt names
+/// every value to fix, not only the first.
+fn deserialize(merged: config::Config) -> Result<Config, ConfigError> {
+    let first = match merged.clone().try_deserialize() {
+        Ok(config) => return Ok(config),
+        Err(error) => error,
+    };
+    let defaults = File::from_str(DEFAULT_TOML, FileFormat::Toml).collect()?;
+    let mut tree = merged.collect()?;
+    let mut errors = vec![first];
+    while errors.len() < MOST_REPORTED {
+        let Some(last) = errors.last() else { break };
+        if !set_aside(&mut tree, &defaults, last) {
+            break;
+        }
+        let mut builder = config::Config::builder();
+        for (key, value) in &tree {
+            builder = builder.set_override(key.as_str(), value.clone())?;
+        }
+        match builder.build()?.try_deserialize::<Config>() {
+            Ok(_) => break,
+            Err(error) => errors.push(error),
+        }
+    }
+    Err(ConfigError::Load(errors))
+}
+
+/// Takes the value `error` is about out of `tree`: an unknown key is
+/// removed, any other value is replaced by its default (or removed if it has
+/// none). False if `error` names no value, or the value is not in `tree`.
+fn set_aside(
+    tree: &mut Map<String, Value>,
+    defaults: &Map<String, Value>,
+    error: &config::ConfigError,
+) -> bool {
+    let key = match error {
+        config::ConfigError::At { key, .. } | config::ConfigError::Type { key, .. } => {
+            key.as_deref()
+        }
+        _ => None,
+    };
+    // "kafka.brokers[1]": the list as a whole.
+    let key = key.map(|k| k.split('[').next().unwrap_or(k));
+    let mut path: Vec<&str> = key.map(|k| k.split('.').collect()).unwrap_or_default();
+    let message = error.to_string();
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    if let Some(field) = unknown {
+        path.push(field);
+    }
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let default = match unknown {
+        Some(_) => None,
+        None => table(defaults, parents).and_then(|t| t.get(*last)).cloned(),
+    };
+    let Some(map) = table_mut(tree, parents) else {
+        return false;
+    };
+    match default {
+        Some(value) => map.insert((*last).to_owned(), value).is_some(),
+        None => map.remove(*last).is_some(),
+    }
+}
+
+/// The table at `path` in `map`.
+fn table<'m>(mut map: &'m Map<String, Value>, path: &[&str]) -> Option<&'m Map<String, Value>> {
+    for part in path {
+        match &map.get(*part)?.kind {
+            ValueKind::Table(inner) => map = inner,
+            _ => return None,
+        }
+    }
+    Some(map)
+}
+
+/// [`table`], to change.
+fn table_mut<'m>(
+    mut map: &'m mut Map<String, Value>,
+    path: &[&str],
+) -> Option<&'m mut Map<String, Value>> {
+    for part in path {
+        match &mut map.get_mut(*part)?.kind {
+            ValueKind::Table(inner) => map = inner,
+            _ => return None,
+        }
+    }
+    Some(map)
 }
 
 /// Reads the secrets given as files into their settings, and checks that

@@ -146,6 +146,46 @@ fn rollup_metrics_from_the_file_or_the_environment_and_not_with_rollup_events_of
 }
 
 #[test]
+fn every_value_that_does_not_parse_is_named_in_one_report() {
+    let err = load_str(
+        "[windows]\nsize = \"1 mnute\"\nallowed_lateness = \"5 sekunden\"\n\
+         [kafka]\nbatch_max_messages = \"lots\"\nbrokerz = [\"a:1\"]\nstart_from = \"beginning\"\n\
+         [bogus]\nx = 1\n\
+         [clickhouse]\nflush_intervall = \"1s\"\nbatch_max_rows = -5\n",
+        &[("REACTOR__LOG__FORMAT", "yaml")],
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for named in [
+        "`windows.size`",
+        "`windows.allowed_lateness`",
+        "`kafka.batch_max_messages`",
+        "`brokerz`",
+        "`kafka.start_from`",
+        "`bogus`",
+        "`flush_intervall`",
+        "`clickhouse.batch_max_rows`",
+        "`log.format`",
+    ] {
+        assert_eq!(text.matches(named).count(), 1, "{named} in:\n{text}");
+    }
+    assert_eq!(text.lines().count(), 10, "{text}");
+    assert!(
+        text.starts_with("cannot load configuration:\n  - "),
+        "{text}"
+    );
+    // The hints stay with their values.
+    assert_eq!(
+        text.matches("durations are written like").count(),
+        2,
+        "{text}"
+    );
+    // One value: one line, as before.
+    let err = load_str("[windows]\nsize = \"1 mnute\"\n", &[]).unwrap_err();
+    assert_eq!(err.to_string().lines().count(), 1, "{err}");
+}
+
+#[test]
 fn unknown_key_is_an_error_naming_the_key() {
     let err = load_str("[kafka]\nbrokerz = [\"a:1\"]\n", &[]).unwrap_err();
     assert!(err.to_string().contains("brokerz"), "{err}");

@@ -12,6 +12,8 @@ fn reactor(config: &std::path::Path, args: &[&str]) -> (bool, String) {
         .arg(config)
         .args(args)
         .env_remove("REACTOR__KAFKA__BROKERS")
+        // Errors must read the same with backtraces asked for.
+        .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
     let text = format!(
@@ -45,6 +47,18 @@ fn check_config_accepts_the_defaults_and_names_each_problem() {
 
     let (ok, text) = check_config("[clickhouse]\npasword = \"x\"\n");
     assert!(!ok && text.contains("pasword"), "{text}");
+
+    // Every key that is unknown and value that does not parse, in one
+    // report, and no backtrace.
+    let (ok, text) = check_config(
+        "[windows]\nsize = \"a while\"\n[clickhouse]\npasword = \"x\"\n[kafka]\nbatch_max_messages = \"lots\"\n",
+    );
+    assert!(!ok, "{text}");
+    for named in ["`windows.size`", "`pasword`", "`kafka.batch_max_messages`"] {
+        assert!(text.contains(named), "{named} in:\n{text}");
+    }
+    assert!(!text.contains("backtrace"), "{text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
 
     let (ok, text) =
         check_config("[derived]\nrollup_metrics = [\"engagement.click\", \"engagement.clicks\"]\n");
