@@ -62,6 +62,54 @@ impl Checkpoint {
             ..Checkpoint::default()
         }
     }
+
+    /// This checkpoint, moved to where its partition can resume when the
+    /// partition, holding offsets `earliest..end` now, no longer holds its
+    /// offset:
+    ///
+    /// - before `earliest` (records deleted unread, by retention or by
+    ///   hand): resume at `earliest`, deciding the rest as before;
+    /// - past `end` (the topic was deleted and created again, or the broker
+    ///   lost records it had acknowledged): the offsets are another log's,
+    ///   so none of them may be skipped as read already. Resume at
+    ///   `earliest` with the watermark and the written windows kept: records
+    ///   of written windows are not counted again, later ones are, and
+    ///   records too old for the watermark are late. The idle closes, at
+    ///   the other log's offsets, are dropped.
+    pub fn placed(self, earliest: i64, end: i64) -> (Checkpoint, Placement) {
+        if self.offset < earliest {
+            let unread = earliest - self.offset;
+            let moved = Checkpoint {
+                offset: earliest,
+                ..self
+            };
+            (moved, Placement::Deleted { unread })
+        } else if self.offset > end {
+            let moved = Checkpoint {
+                offset: earliest,
+                idle_closes: Vec::new(),
+                ..self
+            };
+            (moved, Placement::PastEnd)
+        } else {
+            (self, Placement::Within)
+        }
+    }
+}
+
+/// Where a checkpoint's offset lay in its partition ([`Checkpoint::placed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Between the earliest offset and the end: the partition resumes there.
+    Within,
+    /// Before the earliest offset: `unread` records were deleted before
+    /// they were read.
+    Deleted {
+        /// Records between the checkpoint and the earliest offset.
+        unread: i64,
+    },
+    /// Past the end of the partition.
+    PastEnd,
 }
 
 /// One held offset: how many holders, and the watermark when its record
@@ -408,5 +456,43 @@ mod tests {
         assert!(t.release(15));
         assert_eq!(t.resume_offset(), Some(20));
         assert_eq!(t.held(), 0);
+    }
+
+    #[test]
+    fn a_checkpoint_the_partition_no_longer_holds_is_moved_to_its_start() {
+        let checkpoint = Checkpoint {
+            offset: 100,
+            watermark: Some(EventTime::from_millis(5_000)),
+            closed_through: Some(EventTime::from_millis(4_000)),
+            idle_closes: vec![120],
+        };
+        let within = checkpoint.clone().placed(50, 100);
+        assert_eq!(within, (checkpoint.clone(), Placement::Within));
+        assert_eq!(checkpoint.clone().placed(100, 300).1, Placement::Within);
+
+        // Deleted unread: resume at the earliest, deciding as before.
+        assert_eq!(
+            checkpoint.clone().placed(130, 300),
+            (
+                Checkpoint {
+                    offset: 130,
+                    ..checkpoint.clone()
+                },
+                Placement::Deleted { unread: 30 }
+            )
+        );
+        // Past the end: another log from its start; the watermark and the
+        // written windows kept, the other log's idle closes dropped.
+        assert_eq!(
+            checkpoint.clone().placed(0, 40),
+            (
+                Checkpoint {
+                    offset: 0,
+                    idle_closes: Vec::new(),
+                    ..checkpoint
+                },
+                Placement::PastEnd
+            )
+        );
     }
 }

@@ -45,7 +45,7 @@ mod interner;
 pub mod rejection;
 mod snapshots;
 
-pub use checkpoint::{version, BatchId, Checkpoint, CheckpointLedger, OffsetTracker};
+pub use checkpoint::{version, BatchId, Checkpoint, CheckpointLedger, OffsetTracker, Placement};
 use guard::ClockGuard;
 pub use guard::ClockQuorum;
 pub use interner::DimensionsId;

@@ -311,6 +311,47 @@ fn records_before_the_resume_offset_are_skipped() {
     assert_eq!((again.stats.duplicates, again.stats.json), (1, 1));
 }
 
+/// A checkpoint past the end of its partition (the topic was created
+/// again) is placed at the partition's start: no record of the new log is
+/// skipped as read already; windows the checkpoint had written are not
+/// counted again, and later windows are.
+#[test]
+fn a_checkpoint_past_the_end_resumes_at_the_start_of_the_new_log() {
+    let mut first = pipeline(0, None);
+    let out = first
+        .process(vec![record(0, 1_000, 1, 2), record(1, 61_000, 1, 2)])
+        .unwrap();
+    first.rollups_written(out.rollups.unwrap().id);
+    let written = first.checkpoint().unwrap();
+    assert!(written.closed_through.is_some(), "{written:?}");
+    let old_end = Checkpoint {
+        offset: 5_000,
+        ..written
+    };
+    let (start, placement) = old_end.placed(0, 3);
+    assert_eq!(placement, Placement::PastEnd);
+    let mut p = pipeline(0, Some(&start));
+    let out = p
+        .process(vec![
+            record(0, 2_000, 1, 2),   // a window written before: not recounted
+            record(1, 62_000, 1, 2),  // the open window
+            record(2, 125_000, 1, 2), // a later one
+        ])
+        .unwrap();
+    assert_eq!(out.stats.duplicates, 0);
+    assert_eq!(out.stats.already_written, 1);
+    assert_eq!(out.stats.json, 3);
+    let rows: Vec<_> = out
+        .rollups
+        .unwrap()
+        .rows
+        .iter()
+        .filter(|r| r.metric == "engagement.view")
+        .map(|r| (r.window_start.as_millis() - BASE, r.count))
+        .collect();
+    assert_eq!(rows, vec![(MINUTE, 1)]);
+}
+
 #[test]
 fn late_events_go_to_the_side_topic_with_a_reason_and_hold_their_offset() {
     let mut s = settings(0);

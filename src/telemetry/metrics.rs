@@ -46,6 +46,11 @@ pub const ASSIGNED_PARTITIONS: &str = "reactor_assigned_partitions";
 pub const PARTITION_LOAD_DURATION: &str = "reactor_partition_load_duration_seconds";
 /// Partition actor restarts after a failure.
 pub const PARTITION_RESTARTS: &str = "reactor_partition_restarts_total";
+/// Partitions that resumed elsewhere than their checkpoint, because the
+/// checkpoint's offset was no longer in the partition, by reason.
+pub const OFFSET_RESETS: &str = "reactor_offset_resets_total";
+/// Records deleted from a partition before Reactor read them.
+pub const RECORDS_DELETED_UNREAD: &str = "reactor_records_deleted_unread_total";
 /// Failed schema registry requests (retried).
 pub const SCHEMA_REGISTRY_ERRORS: &str = "reactor_schema_registry_errors_total";
 /// Build information; the value is always 1.
@@ -150,6 +155,16 @@ fn describe() {
         "Partition actors restarted after a failure."
     );
     describe_counter!(
+        OFFSET_RESETS,
+        Unit::Count,
+        "Partitions that resumed elsewhere than their checkpoint because its offset was no longer in the partition, by reason (deleted_before_read, past_end)."
+    );
+    describe_counter!(
+        RECORDS_DELETED_UNREAD,
+        Unit::Count,
+        "Records deleted from a partition (retention, deleted records) between Reactor's checkpoint and the partition's earliest offset: never read."
+    );
+    describe_counter!(
         SCHEMA_REGISTRY_ERRORS,
         Unit::Count,
         "Failed schema registry requests; each is retried."
@@ -195,6 +210,15 @@ pub fn batch(topic: &str, partition: i32, stats: BatchCounts) {
     if stats.windows_closed > 0 {
         counter!(WINDOWS_CLOSED, "topic" => topic).increment(stats.windows_closed);
     }
+}
+
+/// Counts a partition resumed elsewhere than its checkpoint, and the records
+/// that were deleted before they were read (0 for `past_end`).
+pub fn offset_reset(topic: &str, partition: i32, reason: &'static str, unread: u64) {
+    let (topic, partition) = (topic.to_owned(), partition.to_string());
+    counter!(OFFSET_RESETS, "topic" => topic.clone(), "partition" => partition.clone(), "reason" => reason)
+        .increment(1);
+    counter!(RECORDS_DELETED_UNREAD, "topic" => topic, "partition" => partition).increment(unread);
 }
 
 /// Counts a dead letter.

@@ -144,6 +144,94 @@ async fn without_state_a_partition_resumes_from_the_committed_offset() -> anyhow
     Ok(())
 }
 
+/// Every checkpoint lies past the end of its partition, as when a topic
+/// was deleted and created again or the broker lost acknowledged records:
+/// the offsets are taken for another log's, so the partitions are read
+/// from their start, nothing skipped as read already, and, since the log
+/// here is in fact the same, the rows come out exact in every column (the
+/// windows the checkpoints had written are not counted again; trend and
+/// anomaly go on from the saved histories). Each reset is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_past_the_end_of_its_partition_is_read_from_the_start() -> anyhow::Result<()> {
+    let scenario = crate::without_idle_closing();
+    let env = TestEnv::new("pastend", &scenario).await?;
+    let events = crate::events(31, 30_000);
+    let expected = rollups(&events, 60);
+    let (first, second) = events.split_at(events.len() / 2);
+    let publisher = env.publisher().await?;
+    let mut a = env.start_reactor("a")?;
+    let json = FormatMix::Json;
+    let _report = publisher
+        .publish(json.assign(first.to_vec()), None, None)
+        .await?;
+    let client = env.clickhouse();
+    eventually("the first half's windows", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move { Ok((stored_count(&client).await.unwrap_or(0) > 1_000).then_some(())) }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    a.stop()?; // drains: final checkpoints
+
+    // Every checkpoint moved a million offsets on, past the end.
+    let checkpoints: Vec<(String, String, i32, u64, String)> = client
+        .query(
+            "SELECT consumer_group, topic, partition, max(seq), argMax(body, seq) \
+             FROM partition_state WHERE metric = '' \
+             GROUP BY consumer_group, topic, partition",
+        )
+        .fetch_all()
+        .await?;
+    let mut moved = 0_u32;
+    for (group, topic, partition, seq, body) in checkpoints {
+        let mut body: serde_json::Value = serde_json::from_str(&body)?;
+        let Some(offset) = body["checkpoint"]["offset"].as_i64() else {
+            continue;
+        };
+        body["checkpoint"]["offset"] = (offset + 1_000_000).into();
+        client
+            .query(
+                "INSERT INTO partition_state \
+                 SELECT ?, ?, ?, '', '', '', '', ?, ?, now()",
+            )
+            .bind(group)
+            .bind(topic)
+            .bind(partition)
+            .bind(seq + 1)
+            .bind(body.to_string())
+            .execute()
+            .await?;
+        moved += 1;
+    }
+    assert!(moved > 0, "no checkpoint to move");
+
+    let mut b = env.start_reactor("b")?;
+    let _report = publisher
+        .publish(json.assign(second.to_vec()), None, None)
+        .await?;
+    env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
+        .await?;
+    env.assert_rollups_exact(&mut b, &expected, 60, Duration::from_secs(180))
+        .await?;
+    let resets = b.metrics().await?;
+    let resets: f64 = resets
+        .named("reactor_offset_resets_total")
+        .filter(|s| s.labels.get("reason").map(String::as_str) == Some("past_end"))
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(resets, f64::from(moved), "{}", b.log_tail(40));
+    assert_eq!(
+        b.log()
+            .matches("the checkpoint lies past the end of this partition")
+            .count(),
+        moved as usize,
+        "{}",
+        b.log_tail(40)
+    );
+    b.stop()?;
+    Ok(())
+}
+
 /// A view series' saved history after one window of `value`.
 fn snapshot(campaign: &str, value: f64, settings: &HistorySettings) -> SeriesSnapshot {
     let mut history = SeriesHistory::default();

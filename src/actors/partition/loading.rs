@@ -13,16 +13,17 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::PartitionDeps;
 use crate::config::StartFrom;
 use crate::error::{Chain, Classified, Disposition, Failure};
-use crate::pipeline::{Checkpoint, SeriesSnapshot};
+use crate::pipeline::{Checkpoint, Placement, SeriesSnapshot};
 use crate::retry::{pause, Backoff};
 use crate::sink::clickhouse::state::{self, Loaded, Saved};
 use crate::sink::clickhouse::When;
 use crate::sink::SinkError;
+use crate::telemetry::metrics;
 
 /// Timeout of each ClickHouse query and Kafka call while loading.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -156,6 +157,10 @@ pub(super) async fn load(
         () = &mut cancelled => return Err(NotLoaded::Cancelled),
     }
 
+    let start = match start {
+        Some(checkpoint) => Some(placed(&deps, &topic, partition, checkpoint).await),
+        None => None,
+    };
     let offset = match (&start, deps.settings.start_from) {
         (Some(c), _) => Offset::Offset(c.offset),
         (None, StartFrom::Earliest) => Offset::Beginning,
@@ -198,6 +203,69 @@ pub(super) async fn load(
         series: loaded.series,
         took,
     })
+}
+
+/// `checkpoint`, placed in what its partition holds now
+/// ([`Checkpoint::placed`]): moved, and said loudly (a log error,
+/// `reactor_offset_resets_total`), when the partition no longer holds its
+/// offset. When the partition's offsets cannot be read, `checkpoint` as it
+/// is (librdkafka resets an offset out of range to the earliest, since
+/// `auto.offset.reset` is always earliest, and warns).
+async fn placed(
+    deps: &PartitionDeps,
+    topic: &str,
+    partition: i32,
+    checkpoint: Checkpoint,
+) -> Checkpoint {
+    let consumer = Arc::clone(&deps.consumer);
+    let t = topic.to_owned();
+    let bounds =
+        tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&t, partition, CALL_TIMEOUT))
+            .await;
+    let (earliest, end) = match bounds {
+        Ok(Ok(bounds)) => bounds,
+        Ok(Err(e)) => {
+            warn!(error = %e, offset = checkpoint.offset, "cannot read the partition's offsets to check the checkpoint against them; resuming at the checkpoint");
+            return checkpoint;
+        }
+        Err(_join) => return checkpoint,
+    };
+    let offset = checkpoint.offset;
+    let (placed, placement) = checkpoint.placed(earliest, end);
+    match placement {
+        Placement::Within => {}
+        Placement::Deleted { unread } => {
+            error!(
+                checkpoint = offset,
+                earliest,
+                unread,
+                "records of this partition after its checkpoint were deleted before Reactor read them \
+                 (retention, or records deleted by hand): the windows they fell in are incomplete. \
+                 Resuming at the earliest offset. Keep the topics' retention longer than Reactor can be \
+                 stopped; if the records exist elsewhere, publish them again and run \
+                 `reactor replay --include-late` over their time range"
+            );
+            metrics::offset_reset(
+                topic,
+                partition,
+                "deleted_before_read",
+                u64::try_from(unread).unwrap_or(0),
+            );
+        }
+        Placement::PastEnd => {
+            error!(
+                checkpoint = offset,
+                end,
+                "the checkpoint lies past the end of this partition: the topic was deleted and created \
+                 again, or the broker lost records it had acknowledged. Reading the partition from its \
+                 beginning: windows already written stay as they are, later ones are counted, and records \
+                 too old for the checkpoint's watermark are late. If the topic was created again on \
+                 purpose with other data, give Reactor a new kafka.group_id"
+            );
+            metrics::offset_reset(topic, partition, "past_end", 0);
+        }
+    }
+    placed
 }
 
 /// The group's committed offset of `topic`/`partition`, if any.
