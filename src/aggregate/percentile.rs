@@ -30,9 +30,14 @@ pub const EXACT_LIMIT: usize = 128;
 pub const QUANTILES: [f64; 4] = [0.50, 0.90, 0.95, 0.99];
 
 fn sketch_config() -> Config {
-    // 2048 buckets per sign cover 1e-9..1e9 at 1 %; beyond that the lowest
-    // buckets collapse (DDSketch's documented behaviour).
-    Config::new(RELATIVE_ACCURACY, 2048, 1.0e-9)
+    // Buckets start at the smallest normal f64, so a small value is kept to
+    // 1 % like any other (only subnormal magnitudes count as zero). Up to
+    // 2048 buckets per sign, allocated only between the smallest and the
+    // largest value seen: 1 % over any 17 decades of one window's values;
+    // past that the lowest buckets collapse (DDSketch's documented
+    // behaviour), as they would only for values like 1e-12 and 1e6 in one
+    // window of one series.
+    Config::new(RELATIVE_ACCURACY, 2048, f64::MIN_POSITIVE)
 }
 
 #[derive(Clone)]
@@ -97,9 +102,14 @@ impl Percentiles {
                 Some(qs.map(|q| sorted[rank(q, sorted.len())]))
             }
             Repr::Sketch(sketch) => {
+                // A bucket's value can lie just outside the values recorded
+                // (a p99 1 % above the maximum): clamped, which only brings
+                // it closer to the truth.
+                let (min, max) = (sketch.min()?, sketch.max()?);
                 let mut out = [0.0; N];
                 for (slot, q) in out.iter_mut().zip(qs) {
-                    *slot = sketch.quantile(q.clamp(0.0, 1.0)).ok().flatten()?;
+                    let estimate = sketch.quantile(q.clamp(0.0, 1.0)).ok().flatten()?;
+                    *slot = estimate.clamp(min, max);
                 }
                 Some(out)
             }
@@ -236,6 +246,36 @@ mod tests {
         assert_bound_on("lognormal", &lognormal);
         assert_bound_on("pareto", &pareto);
         assert_bound_on("signed", &signed);
+    }
+
+    #[test]
+    fn small_values_are_kept_to_one_percent_and_no_percentile_leaves_the_range() {
+        for scale in [1e-5, 1e-9, 1e-10, 1e-12, 1e-15, 1e-30, 1e-300, -1e-12] {
+            let values: Vec<f64> = (0..400)
+                .map(|i| scale * (1.0 + f64::from(i) / 1000.0))
+                .collect();
+            let p = of(&values);
+            assert!(!p.is_exact());
+            let (min, max) = values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            for q in QUANTILES {
+                let (estimate, truth) = (p.quantile(q).unwrap(), exact(&values, q));
+                assert!(
+                    (estimate - truth).abs() <= RELATIVE_ACCURACY * truth.abs(),
+                    "scale {scale:e} q={q}: {estimate:e} vs exact {truth:e}"
+                );
+                assert!(
+                    (min..=max).contains(&estimate),
+                    "scale {scale:e} q={q}: {estimate:e} outside [{min:e}, {max:e}]"
+                );
+            }
+        }
+        // A window of 1.0s: every percentile is 1.0, not the bucket's 1.0 +- 1 %.
+        let ones = of(&[1.0; 200]);
+        assert_eq!(ones.quantiles(&QUANTILES), Some([1.0; 4]));
     }
 
     proptest! {

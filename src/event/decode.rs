@@ -246,7 +246,7 @@ impl Decoder {
             Err(e) => return WriterSchema::Unusable(format!("not a valid Avro schema: {e}")),
         };
         if let Err(e) = SchemaCompatibility::can_read(&writer, &self.reader) {
-            if !self.readable_but_for_symbols(text, &writer) {
+            if !self.readable_record_by_record(text, &writer) {
                 return WriterSchema::Unusable(format!(
                     "cannot be read as a {} event: {e}",
                     self.kind.as_str()
@@ -260,10 +260,16 @@ impl Decoder {
     }
 
     /// Whether the reader schema reads `writer` once its enums hold the
-    /// writer's symbols too: then the writer only adds symbols, and only
-    /// records carrying one fail to decode (see [`symbols`]).
-    fn readable_but_for_symbols(&self, writer_text: &str, writer: &Schema) -> bool {
-        symbols::with_writer_symbols(reader_schema_text(self.kind), writer_text)
+    /// writer's symbols too ([`symbols`]) and its fields take the writer's
+    /// unions ([`unions`]): then what differs is resolved record by record,
+    /// as Avro's rules say, and only records carrying a new symbol or a
+    /// branch the reader cannot read fail to decode.
+    fn readable_record_by_record(&self, writer_text: &str, writer: &Schema) -> bool {
+        let reader = reader_schema_text(self.kind);
+        let with_symbols = symbols::with_writer_symbols(reader, writer_text);
+        let relaxed = with_symbols.as_deref().unwrap_or(reader);
+        let relaxed = unions::with_writer_unions(relaxed, writer_text).or(with_symbols);
+        relaxed
             .and_then(|relaxed| Schema::parse_str(&relaxed).ok())
             .is_some_and(|relaxed| SchemaCompatibility::can_read(writer, &relaxed).is_ok())
     }
@@ -377,9 +383,21 @@ fn decode_avro_into(
     ) -> Result<(), String> {
         use std::io::BufRead;
         let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, writer);
-        T::deserialize_in_place(state.deserializer(), place).map_err(|e| e.to_string())?;
+        let read = T::deserialize_in_place(state.deserializer(), place);
         // A slice reader's buffer is what it has not read.
         let left = state.into_reader().fill_buf().map_or(0, <[u8]>::len);
+        if let Err(e) = read {
+            let e = e.to_string();
+            // serde_avro_fast's words for running out of bytes.
+            return Err(if e.contains("end of slice") || e.contains("Reached EOF") {
+                format!(
+                    "the body ends before the record's last field ({} bytes): it was cut short, or not written with this schema id's schema ({e})",
+                    body.len()
+                )
+            } else {
+                format!("{e} (at byte {} of {})", body.len() - left, body.len())
+            });
+        }
         if left > 0 {
             return Err(format!(
                 "{left} bytes left after the record's last field ({} of {} read): the body was not written with this schema id's schema, or is damaged",
@@ -397,6 +415,7 @@ fn decode_avro_into(
 }
 
 mod symbols;
+mod unions;
 
 #[cfg(test)]
 mod fuzz;

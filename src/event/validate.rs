@@ -177,7 +177,10 @@ fn invalid(field: &'static str, reason: String) -> Invalid {
 
 fn non_empty(field: &'static str, value: &str) -> Result<(), Invalid> {
     if value.trim().is_empty() {
-        Err(invalid(field, "must not be empty".into()))
+        Err(invalid(
+            field,
+            "must not be empty or only white space".into(),
+        ))
     } else {
         Ok(())
     }

@@ -12,8 +12,17 @@ use crate::config::KafkaConfig;
 ///
 /// Derived events are compressed with LZ4 and wait up to 20 ms to fill a
 /// batch unless `[kafka.properties]` sets `compression.type` or `linger.ms`.
+/// The producer's own size limit (`message.max.bytes`) is librdkafka's
+/// largest, so the broker's topic limit decides whether a forwarded record
+/// fits: a 3 MB dead letter goes through whole to a topic that takes it,
+/// and is cut only where the broker refuses it (librdkafka's 1 MB default
+/// cut it everywhere).
 pub fn create(kafka: &KafkaConfig) -> KafkaResult<FutureProducer> {
-    let defaults = [("compression.type", "lz4"), ("linger.ms", "20")];
+    let defaults = [
+        ("compression.type", "lz4"),
+        ("linger.ms", "20"),
+        ("message.max.bytes", "1000000000"),
+    ];
     let mut config = client_config_with_defaults(kafka, &defaults);
     let _ignored = config.set("acks", "all").set("enable.idempotence", "true");
     config.create()

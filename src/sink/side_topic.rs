@@ -190,9 +190,10 @@ impl SideTopicSink {
             metrics::side_topic_failure(&self.topic);
             match classify(&e) {
                 ProduceFailure::TooLarge if payload.is_some_and(|p| !p.is_empty()) => {
-                    let cut = payload.map(|p| &p[..p.len() / 2]);
-                    warn!(topic = %self.topic, offset = record.offset, bytes = original, "a forwarded record is too large for the broker; forwarding it with its payload cut (header reactor.truncated)");
-                    payload = cut;
+                    if !truncated {
+                        warn!(topic = %self.topic, offset = record.offset, bytes = original, error = %e, "a forwarded record is too large for the broker (the topic's max.message.bytes); forwarding it with its payload cut (header reactor.truncated)");
+                    }
+                    payload = payload.map(|p| &p[..p.len() / 2]);
                 }
                 ProduceFailure::TooLarge if key.is_some_and(|k| !k.is_empty()) => key = Some(&[]),
                 ProduceFailure::TooLarge | ProduceFailure::Fatal => {

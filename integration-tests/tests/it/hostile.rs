@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use integration_tests::expected::rollups;
 use integration_tests::{header, read_topic_async, TestEnv};
+use rdkafka::Message as _;
 use reactor::event::decode::Format;
 use reactor::event::{EngagementEvent, EngagementKind, Event, EventTime, TopicKind};
 use reactor::generate::publish::FormatMix;
@@ -170,6 +171,9 @@ async fn a_hostile_corpus_is_dead_lettered_with_reasons_and_good_events_stay_exa
         (&topics.engagement, b"k", Vec::new(), "empty_payload"),
         (&topics.content, b"k", br#"{"event_id":"h"}"#.to_vec(), "missing_field"),
         (&topics.engagement, b"k", engagement_json("1970-01-01T00:00:01Z", "c", ""), "absurd_timestamp"),
+        // Larger than librdkafka's default message.max.bytes (1 MB), which
+        // a broker here takes: forwarded whole.
+        (&topics.engagement, b"k", [b"{".as_slice(), &[b'x'; 3 << 20]].concat(), "invalid_json"),
     ];
     for (topic, key, payload, _) in &corpus {
         publisher.send_raw(topic, None, Some(key), payload).await?;
@@ -201,6 +205,14 @@ async fn a_hostile_corpus_is_dead_lettered_with_reasons_and_good_events_stay_exa
     for letter in &letters {
         *got.entry(header(letter, "reactor.error.kind")).or_default() += 1;
         assert!(!header(letter, "reactor.error").is_empty(), "no reason");
+        // The original payload, whole.
+        let payload = letter.payload().unwrap_or_default();
+        assert!(
+            corpus.iter().any(|(_, _, p, _)| p.as_slice() == payload),
+            "a dead letter's payload ({} bytes, reactor.truncated {:?}) is none of the records sent",
+            payload.len(),
+            header(letter, "reactor.truncated")
+        );
     }
     assert_eq!(
         got, want,

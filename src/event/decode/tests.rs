@@ -148,6 +148,60 @@ fn a_writer_with_a_new_enum_symbol_fails_only_the_records_that_carry_it() {
 }
 
 #[test]
+fn a_writer_that_made_a_field_optional_fails_only_the_records_without_it() {
+    // A producer made content_id optional (a change a registry in BACKWARD
+    // mode accepts): its records with a content id count; one without is
+    // dead-lettered on its own.
+    let newer = schema_text(TopicKind::Engagement).replace(
+        r#"{"name": "content_id", "type": "string"}"#,
+        r#"{"name": "content_id", "type": ["null", "string"], "default": null}"#,
+    );
+    assert_ne!(newer, schema_text(TopicKind::Engagement));
+    let writer = Schema::parse_str(&newer).unwrap();
+    let mut decoder = decoder(TopicKind::Engagement);
+    decoder.add_writer_schema(5, Some(&newer));
+    let framed = |content: apache_avro::types::Value| {
+        use apache_avro::types::Value as V;
+        let Event::Engagement(e) = engagement() else {
+            unreachable!()
+        };
+        let record = V::Record(vec![
+            ("event_id".into(), V::String(e.event_id)),
+            (
+                "occurred_at".into(),
+                V::TimestampMillis(e.occurred_at.as_millis()),
+            ),
+            ("content_id".into(), content),
+            ("campaign_id".into(), V::String(e.campaign_id)),
+            ("channel".into(), V::String(e.channel)),
+            ("user_id".into(), V::String(e.user_id)),
+            ("kind".into(), V::Enum(2, "click".into())),
+            ("dwell_ms".into(), V::Union(1, Box::new(V::Long(1234)))),
+        ]);
+        let mut payload = vec![0, 0, 0, 0, 5];
+        payload.extend(apache_avro::to_avro_datum(&writer, record).unwrap());
+        payload
+    };
+    use apache_avro::types::Value as V;
+    let with = framed(V::Union(1, Box::new(V::String("content-7".into()))));
+    assert_eq!(decoder.decode(Some(&with)).unwrap().0, engagement());
+    let without = framed(V::Union(0, Box::new(V::Null)));
+    let err = decoder.decode(Some(&without)).unwrap_err();
+    assert_eq!(err.kind(), "invalid_avro", "{err}");
+    // A union the reader cannot read in any branch is still refused whole.
+    let other = schema_text(TopicKind::Engagement).replace(
+        r#"{"name": "content_id", "type": "string"}"#,
+        r#"{"name": "content_id", "type": ["null", "int"]}"#,
+    );
+    decoder.add_writer_schema(6, Some(&other));
+    let payload = avro(&engagement(), 6);
+    assert_eq!(
+        decoder.decode(Some(&payload)).unwrap_err().kind(),
+        "unknown_schema"
+    );
+}
+
+#[test]
 fn unknown_schema_id_is_dead_lettered() {
     let mut decoder = decoder(TopicKind::Engagement);
     let payload = avro(&engagement(), 99);
@@ -239,6 +293,27 @@ fn bytes_after_the_avro_body_are_an_avro_error() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn an_avro_body_cut_short_says_so_with_its_length() {
+    let mut decoder = decoder(TopicKind::Engagement);
+    decoder.add_writer_schema(7, Some(schema_text(TopicKind::Engagement)));
+    let payload = avro(&engagement(), 7);
+    let header = crate::event::framing::HEADER_LEN;
+    for cut in 1..payload.len() - header {
+        let short = &payload[..payload.len() - cut];
+        let err = decoder.decode(Some(short)).unwrap_err();
+        assert_eq!(err.kind(), "invalid_avro", "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "the body ends before the record's last field ({} bytes)",
+                short.len() - header
+            )),
+            "cut {cut}: {text}"
+        );
+    }
 }
 
 #[test]
