@@ -46,6 +46,12 @@ pub struct ReplayArgs {
     /// records in memory to order them by event time.
     #[arg(long)]
     pub include_late: bool,
+    /// Write the windows still open at the end of the input of partitions
+    /// the live run has no state for, as a partition going idle closes
+    /// them. Only for a rebuild no live run will follow: a live run would
+    /// write those windows complete, and the replay's rows outrank its.
+    #[arg(long)]
+    pub close_at_end: bool,
 }
 
 fn time(flag: &str, text: &str) -> anyhow::Result<EventTime> {
@@ -80,6 +86,7 @@ pub(super) fn main(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result<(
         derived_topic_prefix: args.derived_topic_prefix.clone(),
         include_late: args.include_late,
         progress: std::io::stderr().is_terminal(),
+        close_at_end: args.close_at_end,
     };
     anyhow::ensure!(options.from < options.to, "--from must be before --to");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,6 +96,11 @@ pub(super) fn main(config: Option<&Path>, args: &ReplayArgs) -> anyhow::Result<(
         let stop = async {
             let _ignored = tokio::signal::ctrl_c().await;
             eprintln!("stopping: finishing the windows already handed to ClickHouse (Ctrl-C again to abort)");
+            let _abort = tokio::spawn(async {
+                let _ignored = tokio::signal::ctrl_c().await;
+                eprintln!("aborted: windows being written may be written in part; run the same command again");
+                std::process::exit(130);
+            });
         };
         replay::run(&config, &options, stop).await
     })?;
@@ -114,7 +126,7 @@ fn print_summary(summary: &Summary, options: &ReplayOptions) {
         summary.before_range
     );
     println!(
-        "  dead-lettered: {}   late: {}",
+        "  of the records read, dead-lettered: {}   late: {}   (not forwarded again: live did)",
         summary.dead_letters, summary.late
     );
     let verb = if options.dry_run {
@@ -140,7 +152,13 @@ fn print_summary(summary: &Summary, options: &ReplayOptions) {
     if options.publish_derived {
         println!("  derived events published: {}", summary.derived_events);
     }
-    for (topic, partition) in &summary.incomplete {
-        println!("  {topic}/{partition}: the input ends before the range does; its last windows are left to the live run");
+    for (topic, partition) in &summary.closed_at_end {
+        println!("  {topic}/{partition}: the input ends with windows open that the live run had closed (or, with --close-at-end, has no state for): closed as a partition going idle closes them");
+    }
+    for (topic, partition, start) in &summary.incomplete {
+        println!(
+            "  {topic}/{partition}: the input ends with the windows from {} on still open: left to the live run (--close-at-end writes them if no live run will)",
+            start.to_rfc3339()
+        );
     }
 }

@@ -171,7 +171,7 @@ impl Classified for DecodeError {
 
 /// Decodes the payloads of one input topic. Holds the writer schemas seen so
 /// far, so each schema id is fetched once per partition.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Decoder {
     kind: TopicKind,
     reader: Arc<Schema>,

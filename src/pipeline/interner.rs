@@ -12,7 +12,7 @@ use crate::rollup::{Dimensions, DimensionsRef};
 /// Names one set of dimensions in a partition's interner.
 pub type DimensionsId = u32;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Slot {
     dimensions: Dimensions,
     hash: u64,
@@ -22,7 +22,7 @@ struct Slot {
 
 /// Dimensions by id, and ids by dimensions. Ids of forgotten dimensions are
 /// reused.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Interner {
     table: hashbrown::HashTable<DimensionsId>,
     slots: Vec<Slot>,

@@ -208,7 +208,7 @@ pub struct PipelineState {
 }
 
 /// All state of one input partition.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PartitionPipeline {
     topic: Arc<str>,
     partition: i32,

@@ -40,7 +40,7 @@ use crate::derived::DerivedEvent;
 use crate::event::decode::Decoder;
 use crate::event::{EventTime, Record, TopicKind};
 use crate::kafka::consumer::ToolContext;
-use crate::pipeline::{Checkpoint, Output, PartitionPipeline, PipelineSettings};
+use crate::pipeline::{Checkpoint, Output, PartitionPipeline, PipelineSettings, Source};
 use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::rows::RollupRow;
 use crate::sink::clickhouse::{self as ch, schema, RollupWriter, When, WriterSettings};
@@ -71,6 +71,9 @@ pub struct ReplayOptions {
     pub include_late: bool,
     /// Show progress bars (on a terminal).
     pub progress: bool,
+    /// Close the windows open at the end of the input of partitions the
+    /// live run has no state for (no live run will write them).
+    pub close_at_end: bool,
 }
 
 /// What a replay did.
@@ -90,13 +93,28 @@ pub struct Summary {
     pub diff: Diff,
     /// Derived events published.
     pub derived_events: u64,
-    /// Partitions whose input ended before their watermark passed the
-    /// range's end: their last windows are left to the live run.
-    pub incomplete: Vec<(String, i32)>,
+    /// Partitions whose input ended with windows of the range still open,
+    /// left to the live run, and the start of the first of them.
+    pub incomplete: Vec<(String, i32, EventTime)>,
+    /// Partitions whose input ended with windows open that the live run had
+    /// closed (or, with no live state, that nothing else would write):
+    /// closed as a partition going idle closes them, as live did.
+    pub closed_at_end: Vec<(String, i32)>,
     /// Stopped by the user before the end.
     pub interrupted: bool,
     /// Wall time.
     pub took: Duration,
+}
+
+/// What the live run (the configured group) has written of a partition,
+/// from its checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Live {
+    /// No state of the group for the partition (a rebuild, or a live run
+    /// that has not started yet).
+    Absent,
+    /// Every window ending at or before this is written (`None`: none yet).
+    ClosedThrough(Option<EventTime>),
 }
 
 /// One partition being replayed.
@@ -113,6 +131,8 @@ struct Replayed {
     existing: HashMap<RowKey, RollupRow>,
     /// With `include_late`: the range's records, to order by event time.
     buffered: Vec<Record>,
+    /// What live has written of the partition.
+    live: Live,
     done: bool,
 }
 
@@ -124,7 +144,7 @@ pub async fn run(
 ) -> anyhow::Result<Summary> {
     let began = Instant::now();
     tokio::pin!(stop);
-    let clickhouse = connect_clickhouse(config).await?;
+    let (clickhouse, tables) = connect_clickhouse(config, options.dry_run).await?;
     let registry = match config.schema_registry.url.as_str() {
         "" => None,
         url => Some(
@@ -147,7 +167,11 @@ pub async fn run(
         (true, false) => Some(derived_sink(config, options, registry.as_ref()).await?),
         _ => None,
     };
-    let epoch = replay_epoch(SystemTime::now());
+    let now = SystemTime::now();
+    let epoch = replay_epoch(now);
+    let started_ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let version = crate::pipeline::version(epoch, 0);
 
     // One consumer per topic: the end of a partition is reported by
@@ -183,8 +207,9 @@ pub async fn run(
         bar.set_prefix(kind.as_str());
         for (partition, start, end) in starts {
             bar.inc_length(u64::try_from(end - start).unwrap_or(0));
+            let stored = tables.then_some(&clickhouse);
             let pipeline = pipeline_for(
-                &clickhouse,
+                stored,
                 kind,
                 &topic,
                 partition,
@@ -195,7 +220,13 @@ pub async fn run(
                 registry.is_some(),
             )
             .await?;
-            let existing = existing_rows(&clickhouse, &topic, partition, &range).await?;
+            let (existing, live) = match stored {
+                Some(clickhouse) => (
+                    existing_rows(clickhouse, &topic, partition, &range).await?,
+                    live_progress(clickhouse, config, &topic, partition).await?,
+                ),
+                None => (HashMap::new(), Live::Absent),
+            };
             assignment.add_partition_offset(&topic, partition, Offset::Offset(start))?;
             let _new = partitions.insert(
                 (topic.clone(), partition),
@@ -208,6 +239,7 @@ pub async fn run(
                     next: start,
                     existing,
                     buffered: Vec::new(),
+                    live,
                     done: false,
                 },
             );
@@ -233,7 +265,15 @@ pub async fn run(
         version,
     };
     let mut acks = Vec::new();
+    let total: u64 = bars.values().map(|b| b.length().unwrap_or(0)).sum();
+    let mut reported = Instant::now();
     'reading: while partitions.values().any(|p| !p.done) {
+        if !options.progress && reported.elapsed() >= PROGRESS_EVERY {
+            reported = Instant::now();
+            let read: u64 = bars.values().map(ProgressBar::position).sum();
+            let left = partitions.values().filter(|p| !p.done).count();
+            info!(read, of = total, partitions_left = left, "replaying");
+        }
         let polled = {
             let consumers: Vec<_> = consumers
                 .iter()
@@ -248,15 +288,15 @@ pub async fn run(
                 break 'reading;
             }
         };
-        let mut by_partition: BTreeMap<(String, i32), Vec<Record>> = BTreeMap::new();
+        let mut by_partition: BTreeMap<(String, i32), Vec<Timestamped>> = BTreeMap::new();
         let mut at_end = Vec::new();
         for polled in batch {
             match polled {
-                Polled::Record(topic, partition, record) => {
+                Polled::Record(topic, partition, record, timestamp) => {
                     by_partition
                         .entry((topic, partition))
                         .or_default()
-                        .push(record);
+                        .push((record, timestamp));
                 }
                 Polled::End(topic, partition) => at_end.push((topic, partition)),
             }
@@ -268,6 +308,20 @@ pub async fn run(
             if replayed.done {
                 continue;
             }
+            // The input as of the start: past the end offset captured then
+            // (which a broker may report short of its last batch), a record
+            // produced after the replay started ends the partition.
+            let end = replayed.end;
+            let newer = records.iter().position(|(record, timestamp)| {
+                record.offset >= end && timestamp.is_none_or(|t| t >= started_ms)
+            });
+            let records: Vec<Record> = match newer {
+                Some(at) => {
+                    replayed.done = true;
+                    records.into_iter().take(at).map(|(r, _)| r).collect()
+                }
+                None => records.into_iter().map(|(r, _)| r).collect(),
+            };
             replayed.next = records.last().map_or(replayed.next, |r| r.offset + 1);
             if let Some(bar) = bars.get(&tp.0) {
                 bar.inc(records.len() as u64);
@@ -326,15 +380,25 @@ pub async fn run(
                     sinks.ship(replayed, out, &mut summary, &mut acks).await?;
                 }
             }
-            let passed = replayed
+            if let Some(out) = close_at_end(replayed, options, config.windows.idle_timeout)? {
+                summary.count(&out);
+                sinks.ship(replayed, out, &mut summary, &mut acks).await?;
+                summary
+                    .closed_at_end
+                    .push((replayed.topic.clone(), replayed.partition));
+            }
+            let range = replayed.range;
+            let left_open = replayed
                 .pipeline
                 .state()
-                .watermark
-                .is_some_and(|w| w >= replayed.range.to.as_millis());
-            if !passed {
+                .open_windows
+                .iter()
+                .map(|(start, _)| EventTime::from_millis(*start))
+                .find(|start| range.covers_start(*start));
+            if let Some(start) = left_open {
                 summary
                     .incomplete
-                    .push((replayed.topic.clone(), replayed.partition));
+                    .push((replayed.topic.clone(), replayed.partition, start));
             }
         }
     }
@@ -392,12 +456,7 @@ impl Sinks<'_> {
     ) -> anyhow::Result<Output> {
         self.fetch_schemas(replayed, &records).await;
         let out = replayed.pipeline.process(records)?;
-        if let Some(batch) = &out.rollups {
-            replayed.pipeline.rollups_written(batch.id);
-        }
-        for rejected in out.dead_letters.iter().chain(&out.late) {
-            replayed.pipeline.forwarded(rejected.anchor);
-        }
+        acknowledge(&mut replayed.pipeline, &out);
         Ok(out)
     }
 
@@ -438,6 +497,22 @@ impl Sinks<'_> {
             .collect();
         if rows.is_empty() {
             return Ok(());
+        }
+        if let Live::ClosedThrough(written) = replayed.live {
+            let needed = range.closed_through();
+            if written.is_none_or(|w| w < needed) {
+                bail!(
+                    "{topic}/{partition}: the live run (kafka.group_id) has written this partition's windows \
+                     only through {written}, not yet up to the range's start: the replayed windows' trend and \
+                     anomaly values would miss the windows in between, and would replace live's. Wait until \
+                     live has passed {needed} (the partition's reactor_watermark_seconds, or /state), or \
+                     replay from {written} or earlier; windows this replay wrote already are whole and right",
+                    topic = replayed.topic,
+                    partition = replayed.partition,
+                    written = written.map_or_else(|| "none yet".to_owned(), |w| w.to_rfc3339()),
+                    needed = needed.to_rfc3339(),
+                );
+            }
         }
         let mut diff = Diff::default();
         for row in &rows {
@@ -505,17 +580,103 @@ impl Sinks<'_> {
     }
 }
 
-async fn connect_clickhouse(config: &Config) -> anyhow::Result<::clickhouse::Client> {
+/// The ClickHouse client, and whether Reactor's tables exist. A replay
+/// creates them (with `clickhouse.create_schema`); a dry run writes
+/// nothing, so without them it compares against no rows.
+async fn connect_clickhouse(
+    config: &Config,
+    dry_run: bool,
+) -> anyhow::Result<(::clickhouse::Client, bool)> {
     let settings = &config.clickhouse;
-    if settings.create_schema {
-        let admin = ch::client(settings, None)?;
+    let admin = ch::client(settings, None)?;
+    if settings.create_schema && !dry_run {
         schema::apply(&admin, &settings.database)
             .await
             .with_context(|| {
                 format!("cannot create Reactor's tables in {:?}", settings.database)
             })?;
     }
-    Ok(ch::client(settings, Some(&settings.database))?)
+    let tables: u64 = admin
+        .query(
+            "SELECT count() FROM system.tables \
+             WHERE database = ? AND name IN ('rollups', 'partition_state')",
+        )
+        .bind(&settings.database)
+        .fetch_one()
+        .await
+        .with_context(|| format!("cannot reach ClickHouse at {}", settings.url))?;
+    if tables < 2 && dry_run {
+        warn!(database = %settings.database, "Reactor's tables do not exist: the dry run compares against no rows");
+    }
+    Ok((ch::client(settings, Some(&settings.database))?, tables == 2))
+}
+
+/// What the live run has written of `topic`/`partition`.
+async fn live_progress(
+    clickhouse: &::clickhouse::Client,
+    config: &Config,
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<Live> {
+    let saved = crate::sink::clickhouse::state::load_checkpoint(
+        clickhouse,
+        &config.kafka.group_id,
+        topic,
+        partition,
+        config.clickhouse.request_timeout,
+    )
+    .await
+    .with_context(|| format!("reading the live checkpoint of {topic}/{partition}"))?;
+    Ok(match saved {
+        None => Live::Absent,
+        Some(saved) => Live::ClosedThrough(saved.checkpoint.and_then(|c| c.closed_through)),
+    })
+}
+
+/// Marks everything `out` produced as handed over: a replay keeps no
+/// checkpoint.
+fn acknowledge(pipeline: &mut PartitionPipeline, out: &Output) {
+    if let Some(batch) = &out.rollups {
+        pipeline.rollups_written(batch.id);
+    }
+    for rejected in out.dead_letters.iter().chain(&out.late) {
+        pipeline.forwarded(rejected.anchor);
+    }
+}
+
+/// At the end of its input, a partition's open windows and held records
+/// are closed as live closes them when the partition goes idle, if live
+/// did so (every window closed ends at or before live's `closed_through`),
+/// or, with `close_at_end`, if there is no live state. Otherwise they stay
+/// open, left to the live run: records may still come for them, and a
+/// replayed row would outrank live's complete one.
+fn close_at_end(
+    replayed: &mut Replayed,
+    options: &ReplayOptions,
+    idle_timeout: Duration,
+) -> anyhow::Result<Option<Output>> {
+    let limit = match replayed.live {
+        Live::Absent if options.close_at_end => None,
+        Live::Absent => return Ok(None),
+        Live::ClosedThrough(None) => return Ok(None),
+        Live::ClosedThrough(Some(written)) => Some(written),
+    };
+    let mut trial = replayed.pipeline.clone();
+    let out = trial.tick(Source {
+        quiet_for: Some(idle_timeout),
+        draining: false,
+    })?;
+    let Some(batch) = &out.rollups else {
+        return Ok(None);
+    };
+    let as_live_did =
+        limit.is_none_or(|written| batch.rows.iter().all(|r| r.window_end <= written));
+    if !as_live_did {
+        return Ok(None);
+    }
+    acknowledge(&mut trial, &out);
+    replayed.pipeline = trial;
+    Ok(Some(out))
 }
 
 async fn derived_sink(
@@ -564,6 +725,16 @@ async fn plan_topic(
         if all.is_empty() {
             bail!("topic {topic} does not exist");
         }
+        if let Some(wanted) = &wanted {
+            let missing: Vec<&i32> = wanted.iter().filter(|p| !all.contains(p)).collect();
+            if !missing.is_empty() {
+                bail!(
+                    "--partitions: {topic} has no partition {missing:?} (it has {} partitions, 0 to {})",
+                    all.len(),
+                    all.len() - 1
+                );
+            }
+        }
         let mut plan = Vec::new();
         for partition in all
             .into_iter()
@@ -602,7 +773,7 @@ async fn plan_topic(
 /// treated as written, histories as of its start.
 #[allow(clippy::too_many_arguments)]
 async fn pipeline_for(
-    clickhouse: &::clickhouse::Client,
+    clickhouse: Option<&::clickhouse::Client>,
     kind: TopicKind,
     topic: &str,
     partition: i32,
@@ -627,6 +798,10 @@ async fn pipeline_for(
         Some(&checkpoint),
         epoch,
     );
+    let Some(clickhouse) = clickhouse else {
+        warn!(%topic, partition, "no rows before the range (no tables): trend and anomaly start afresh at its start");
+        return Ok(pipeline);
+    };
     let rows = clickhouse
         .query(
             "SELECT metric, campaign_id, content_id, channel, toUInt32(window_start), count, sum, avg \
@@ -678,15 +853,22 @@ async fn existing_rows(
     Ok(rows.into_iter().map(|r| (diff::key(&r), r)).collect())
 }
 
+/// How often a replay without progress bars (not on a terminal) logs how
+/// far it is.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// How far past the end offset captured at start a partition is read
 /// before it ends without reaching its end (producers keep appending): a
 /// broker's end offset may be short by up to a producer batch.
 const PAST_END: i64 = 10_000;
 
+/// A record and its timestamp (ms), if any.
+type Timestamped = (Record, Option<i64>);
+
 /// What a poll brings.
 enum Polled {
-    /// A record of a topic partition.
-    Record(String, i32, Record),
+    /// A record of a topic partition, and its timestamp (ms), if any.
+    Record(String, i32, Record, Option<i64>),
     /// The end of what a topic partition holds now.
     End(String, i32),
 }
@@ -717,6 +899,7 @@ fn poll_batch(
                             key: message.key().map(<[u8]>::to_vec),
                             payload: message.payload().map(<[u8]>::to_vec),
                         },
+                        message.timestamp().to_millis(),
                     )),
                     Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
                         out.push(Polled::End(topic.clone(), partition));

@@ -58,6 +58,14 @@ impl ReplayRange {
         start >= self.from && end <= self.to
     }
 
+    /// Whether the window starting at `start` is written by the replay.
+    pub fn covers_start(&self, start: EventTime) -> bool {
+        self.covers(
+            start,
+            EventTime::from_millis(start.as_millis() + millis(self.spec.size)),
+        )
+    }
+
     /// Whether the replay publishes `event`: it is about a window the
     /// replay writes.
     pub fn covers_event(&self, event: &DerivedEvent) -> bool {

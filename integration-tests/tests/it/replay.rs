@@ -289,10 +289,7 @@ async fn a_replay_past_a_transactional_end_of_input_ends() -> anyhow::Result<()>
     )
     .await
     .map_err(|_| anyhow::anyhow!("the replay did not end at the end of its input"))??;
-    assert!(
-        summary.contains("the input ends before the range does"),
-        "{summary}"
-    );
+    assert!(summary.contains("left to the live run"), "{summary}");
     // The windows the input's watermark (its newest event less the 10 s of
     // lateness) closed.
     let newest = events.iter().map(|e| e.occurred_at().as_millis()).max();
@@ -322,11 +319,153 @@ async fn a_replay_past_a_transactional_end_of_input_ends() -> anyhow::Result<()>
     )
     .await
     .map_err(|_| anyhow::anyhow!("the replay with late records did not end"))??;
-    assert!(
-        summary.contains("the input ends before the range does"),
-        "{summary}"
-    );
+    assert!(summary.contains("left to the live run"), "{summary}");
     let late_client = reactor::sink::clickhouse::client(&env.config.clickhouse, Some(&late))?;
     expected::compare(&want, &expected::stored(&late_client).await?, 60, None)?;
+
+    // A rebuild no live run will follow: every window, the last ones
+    // closed as a partition going idle closes them.
+    let rebuilt = format!("{}_rebuilt", env.config.clickhouse.database);
+    let summary = env
+        .reactor_command(
+            &[
+                "replay",
+                "--from",
+                &at(-2),
+                "--to",
+                &at(40),
+                "--close-at-end",
+            ],
+            &[("REACTOR__CLICKHOUSE__DATABASE", &rebuilt)],
+        )
+        .await?;
+    assert!(
+        summary.contains("closed as a partition going idle"),
+        "{summary}"
+    );
+    let rebuilt_client = reactor::sink::clickhouse::client(&env.config.clickhouse, Some(&rebuilt))?;
+    expected::compare(
+        &rollups(&events, 60),
+        &expected::stored(&rebuilt_client).await?,
+        60,
+        None,
+    )?;
+    Ok(())
+}
+
+/// The live run's checkpoint for a partition, written as a start of the
+/// live run would: every window ending at or before `closed_through`
+/// written.
+async fn live_checkpoint(
+    env: &TestEnv,
+    topic: &str,
+    partition: i32,
+    closed_through: EventTime,
+) -> anyhow::Result<()> {
+    let checkpoint = reactor::pipeline::Checkpoint {
+        closed_through: Some(closed_through),
+        ..reactor::pipeline::Checkpoint::at(0)
+    };
+    let body = serde_json::json!({ "epoch": 1, "checkpoint": checkpoint });
+    env.clickhouse()
+        .query(
+            "INSERT INTO partition_state \
+             SELECT ?, ?, ?, '', '', '', '', ?, ?, now()",
+        )
+        .bind(&env.config.kafka.group_id)
+        .bind(topic)
+        .bind(partition)
+        .bind((1_u64 << 32) + 1)
+        .bind(body.to_string())
+        .execute()
+        .await?;
+    Ok(())
+}
+
+/// A replay beside a live run that has not yet written the windows before
+/// the range would compute trend and anomaly without them, and its rows
+/// would replace live's: it stops with what to do instead. Where live has
+/// written them, and closed the windows still open at the end of the
+/// input (the partition went idle), the replay writes those too, as live
+/// did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_follows_what_the_live_run_has_written() -> anyhow::Result<()> {
+    let scenario = integration_tests::Scenario {
+        partitions: 1,
+        ..crate::without_idle_closing()
+    };
+    let env = TestEnv::new("replay-live", &scenario).await?;
+    let events = crate::events(41, 3_000);
+    let publisher = env.publisher().await?;
+    let _report = publisher
+        .publish(FormatMix::Json.assign(events.clone()), None, None)
+        .await?;
+    // A dry run writes nothing, not even the tables.
+    let summary = env
+        .reactor_command(
+            &["replay", "--from", &at(0), "--to", &at(2), "--dry-run"],
+            &[],
+        )
+        .await?;
+    let admin = reactor::sink::clickhouse::client(&env.config.clickhouse, None)?;
+    let tables: u64 = admin
+        .query("SELECT count() FROM system.tables WHERE database = ?")
+        .bind(&env.config.clickhouse.database)
+        .fetch_one()
+        .await?;
+    assert_eq!(tables, 0, "a dry run created tables:\n{summary}");
+    // The tables, as a live start creates them.
+    reactor::sink::clickhouse::schema::apply(&admin, &env.config.clickhouse.database).await?;
+
+    // Live has written windows through minute 3 only.
+    let topics = env.topics().clone();
+    for topic in [&topics.content, &topics.engagement, &topics.conversion] {
+        live_checkpoint(
+            &env,
+            topic,
+            0,
+            EventTime::from_millis(crate::START_MS + 3 * MINUTE),
+        )
+        .await?;
+    }
+    let refused = env
+        .reactor_command(&["replay", "--from", &at(10), "--to", &at(20)], &[])
+        .await;
+    let error = format!("{:#}", refused.expect_err("a replay ahead of live ran"));
+    assert!(
+        error.contains("has written this partition's windows only through")
+            && error.contains("Wait until live has passed"),
+        "{error}"
+    );
+    assert_eq!(
+        expected::stored_count(&env.clickhouse()).await?,
+        0,
+        "rows were written"
+    );
+
+    // Live has written every window, and closed the last ones idle.
+    for topic in [&topics.content, &topics.engagement, &topics.conversion] {
+        live_checkpoint(
+            &env,
+            topic,
+            0,
+            EventTime::from_millis(crate::START_MS + 60 * MINUTE),
+        )
+        .await?;
+    }
+    let summary = env
+        .reactor_command(&["replay", "--from", &at(-2), "--to", &at(40)], &[])
+        .await?;
+    assert!(
+        summary.contains("closed as a partition going idle"),
+        "{summary}"
+    );
+    assert!(!summary.contains("left to the live run"), "{summary}");
+    expected::compare(
+        &rollups(&events, 60),
+        &expected::stored(&env.clickhouse()).await?,
+        60,
+        None,
+    )?;
     Ok(())
 }

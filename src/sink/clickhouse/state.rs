@@ -63,32 +63,7 @@ pub async fn load_partition(
         partition,
         source,
     };
-    let checkpoint = client
-        .query(
-            "SELECT consumer_group, topic, partition, metric, campaign_id, content_id, channel, \
-                    max(seq), argMax(body, seq), max(updated_at) \
-             FROM partition_state \
-             WHERE consumer_group = ? AND topic = ? AND partition = ? AND metric = '' \
-             GROUP BY consumer_group, topic, partition, metric, campaign_id, content_id, channel",
-        )
-        .bind(group)
-        .bind(topic)
-        .bind(partition)
-        .fetch_optional::<StateRow>();
-    let checkpoint = tokio::time::timeout(timeout, checkpoint)
-        .await
-        .map_err(|_| SinkError::TimedOut("reading the checkpoint"))??;
-    let saved = match checkpoint {
-        Some(row) => {
-            let body: CheckpointBody = serde_json::from_str(&row.body).map_err(corrupt)?;
-            Some(Saved {
-                epoch: body.epoch,
-                checkpoint: body.checkpoint,
-                seq: row.seq,
-            })
-        }
-        None => None,
-    };
+    let saved = load_checkpoint(client, group, topic, partition, timeout).await?;
     let series = client
         .query(
             "SELECT metric, campaign_id, content_id, channel, argMax(body, seq) AS newest \
@@ -111,6 +86,48 @@ pub async fn load_partition(
         .map(|row| snapshot(row).map_err(corrupt))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Loaded { saved, series })
+}
+
+/// The checkpoint row of `topic`/`partition` for `group`, if any (see
+/// [`load_partition`], which also reads the series histories).
+pub async fn load_checkpoint(
+    client: &::clickhouse::Client,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<Option<Saved>, SinkError> {
+    let corrupt = |source| SinkError::CorruptState {
+        topic: topic.to_owned(),
+        partition,
+        source,
+    };
+    let checkpoint = client
+        .query(
+            "SELECT consumer_group, topic, partition, metric, campaign_id, content_id, channel, \
+                    max(seq), argMax(body, seq), max(updated_at) \
+             FROM partition_state \
+             WHERE consumer_group = ? AND topic = ? AND partition = ? AND metric = '' \
+             GROUP BY consumer_group, topic, partition, metric, campaign_id, content_id, channel",
+        )
+        .bind(group)
+        .bind(topic)
+        .bind(partition)
+        .fetch_optional::<StateRow>();
+    let checkpoint = tokio::time::timeout(timeout, checkpoint)
+        .await
+        .map_err(|_| SinkError::TimedOut("reading the checkpoint"))??;
+    match checkpoint {
+        Some(row) => {
+            let body: CheckpointBody = serde_json::from_str(&row.body).map_err(corrupt)?;
+            Ok(Some(Saved {
+                epoch: body.epoch,
+                checkpoint: body.checkpoint,
+                seq: row.seq,
+            }))
+        }
+        None => Ok(None),
+    }
 }
 
 fn snapshot(row: SeriesRow) -> Result<SeriesSnapshot, serde_json::Error> {
