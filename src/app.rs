@@ -20,7 +20,7 @@ use crate::actors::{
 };
 use crate::aggregate::{AnomalySettings, HistorySettings, TrendSettings};
 use crate::config::Config;
-use crate::error::Failure;
+use crate::error::{Classified as _, Disposition, Failure};
 use crate::event::validate::Limits;
 use crate::event::TopicKind;
 use crate::health::Health;
@@ -325,6 +325,12 @@ struct Started {
 /// Startup checks (fail fast, with what to do, before joining the group)
 /// and the sinks.
 async fn startup(config: &Arc<Config>) -> anyhow::Result<Started> {
+    let refused = consumer::refused_properties(&config.kafka);
+    anyhow::ensure!(
+        refused.is_empty(),
+        "invalid configuration:\n  - {}",
+        refused.join("\n  - ")
+    );
     let ch = &config.clickhouse;
     let admin_client = clickhouse::client(ch, None)
         .context("cannot set up the ClickHouse client (clickhouse.tls.ca_file)")?;
@@ -364,6 +370,17 @@ async fn wait_for_clickhouse(client: &::clickhouse::Client, url: &str) -> anyhow
     loop {
         match schema::server_version(client).await {
             Ok(version) => return Ok(version),
+            // It answered, with what retrying cannot fix (refused
+            // credentials): say so at once.
+            Err(e) if e.disposition() == Disposition::Fatal => {
+                let cause = crate::error::Chain(&e);
+                match e.remedy() {
+                    Some(remedy) => bail!(
+                        "ClickHouse at {url} refused Reactor's first query: {cause}\n  what to do: {remedy}"
+                    ),
+                    None => bail!("ClickHouse at {url} refused Reactor's first query: {cause}"),
+                }
+            }
             Err(e) if Instant::now() < deadline => {
                 let delay = backoff.next_delay();
                 warn!(%url, error = %crate::error::Chain(&e), retry_in = ?delay, "ClickHouse is not answering yet");
@@ -372,10 +389,10 @@ async fn wait_for_clickhouse(client: &::clickhouse::Client, url: &str) -> anyhow
             Err(e) => {
                 return Err(e).with_context(|| {
                     format!(
-                        "ClickHouse at {url} did not answer within {}s; check clickhouse.url, user and \
-                         password (locally: scripts/services-start clickhouse)",
-                        STARTUP_TIMEOUT.as_secs()
-                    )
+                    "ClickHouse at {url} did not answer within {}s; check clickhouse.url and that \
+                         ClickHouse is running and reachable from here",
+                    STARTUP_TIMEOUT.as_secs()
+                )
                 })
             }
         }

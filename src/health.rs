@@ -169,7 +169,7 @@ impl Health {
                     if now.saturating_duration_since(*progress) > self.stall_timeout =>
                 {
                     Some(format!(
-                        "{topic}/{partition}: no progress for {}s (input not read: its outputs are not getting through)",
+                        "{topic}/{partition}: no progress for {}s (its input is not read: its outputs are not getting through to ClickHouse or the broker, or it waits for the schema registry; the log names which)",
                         now.saturating_duration_since(*progress).as_secs()
                     ))
                 }

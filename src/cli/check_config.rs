@@ -21,6 +21,12 @@ pub(super) fn main(config: Option<&Path>, args: &CheckConfigArgs) -> anyhow::Res
     let derived = &loaded.derived;
     let _selection = RollupSelection::new(derived.rollup_events, &derived.rollup_metrics)
         .map_err(DerivedError::from)?;
+    let refused = crate::kafka::consumer::refused_properties(&loaded.kafka);
+    anyhow::ensure!(
+        refused.is_empty(),
+        "invalid configuration:\n  - {}",
+        refused.join("\n  - ")
+    );
     if args.print {
         println!("{loaded:#?}");
     }

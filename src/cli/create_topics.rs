@@ -10,8 +10,8 @@ use crate::kafka::admin;
 /// Options of `create-topics`.
 #[derive(Debug, Args)]
 pub struct CreateTopicsArgs {
-    /// Partitions of each new topic.
-    #[arg(long, default_value_t = 4)]
+    /// Partitions of each new topic (at least 1).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..))]
     pub partitions: i32,
     /// Replication factor of each new topic; by default the brokers'
     /// `default.replication.factor` (Kafka 2.4 or later; give it for older
@@ -50,13 +50,30 @@ pub(super) fn main(config: Option<&Path>, args: &CreateTopicsArgs) -> anyhow::Re
                 config.kafka.brokers.join(",")
             )
         })?;
+    // What the brokers hold now, to say how many partitions each has.
+    let counts = admin::partition_counts(&config.kafka, &names, std::time::Duration::from_secs(10))
+        .unwrap_or_default();
     for name in names {
         let state = if created.iter().any(|c| c == name) {
             "created"
         } else {
             "exists"
         };
-        println!("{state:>8}  {name}");
+        let partitions = counts
+            .iter()
+            .find(|(topic, _)| topic == name)
+            .and_then(|(_, count)| *count);
+        let note = match partitions {
+            Some(n) if state == "exists" && i32::try_from(n).ok() != Some(args.partitions) => {
+                format!(
+                    "  ({n} partitions, not {}: existing topics are left as they are)",
+                    args.partitions
+                )
+            }
+            Some(n) => format!("  ({n} partitions)"),
+            None => String::new(),
+        };
+        println!("{state:>8}  {name}{note}");
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{app, telemetry};
 
@@ -49,8 +49,19 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     Ok(async move {
         tokio::select! {
-            _ = terminate.recv() => info!("SIGTERM received"),
-            _ = interrupt.recv() => info!("Ctrl-C received"),
+            _ = terminate.recv() => info!("SIGTERM received; draining (a second signal stops at once)"),
+            _ = interrupt.recv() => info!("SIGINT received; draining (a second signal stops at once)"),
         }
+        // A second signal: the operator does not want to wait for the
+        // drain. Nothing is lost: the next start resumes from the last
+        // checkpoint.
+        let _abort = tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            warn!("second signal: stopping now, without waiting for in-flight writes; the next start resumes from the last checkpoint");
+            std::process::exit(130);
+        });
     })
 }

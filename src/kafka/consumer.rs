@@ -270,6 +270,25 @@ pub fn client_config_with_defaults(kafka: &KafkaConfig, defaults: &[(&str, &str)
     config
 }
 
+/// Every `[kafka.properties]` entry librdkafka refuses (an unknown name, a
+/// value out of range), each with librdkafka's reason; checked as it builds
+/// a client's configuration, without connecting.
+pub fn refused_properties(kafka: &KafkaConfig) -> Vec<String> {
+    kafka
+        .properties
+        .iter()
+        .filter_map(|(key, value)| {
+            let mut config = ClientConfig::new();
+            let _ignored = config.set(key, value);
+            let reason = match config.create_native_config().err()? {
+                rdkafka::error::KafkaError::ClientConfig(_, reason, _, _) => reason,
+                other => other.to_string(),
+            };
+            Some(format!("kafka.properties.{key:?}: {}", reason.trim()))
+        })
+        .collect()
+}
+
 /// The librdkafka properties for `[kafka.tls]` and `[kafka.sasl]`; none when
 /// both are off, so `security.protocol` in `kafka.properties` still works.
 pub fn security_properties(kafka: &KafkaConfig) -> Vec<(&'static str, String)> {

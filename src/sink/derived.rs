@@ -130,9 +130,42 @@ impl std::fmt::Debug for DerivedSink {
     }
 }
 
+/// How long registering a schema is retried while the registry does not
+/// answer, as at start for ClickHouse and the brokers.
+const REGISTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Registers `text` under `subject`, retrying what may pass (the registry
+/// unreachable, overloaded) for up to [`REGISTER_TIMEOUT`].
+async fn register(
+    registry: &SchemaRegistry,
+    subject: &str,
+    text: &str,
+) -> Result<u32, crate::registry::RegistryError> {
+    use crate::error::{Classified as _, Disposition};
+    let started = std::time::Instant::now();
+    let mut backoff = crate::retry::Backoff::new(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(4),
+    );
+    loop {
+        match registry.register_avro(subject, text).await {
+            Ok(id) => return Ok(id),
+            Err(e)
+                if e.disposition() == Disposition::Retry
+                    && started.elapsed() < REGISTER_TIMEOUT =>
+            {
+                let delay = backoff.next_delay();
+                tracing::warn!(%subject, error = %e, retry_in = ?delay, "cannot register a derived event schema yet; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl DerivedSink {
     /// A sink as `[derived]` says; for Avro, registers the three schemas
-    /// first.
+    /// first (retrying for up to 30 s while the registry does not answer).
     pub async fn new(
         producer: FutureProducer,
         topics: &TopicsConfig,
@@ -158,7 +191,7 @@ impl DerivedSink {
                         }
                     })?;
                     let subject = format!("{}-value", topics.get(&kind).map_or("", String::as_str));
-                    let id = registry.register_avro(&subject, text).await.map_err(|e| {
+                    let id = register(registry, &subject, text).await.map_err(|e| {
                         DerivedError::Register {
                             kind: kind.as_str(),
                             subject: subject.clone(),

@@ -18,8 +18,17 @@ pub fn init_tracing(log: &LogConfig) -> Result<(), tracing_subscriber::util::Try
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     match log.format {
+        // Colours only for a terminal: a log file or a collector gets plain
+        // text (`NO_COLOR` also turns them off).
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(
+                        std::io::IsTerminal::is_terminal(&std::io::stderr())
+                            && std::env::var_os("NO_COLOR").is_none(),
+                    )
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

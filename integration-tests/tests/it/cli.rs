@@ -60,6 +60,16 @@ fn check_config_accepts_the_defaults_and_names_each_problem() {
     assert!(!text.contains("backtrace"), "{text}");
     assert_eq!(text.lines().count(), 4, "{text}");
 
+    // librdkafka's own names and ranges, checked without connecting.
+    let (ok, text) = check_config(
+        "[kafka.properties]\n\"socket.keepalive.enabel\" = \"true\"\n\"linger.ms\" = \"-5\"\n",
+    );
+    assert!(
+        !ok && text.contains("No such configuration property: \"socket.keepalive.enabel\"")
+            && text.contains("kafka.properties.\"linger.ms\""),
+        "{text}"
+    );
+
     let (ok, text) =
         check_config("[derived]\nrollup_metrics = [\"engagement.click\", \"engagement.clicks\"]\n");
     assert!(
@@ -124,12 +134,25 @@ fn create_topics_creates_what_is_missing_with_the_brokers_replication() {
 
     let (ok, text) = run(&["--replication", "0"]);
     assert!(!ok && text.contains("--replication"), "{text}");
+    let (ok, text) = run(&["--partitions", "0"]);
+    assert!(!ok && text.contains("--partitions"), "{text}");
     let (ok, text) = run(&["--partitions", "3"]);
     assert!(ok, "{text}");
     assert_eq!(text.matches(" created  ").count(), names.len(), "{text}");
+    assert_eq!(
+        text.matches("(3 partitions)").count(),
+        names.len(),
+        "{text}"
+    );
     let (ok, text) = run(&[]);
     assert!(ok, "{text}");
     assert_eq!(text.matches("  exists  ").count(), names.len(), "{text}");
+    assert_eq!(
+        text.matches("(3 partitions, not 4: existing topics are left as they are)")
+            .count(),
+        names.len(),
+        "{text}"
+    );
 
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &services.kafka)

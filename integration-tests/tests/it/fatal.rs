@@ -98,3 +98,32 @@ async fn a_fatal_sink_error_stops_the_process_at_once_and_a_restart_resumes_exac
     second.stop()?;
     Ok(())
 }
+
+/// Refused credentials are an answer, not an outage: the process stops at
+/// once with what to do, rather than waiting 30 s for ClickHouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_clickhouse_credentials_stop_the_start_at_once() -> anyhow::Result<()> {
+    let env = TestEnv::new("fatal-password", &crate::without_idle_closing()).await?;
+    let started = std::time::Instant::now();
+    let mut reactor = env.start_reactor_with_env(
+        "wrong-password",
+        &[("REACTOR__CLICKHOUSE__PASSWORD", "not-the-password")],
+    )?;
+    let status = reactor.wait_for_exit(Duration::from_secs(60))?;
+    let took = started.elapsed();
+    assert!(!status.success(), "reactor exited 0");
+    let log = reactor.log();
+    assert!(
+        log.contains("refused Reactor's first query")
+            && log.contains("what to do: ClickHouse refused the credentials"),
+        "{}",
+        reactor.log_tail(20)
+    );
+    assert!(
+        !log.contains("ClickHouse is not answering yet"),
+        "refused credentials were retried:\n{}",
+        reactor.log_tail(20)
+    );
+    println!("stopped after {took:?}");
+    Ok(())
+}

@@ -98,7 +98,13 @@ pub struct Supervisor {
     histories: HashMap<TopicPartition, RestartHistory>,
     next_generation: u64,
     stopping: bool,
+    /// Since when no partition is assigned, and when that was last said.
+    unassigned: Option<(Instant, Option<Instant>)>,
 }
+
+/// How long a process may hold no partition before it says so, and how
+/// often it says so again.
+const UNASSIGNED_WARNING: Duration = Duration::from_secs(120);
 
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,7 +138,40 @@ impl Supervisor {
             histories: HashMap::new(),
             next_generation: 0,
             stopping: false,
+            unassigned: Some((Instant::now(), None)),
         }
+    }
+
+    /// The assignment changed: the gauge, and since when none is held.
+    fn assignment_changed(&mut self) {
+        metrics::assigned_partitions(self.assigned.len());
+        self.unassigned = match (self.assigned.is_empty(), self.unassigned) {
+            (false, _) => None,
+            (true, None) => Some((Instant::now(), None)),
+            (true, since) => since,
+        };
+    }
+
+    /// Warns, every [`UNASSIGNED_WARNING`], while the process has held no
+    /// partition for that long: it reads nothing, and its readiness cannot
+    /// say so (a replica beyond the partition count is rightly idle).
+    fn warn_if_unassigned(&mut self) {
+        let Some((since, said)) = self.unassigned else {
+            return;
+        };
+        let due = said.map_or(since, |s| s).elapsed() >= UNASSIGNED_WARNING;
+        if self.stopping || !due {
+            return;
+        }
+        warn!(
+            for_s = since.elapsed().as_secs(),
+            group = %self.deps.settings.group_id,
+            "no partition is assigned to this process: it reads nothing. Either the group has more members \
+             than the input topics have partitions (scale the replicas down, or add partitions), or the \
+             group is not forming (see the broker's view of the group, e.g. kafka-consumer-groups \
+             --describe --group <kafka.group_id>)"
+        );
+        self.unassigned = Some((since, Some(Instant::now())));
     }
 
     fn report_fatal(&self, failure: Failure) {
@@ -278,7 +317,7 @@ impl Supervisor {
                 info!(topic = %tp.0, partition = tp.1, "partition assigned; loading its state");
                 let _new = act.assigned.insert(tp);
             }
-            metrics::assigned_partitions(act.assigned.len());
+            act.assignment_changed();
             let _ignored = reply.send(starts);
         });
     }
@@ -324,7 +363,7 @@ impl Supervisor {
                 drains.push((tp, answer, running.released));
             }
         }
-        metrics::assigned_partitions(self.assigned.len());
+        self.assignment_changed();
         let timeout = self.deps.settings.drain_timeout + Duration::from_secs(5);
         let (began, count) = (Instant::now(), drains.len());
         let all = futures::future::join_all(drains.into_iter().map(
@@ -391,6 +430,10 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        metrics::assigned_partitions(0);
+        let _handle = ctx.run_interval(Duration::from_secs(10), |act, _| {
+            act.warn_if_unassigned();
+        });
         if let Some(events) = self.events.take() {
             let stream = futures::stream::unfold(events, |mut events| async move {
                 events.recv().await.map(|event| (Rebalance(event), events))
