@@ -139,6 +139,12 @@ fn print_summary(summary: &Summary, options: &ReplayOptions) {
         "  rows {verb}: {}  (new {}, changed {}, unchanged {})",
         summary.rows, d.new, d.changed, d.unchanged
     );
+    if summary.stale > 0 {
+        println!(
+            "  rows in ClickHouse the replay did not produce, left as they are: {} (series with no records in the range now; a replay deletes nothing)",
+            summary.stale
+        );
+    }
     for change in &d.largest {
         println!(
             "    {:?}: {} {:?} -> {:?} ({:.3}%)",

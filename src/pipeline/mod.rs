@@ -45,7 +45,9 @@ mod interner;
 pub mod rejection;
 mod snapshots;
 
-pub use checkpoint::{version, BatchId, Checkpoint, CheckpointLedger, OffsetTracker, Placement};
+pub use checkpoint::{
+    version, BatchId, Checkpoint, CheckpointLedger, OffsetTracker, Placement, VERSION_BASE,
+};
 use guard::ClockGuard;
 pub use guard::ClockQuorum;
 pub use interner::DimensionsId;

@@ -47,7 +47,7 @@ use crate::sink::clickhouse::{self as ch, schema, RollupWriter, When, WriterSett
 use crate::sink::derived::DerivedSink;
 use diff::{Diff, RowKey};
 use history::{histories_as_of, Rebuild, StoredValue};
-use range::{replay_epoch, ReplayRange};
+use range::{replay_epoch, replay_epoch_above, ReplayRange};
 
 /// What to replay.
 #[derive(Debug, Clone)]
@@ -91,6 +91,10 @@ pub struct Summary {
     pub rows: u64,
     /// How the rows compare with ClickHouse's.
     pub diff: Diff,
+    /// Rows in ClickHouse for windows the replay wrote that it did not
+    /// produce (a series with no records in the range now, such as one
+    /// only late corrections made): left as they are.
+    pub stale: u64,
     /// Derived events published.
     pub derived_events: u64,
     /// Partitions whose input ended with windows of the range still open,
@@ -168,11 +172,13 @@ pub async fn run(
         _ => None,
     };
     let now = SystemTime::now();
+    // The epoch of the pipelines (their own batch versions, which the
+    // replay does not write); the rows' version is set once the range's
+    // rows in ClickHouse are known.
     let epoch = replay_epoch(now);
     let started_ms = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let version = crate::pipeline::version(epoch, 0);
 
     // One consumer per topic: the end of a partition is reported by
     // partition number only.
@@ -255,6 +261,13 @@ pub async fn run(
     if partitions.is_empty() {
         bail!("nothing to replay: the selected partitions hold no records in the range");
     }
+    let newest = partitions
+        .values()
+        .flat_map(|p| p.existing.values())
+        .map(|row| row.version)
+        .max();
+    let epoch = replay_epoch_above(epoch, newest);
+    let version = crate::pipeline::version(epoch, 0);
     info!(partitions = partitions.len(), epoch, "replaying");
 
     let mut summary = Summary::default();
@@ -400,6 +413,17 @@ pub async fn run(
                     .incomplete
                     .push((replayed.topic.clone(), replayed.partition, start));
             }
+            // Rows of windows the replay wrote (not those left open) that
+            // it did not produce.
+            let written_before = left_open.map_or(i64::MAX, EventTime::as_millis);
+            summary.stale += replayed
+                .existing
+                .values()
+                .filter(|row| {
+                    let start = EventTime::from_millis(i64::from(row.window_start) * 1000);
+                    range.covers_start(start) && start.as_millis() < written_before
+                })
+                .count() as u64;
         }
     }
     for bar in bars.values() {
@@ -516,10 +540,10 @@ impl Sinks<'_> {
         }
         let mut diff = Diff::default();
         for row in &rows {
-            diff.add(
-                &RollupRow::new(row.clone(), self.version),
-                &replayed.existing,
-            );
+            let row = RollupRow::new(row.clone(), self.version);
+            diff.add(&row, &replayed.existing);
+            // What is left at the end, the replay did not produce.
+            let _compared = replayed.existing.remove(&diff::key(&row));
         }
         summary.diff.merge(diff);
         summary.rows += rows.len() as u64;

@@ -104,6 +104,24 @@ pub fn replay_epoch(now: SystemTime) -> u32 {
     0x8000_0000 | u32::try_from(minutes.min(0x7fff_ffff)).unwrap_or(0x7fff_ffff)
 }
 
+/// `clock` (a [`replay_epoch`]), or one above the replay epoch of
+/// `newest` (the newest version among the range's rows) if that is not
+/// below it: a replay outranks every earlier one on the rows it rewrites,
+/// in the same minute or from a host whose clock is behind.
+pub fn replay_epoch_above(clock: u32, newest: Option<u64>) -> u32 {
+    let Some(newest) = newest else {
+        return clock;
+    };
+    // Versions are VERSION_BASE (bit 62) | epoch << 32 | batch: the epoch
+    // without the bit VERSION_BASE sets.
+    let epoch = u32::try_from((newest & !crate::pipeline::VERSION_BASE) >> 32).unwrap_or(0);
+    if epoch & 0x8000_0000 == 0 || epoch < clock {
+        clock
+    } else {
+        epoch.saturating_add(1).max(0x8000_0000)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +178,24 @@ mod tests {
         assert!(range.covers_event(&trend(at(13, 0))));
         assert!(!range.covers_event(&trend(at(14, 0))));
         assert!(!range.covers_event(&trend(at(9, 0))));
+    }
+
+    #[test]
+    fn a_replay_outranks_the_replay_before_it_whatever_the_clock() {
+        let version = |epoch| crate::pipeline::version(epoch, 3);
+        let clock = 0x8000_0100;
+        assert_eq!(replay_epoch_above(clock, None), clock);
+        // Live rows: the clock's epoch.
+        assert_eq!(replay_epoch_above(clock, Some(version(7))), clock);
+        // An earlier replay, older: the clock's.
+        assert_eq!(replay_epoch_above(clock, Some(version(0x8000_00ff))), clock);
+        // One in the same minute, or from a clock ahead: one above it.
+        assert_eq!(replay_epoch_above(clock, Some(version(clock))), clock + 1);
+        assert_eq!(
+            replay_epoch_above(clock, Some(version(0x8000_0200))),
+            0x8000_0201
+        );
+        assert!(version(replay_epoch_above(clock, Some(version(clock)))) > version(clock));
     }
 
     #[test]
