@@ -651,9 +651,12 @@ async fn live_progress(
     )
     .await
     .with_context(|| format!("reading the live checkpoint of {topic}/{partition}"))?;
-    Ok(match saved {
+    // A start that claimed the partition but has no checkpoint yet has
+    // read nothing durable: as if absent (with `start_from = "latest"` it
+    // never reads what came before it).
+    Ok(match saved.and_then(|s| s.checkpoint) {
         None => Live::Absent,
-        Some(saved) => Live::ClosedThrough(saved.checkpoint.and_then(|c| c.closed_through)),
+        Some(checkpoint) => Live::ClosedThrough(checkpoint.closed_through),
     })
 }
 
