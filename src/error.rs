@@ -147,7 +147,9 @@ pub enum ExitReason {
 impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExitReason::Drained => f.write_str("released on request (revoked, or the process is stopping)"),
+            ExitReason::Drained => {
+                f.write_str("released on request (revoked, or the process is stopping)")
+            }
             ExitReason::Failed(failure) => write!(f, "failed: {failure}"),
         }
     }

@@ -5,6 +5,7 @@
 //! - [`history`]: trend and anomaly histories as of the range's start,
 //!   rebuilt from the rows already in ClickHouse.
 //! - [`diff`]: what the replay changes in ClickHouse.
+//! - [`live`]: what the live run has written, which the replay follows.
 //!
 //! The replay reads the partitions by direct assignment (no group, no
 //! commits: it runs beside the live service), from a start found with
@@ -23,6 +24,7 @@
 
 pub mod diff;
 pub mod history;
+pub mod live;
 pub mod range;
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,6 +49,7 @@ use crate::sink::clickhouse::{self as ch, schema, RollupWriter, When, WriterSett
 use crate::sink::derived::DerivedSink;
 use diff::{Diff, RowKey};
 use history::{histories_as_of, Rebuild, StoredValue};
+use live::Live;
 use range::{replay_epoch, replay_epoch_above, ReplayRange};
 
 /// What to replay.
@@ -108,17 +111,6 @@ pub struct Summary {
     pub interrupted: bool,
     /// Wall time.
     pub took: Duration,
-}
-
-/// What the live run (the configured group) has written of a partition,
-/// from its checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Live {
-    /// No state of the group for the partition (a rebuild, or a live run
-    /// that has not started yet).
-    Absent,
-    /// Every window ending at or before this is written (`None`: none yet).
-    ClosedThrough(Option<EventTime>),
 }
 
 /// One partition being replayed.
@@ -229,7 +221,7 @@ pub async fn run(
             let (existing, live) = match stored {
                 Some(clickhouse) => (
                     existing_rows(clickhouse, &topic, partition, &range).await?,
-                    live_progress(clickhouse, config, &topic, partition).await?,
+                    Live::read(clickhouse, config, &topic, partition).await?,
                 ),
                 None => (HashMap::new(), Live::Absent),
             };
@@ -522,22 +514,10 @@ impl Sinks<'_> {
         if rows.is_empty() {
             return Ok(());
         }
-        if let Live::ClosedThrough(written) = replayed.live {
-            let needed = range.closed_through();
-            if written.is_none_or(|w| w < needed) {
-                bail!(
-                    "{topic}/{partition}: the live run (kafka.group_id) has written this partition's windows \
-                     only through {written}, not yet up to the range's start: the replayed windows' trend and \
-                     anomaly values would miss the windows in between, and would replace live's. Wait until \
-                     live has passed {needed} (the partition's reactor_watermark_seconds, or /state), or \
-                     replay from {written} or earlier; windows this replay wrote already are whole and right",
-                    topic = replayed.topic,
-                    partition = replayed.partition,
-                    written = written.map_or_else(|| "none yet".to_owned(), |w| w.to_rfc3339()),
-                    needed = needed.to_rfc3339(),
-                );
-            }
-        }
+        replayed
+            .live
+            .check_written_before(range.closed_through())
+            .with_context(|| format!("{}/{}", replayed.topic, replayed.partition))?;
         let mut diff = Diff::default();
         for row in &rows {
             let row = RollupRow::new(row.clone(), self.version);
@@ -635,31 +615,6 @@ async fn connect_clickhouse(
     Ok((ch::client(settings, Some(&settings.database))?, tables == 2))
 }
 
-/// What the live run has written of `topic`/`partition`.
-async fn live_progress(
-    clickhouse: &::clickhouse::Client,
-    config: &Config,
-    topic: &str,
-    partition: i32,
-) -> anyhow::Result<Live> {
-    let saved = crate::sink::clickhouse::state::load_checkpoint(
-        clickhouse,
-        &config.kafka.group_id,
-        topic,
-        partition,
-        config.clickhouse.request_timeout,
-    )
-    .await
-    .with_context(|| format!("reading the live checkpoint of {topic}/{partition}"))?;
-    // A start that claimed the partition but has no checkpoint yet has
-    // read nothing durable: as if absent (with `start_from = "latest"` it
-    // never reads what came before it).
-    Ok(match saved.and_then(|s| s.checkpoint) {
-        None => Live::Absent,
-        Some(checkpoint) => Live::ClosedThrough(checkpoint.closed_through),
-    })
-}
-
 /// Marks everything `out` produced as handed over: a replay keeps no
 /// checkpoint.
 fn acknowledge(pipeline: &mut PartitionPipeline, out: &Output) {
@@ -682,12 +637,13 @@ fn close_at_end(
     options: &ReplayOptions,
     idle_timeout: Duration,
 ) -> anyhow::Result<Option<Output>> {
-    let limit = match replayed.live {
-        Live::Absent if options.close_at_end => None,
-        Live::Absent => return Ok(None),
-        Live::ClosedThrough(None) => return Ok(None),
-        Live::ClosedThrough(Some(written)) => Some(written),
-    };
+    // Nothing it could close: no trial.
+    if !replayed
+        .live
+        .closes(EventTime::from_millis(i64::MIN), options.close_at_end)
+    {
+        return Ok(None);
+    }
     let mut trial = replayed.pipeline.clone();
     let out = trial.tick(Source {
         quiet_for: Some(idle_timeout),
@@ -696,9 +652,10 @@ fn close_at_end(
     let Some(batch) = &out.rollups else {
         return Ok(None);
     };
-    let as_live_did =
-        limit.is_none_or(|written| batch.rows.iter().all(|r| r.window_end <= written));
-    if !as_live_did {
+    let Some(last_end) = batch.rows.iter().map(|r| r.window_end).max() else {
+        return Ok(None);
+    };
+    if !replayed.live.closes(last_end, options.close_at_end) {
         return Ok(None);
     }
     acknowledge(&mut trial, &out);
