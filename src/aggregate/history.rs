@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{AnomalySettings, Detector, Score, SeriesKind, Trend, TrendSettings, TrendUpdate};
 
+/// Most empty windows of a count series folded in before a window with a
+/// row: a day of one-minute windows, past which the baseline has long
+/// forgotten what came before (it learns at `anomaly.alpha`, 0.02).
+const MOST_EMPTY_WINDOWS: i64 = 1_440;
+
 /// Trend and anomaly settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HistorySettings {
@@ -57,6 +62,22 @@ impl SeriesHistory {
                 escalates: None,
             };
         }
+        // A count series has a row only for windows it counted something
+        // in: the windows between its last row and this one counted zero,
+        // and its baseline must see them (a series of 0.3 clicks a window
+        // is mostly empty windows). Their verdicts are not published: the
+        // windows have no row. The trend regresses on the windows with rows.
+        if kind == SeriesKind::Count {
+            if let Some(last) = self.last_position {
+                let first = (last + 1).max(position.saturating_sub(MOST_EMPTY_WINDOWS));
+                for empty in first..position {
+                    let verdict = self.anomaly.observe(0.0, kind, &settings.anomaly);
+                    if verdict.is_some_and(|s| s.anomalous) {
+                        self.last_alarm_position = Some(empty);
+                    }
+                }
+            }
+        }
         self.last_position = Some(position);
         let trend = self.trend.observe(position, value, &settings.trend);
         let score = self.anomaly.observe(value, kind, &settings.anomaly);
@@ -75,6 +96,12 @@ impl SeriesHistory {
     /// Position of the last window folded in.
     pub fn last_position(&self) -> Option<i64> {
         self.last_position
+    }
+
+    /// Windows its anomaly baseline has seen (empty ones of a count series
+    /// included).
+    pub fn anomaly_windows(&self) -> u64 {
+        self.anomaly.windows()
     }
 }
 
@@ -124,8 +151,7 @@ mod tests {
     fn an_escalation_names_the_window_of_the_alarm_it_escalates_also_after_a_restore() {
         let settings = settings(30);
         let mut live = SeriesHistory::default();
-        // Positions with gaps: a series is folded in only when it has a row.
-        let position = |i: i64| 1_000 + 3 * i;
+        let position = |i: i64| 1_000 + i;
         for i in 0..100 {
             let v = [2.0, 4.0, 3.0, 5.0, 1.0, 3.0, 4.0, 2.0][i as usize % 8];
             let verdict = live.close_window(position(i), v, SeriesKind::Count, &settings);
@@ -160,5 +186,39 @@ mod tests {
         let strong = old.close_window(position(101), 200.0, SeriesKind::Count, &settings);
         assert!(strong.score.is_some_and(|s| s.escalation), "{strong:?}");
         assert_eq!(strong.escalates, None);
+    }
+
+    /// A count series is folded in only for windows it has a row for: the
+    /// windows between count zero, as if every window had been folded in.
+    #[test]
+    fn a_count_series_empty_windows_count_as_zero() {
+        let settings = settings(10);
+        let counts: Vec<f64> = (0..400)
+            .map(|i: u64| match (i * 7919) % 10 {
+                0 | 3 | 7 => 1.0,
+                5 => 2.0,
+                _ => 0.0,
+            })
+            .chain([5.0]) // a spike of a series of 0.5 a window
+            .collect();
+        let mut every = SeriesHistory::default();
+        let mut rows_only = SeriesHistory::default();
+        let mut last = (None, None);
+        for (i, &count) in counts.iter().enumerate() {
+            let position = i as i64;
+            let all = every.close_window(position, count, SeriesKind::Count, &settings);
+            if count > 0.0 {
+                let sparse = rows_only.close_window(position, count, SeriesKind::Count, &settings);
+                assert_eq!(sparse.score, all.score, "window {i}");
+                last = (sparse.score, all.score);
+            }
+        }
+        assert!(last.0.is_some_and(|s| s.anomalous && s.score > 3.0), "{last:?}");
+        // Measures are not filled: an empty window has no value.
+        let mut measure = SeriesHistory::default();
+        for position in [0, 5, 10] {
+            let _verdict = measure.close_window(position, 1.0, SeriesKind::Measure, &settings);
+        }
+        assert_eq!(measure.anomaly_windows(), 3);
     }
 }
