@@ -93,6 +93,42 @@ impl SeriesHistory {
         }
     }
 
+    /// The verdict of the empty window at `position` of a count series
+    /// whose last row came before it: what folding in the empty windows up
+    /// to it (as [`Self::close_window`] will when the next row comes) says
+    /// of it. Pure: the history is left as it is. `None` when a run of
+    /// empty windows cannot be surprising for this series (it averages
+    /// under one count a window) or the gap is longer than `most_windows`.
+    pub fn empty_window(
+        &self,
+        position: i64,
+        most_windows: i64,
+        settings: &HistorySettings,
+    ) -> Option<Verdict> {
+        let last = self.last_position?;
+        if position <= last || position - last > most_windows || self.anomaly.level() < 1.0 {
+            return None;
+        }
+        let mut trial = self.clone();
+        let mut verdict = None;
+        for empty in last + 1..=position {
+            let score = trial
+                .anomaly
+                .observe(0.0, SeriesKind::Count, &settings.anomaly);
+            let mut escalates = None;
+            if let Some(score) = score.filter(|s| s.anomalous) {
+                escalates = trial.last_alarm_position.filter(|_| score.escalation);
+                trial.last_alarm_position = Some(empty);
+            }
+            verdict = Some(Verdict {
+                trend: None,
+                score,
+                escalates,
+            });
+        }
+        verdict
+    }
+
     /// Position of the last window folded in.
     pub fn last_position(&self) -> Option<i64> {
         self.last_position
@@ -213,7 +249,10 @@ mod tests {
                 last = (sparse.score, all.score);
             }
         }
-        assert!(last.0.is_some_and(|s| s.anomalous && s.score > 3.0), "{last:?}");
+        assert!(
+            last.0.is_some_and(|s| s.anomalous && s.score > 3.0),
+            "{last:?}"
+        );
         // Measures are not filled: an empty window has no value.
         let mut measure = SeriesHistory::default();
         for position in [0, 5, 10] {

@@ -90,6 +90,7 @@ impl PartitionPipeline {
                 ));
                 rows.push(row);
             }
+            self.empty_window_alarms(start, end, position, &mut events);
         }
         self.forget_quiet_series(watermark, &mut snapshots);
         self.ledger.closed(watermark);
@@ -104,6 +105,55 @@ impl PartitionPipeline {
             rows,
             events,
         });
+    }
+
+    /// Anomaly events for count series that counted nothing in the window
+    /// [`start`, `end`) at `position` (they have no row): a tracking outage
+    /// is flagged while it lasts, not once the series comes back. Each
+    /// series' history is left as it is; its next row folds the empty
+    /// windows in, with the same verdicts ([`SeriesHistory::empty_window`]),
+    /// so the event is decided alike however the stream was batched or
+    /// restarted. Checked while a series has been empty for at most twice
+    /// the quiet period.
+    fn empty_window_alarms(
+        &self,
+        start: EventTime,
+        end: EventTime,
+        position: i64,
+        events: &mut Vec<derived::DerivedEvent>,
+    ) {
+        let history = self.settings.history;
+        let most = 2 * i64::from(history.anomaly.quiet_windows).max(1);
+        let thresholds = (history.trend.threshold, history.anomaly.threshold);
+        let slide_ms = self.windows.slide_ms();
+        for (key, series) in &self.histories {
+            if !key.metric.is_count() {
+                continue;
+            }
+            let Some(verdict) = series.empty_window(position, most, &history) else {
+                continue;
+            };
+            let Some(score) = verdict.score.filter(|s| s.anomalous) else {
+                continue;
+            };
+            let row = Rollup {
+                metric: key.metric.name(),
+                dimensions: self.dimensions.get(key.dimensions).clone(),
+                window_start: start,
+                window_end: end,
+                ..Rollup::default()
+            };
+            events.extend(derived::signals_of_row(
+                &row,
+                None,
+                Some(&score),
+                verdict
+                    .escalates
+                    .map(|earlier| start.as_millis() - (position - earlier) * slide_ms),
+                0.0,
+                thresholds,
+            ));
+        }
     }
 
     /// The history retention in window positions (slides).

@@ -427,6 +427,62 @@ fn an_event_too_far_ahead_of_the_watermark_is_dead_lettered_and_does_not_move_it
     assert!(out.rollups.is_none(), "no window closed");
 }
 
+/// A count series that stops (its tracking broke) while the partition
+/// goes on is flagged in its first empty window, though that window has no
+/// row; once it comes back, its history holds the empty windows and the
+/// alarm, so the quiet period holds and nothing is raised twice.
+#[test]
+fn a_count_series_that_stops_is_flagged_while_it_is_silent() {
+    let mut p = pipeline(0, None);
+    let mut records = Vec::new();
+    let mut offset = 0;
+    for minute in 0..70 {
+        // content-1: 20 views a minute, none in minutes 40 to 49.
+        let views = if (40..50).contains(&minute) { 0 } else { 20 };
+        for i in 0..views {
+            records.push(record(offset, minute * MINUTE + i * 100, 1, 2));
+            offset += 1;
+        }
+        // content-2 goes on, so the windows close.
+        for i in 0..5 {
+            records.push(record(offset, minute * MINUTE + 30_000 + i, 2, 2));
+            offset += 1;
+        }
+    }
+    // In two batches, split inside the outage: the same events.
+    let (first, second) = records.split_at(records.len() * 45 / 70);
+    let mut events = Vec::new();
+    for part in [first, second] {
+        let out = p.process(part.to_vec()).unwrap();
+        let batch = out.rollups.unwrap();
+        p.rollups_written(batch.id);
+        events.extend(batch.events);
+    }
+    let alarms: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            DerivedEvent::Anomaly(a) if a.content_id == "content-1" => Some(a),
+            _ => None,
+        })
+        .collect();
+    // The first empty window, then an escalation with the outage's full
+    // strength, naming the first.
+    assert_eq!(alarms.len(), 2, "{alarms:?}");
+    let (outage, stronger) = (alarms[0], alarms[1]);
+    assert_eq!(outage.window_start, BASE + 40 * MINUTE);
+    assert_eq!(outage.observed, 0.0);
+    assert!(outage.expected > 15.0 && outage.score <= -3.0, "{outage:?}");
+    assert_eq!(outage.escalates, None);
+    assert!(stronger.window_start < BASE + 50 * MINUTE);
+    assert!(stronger.score <= 4.0 * outage.score, "{stronger:?}");
+    assert_eq!(stronger.escalates.as_deref(), Some(outage.id.as_str()));
+    let others = events
+        .iter()
+        .filter(|e| matches!(e, DerivedEvent::Anomaly(a) if a.content_id == "content-2"))
+        .count();
+    assert_eq!(others, 0);
+}
+
 #[test]
 fn a_spike_after_a_steady_baseline_raises_an_anomaly_event_with_a_deterministic_id() {
     let mut p = pipeline(0, None);

@@ -399,6 +399,11 @@ impl Detector {
     pub fn windows(&self) -> u64 {
         self.n
     }
+
+    /// The baseline level: the value a window is expected to have.
+    pub fn level(&self) -> f64 {
+        self.level
+    }
 }
 
 #[cfg(test)]
