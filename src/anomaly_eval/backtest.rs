@@ -6,7 +6,10 @@
 //! Input: a header, then `timestamp,value` rows in time order (one row per
 //! closed window; timestamps are RFC 3339 times or numbers). Output: a
 //! header, then `timestamp,value,score,anomalous` rows; the score is empty
-//! during the warm-up.
+//! during the warm-up. For counts, windows missing between two rows
+//! (timestamps in epoch milliseconds or RFC 3339, more than a window apart)
+//! counted zero, as the live run takes them: they are scored, and written
+//! with value 0 (at most a day of them per gap, as live).
 
 use std::io::{Read, Write};
 
@@ -74,13 +77,19 @@ fn parse_time(text: &str) -> Option<f64> {
         .or_else(|| EventTime::parse_rfc3339(text.trim()).map(|t| t.as_millis() as f64))
 }
 
+/// Most empty windows of a count series filled in per gap, as live
+/// ([`crate::aggregate::SeriesHistory`]).
+const MOST_EMPTY_WINDOWS: i64 = 1_440;
+
 /// Scores the series read from `input` as a `kind` series with `settings`,
-/// writing one row per window to `output`.
+/// writing one row per window to `output`. `window_ms`: the windows' slide,
+/// by which missing windows of a count series are found.
 pub fn backtest(
     input: impl Read,
     output: impl Write,
     kind: SeriesKind,
     settings: &AnomalySettings,
+    window_ms: i64,
 ) -> Result<BacktestSummary, BacktestError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -104,6 +113,7 @@ pub fn backtest(
     let mut detector = Detector::default();
     let mut summary = BacktestSummary::default();
     let mut previous: Option<f64> = None;
+    let mut last_time: Option<f64> = None;
     for record in reader.records() {
         let record = record.map_err(|e| BacktestError::Csv {
             line: line_of(e.position()),
@@ -124,6 +134,25 @@ pub fn backtest(
                 text: time_text.to_owned(),
             });
         }
+        // Windows with no row between the previous one and this: empty.
+        let missing = match (kind, last_time) {
+            (SeriesKind::Count, Some(last)) if window_ms > 0 => {
+                (((time - last) / window_ms as f64).round() as i64 - 1).clamp(0, MOST_EMPTY_WINDOWS)
+            }
+            _ => 0,
+        };
+        let numeric = time_text.trim().parse::<f64>().is_ok();
+        for k in (1..=missing).rev() {
+            let at = time - (k * window_ms) as f64;
+            let at_text = if numeric {
+                format!("{at}")
+            } else {
+                EventTime::from_millis(at as i64).to_rfc3339()
+            };
+            let score = detector.observe(0.0, kind, settings);
+            write_scored(&mut writer, &mut summary, &at_text, "0", score)?;
+        }
+        last_time = Some(time);
         previous = Some(time);
         let value = value_text
             .parse::<f64>()
@@ -136,24 +165,36 @@ pub fn backtest(
                 expected: "a finite number",
             })?;
         let score = detector.observe(value, kind, settings);
-        summary.windows += 1;
-        summary.scored += u64::from(score.is_some());
-        summary.anomalies += u64::from(score.is_some_and(|s| s.anomalous));
-        let (score_text, anomalous) = match score {
-            Some(s) => (s.score.to_string(), s.anomalous),
-            None => (String::new(), false),
-        };
-        writer
-            .write_record([
-                time_text,
-                value_text,
-                score_text.as_str(),
-                if anomalous { "true" } else { "false" },
-            ])
-            .map_err(std::io::Error::from)?;
+        write_scored(&mut writer, &mut summary, time_text, value_text, score)?;
     }
     writer.flush()?;
     Ok(summary)
+}
+
+/// Writes one scored window and counts it.
+fn write_scored(
+    writer: &mut csv::Writer<impl Write>,
+    summary: &mut BacktestSummary,
+    time_text: &str,
+    value_text: &str,
+    score: Option<crate::aggregate::Score>,
+) -> Result<(), BacktestError> {
+    summary.windows += 1;
+    summary.scored += u64::from(score.is_some());
+    summary.anomalies += u64::from(score.is_some_and(|s| s.anomalous));
+    let (score_text, anomalous) = match score {
+        Some(s) => (s.score.to_string(), s.anomalous),
+        None => (String::new(), false),
+    };
+    writer
+        .write_record([
+            time_text,
+            value_text,
+            score_text.as_str(),
+            if anomalous { "true" } else { "false" },
+        ])
+        .map_err(std::io::Error::from)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,8 +208,39 @@ mod tests {
             &mut out,
             SeriesKind::Count,
             &AnomalySettings::default(),
+            60_000,
         )?;
         Ok((String::from_utf8(out).unwrap_or_default(), summary))
+    }
+
+    /// Rows exported from ClickHouse have none for the windows a count
+    /// series counted nothing in: they are scored as zeros, as live does,
+    /// and written.
+    #[test]
+    fn missing_windows_of_a_count_series_are_scored_as_zero() {
+        let mut with_gaps = String::from("timestamp,value\n");
+        let mut every = String::from("timestamp,value\n");
+        for i in 0..50 {
+            let value = if i % 3 == 0 { 1 } else { 0 };
+            let at = format!("2026-01-01T00:{i:02}:00Z,{value}\n");
+            every.push_str(&at);
+            if value > 0 {
+                with_gaps.push_str(&at);
+            }
+        }
+        let (filled, summary) = run(&with_gaps).unwrap();
+        let (all, _) = run(&every).unwrap();
+        // The last row of the input is the last window: the same lines.
+        let all: Vec<&str> = all
+            .lines()
+            .take_while(|l| !l.starts_with("2026-01-01T00:49"))
+            .collect();
+        let filled: Vec<&str> = filled.lines().take(all.len()).collect();
+        assert_eq!(filled, all);
+        assert_eq!(summary.windows, 49);
+        // Numbers that are not epoch milliseconds: no window is missing.
+        let (out, summary) = run("timestamp,value\n1,5\n2,5\n5,5\n").unwrap();
+        assert_eq!((summary.windows, out.lines().count()), (3, 4));
     }
 
     #[test]

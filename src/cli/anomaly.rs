@@ -86,20 +86,20 @@ pub(super) fn main(config: Option<&Path>, args: &AnomalyArgs) -> anyhow::Result<
 
 fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<()> {
     let config = super::load_config(config)?;
-    let settings = crate::app::pipeline_settings(&config, crate::event::TopicKind::Engagement)
-        .history
-        .anomaly;
+    let pipeline = crate::app::pipeline_settings(&config, crate::event::TopicKind::Engagement);
+    let settings = pipeline.history.anomaly;
+    let window_ms = i64::try_from(pipeline.windows.spec.slide.as_millis()).unwrap_or(i64::MAX);
     let kind = match args.kind {
         Kind::Count => SeriesKind::Count,
         Kind::Measure => SeriesKind::Measure,
     };
     let stdout = std::io::stdout().lock();
     let summary = if args.input.as_os_str() == "-" {
-        backtest(std::io::stdin().lock(), stdout, kind, &settings)
+        backtest(std::io::stdin().lock(), stdout, kind, &settings, window_ms)
     } else {
         let file = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
-        backtest(BufReader::new(file), stdout, kind, &settings)
+        backtest(BufReader::new(file), stdout, kind, &settings, window_ms)
     }
     .with_context(|| {
         if args.input.as_os_str() == "-" {
