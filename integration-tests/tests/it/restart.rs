@@ -94,18 +94,9 @@ async fn without_state_a_partition_resumes_from_the_committed_offset() -> anyhow
         avro_share: 0.5,
         seed: 29,
     };
-    let mut a = env.start_reactor("a")?;
-    let _report = publisher
-        .publish(mix.assign(first.to_vec()), None, None)
-        .await?;
+    // Drains at the end: final checkpoints, committed to Kafka too.
+    run_first_half(&env, &publisher, mix, first).await?;
     let client = env.clickhouse();
-    eventually("the first half's windows", Duration::from_secs(90), || {
-        let client = client.clone();
-        async move { Ok((stored_count(&client).await.unwrap_or(0) > 1_000).then_some(())) }
-    })
-    .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    a.stop()?; // drains: final checkpoints, committed to Kafka too
     client.query("DROP TABLE partition_state").execute().await?;
 
     let mut b = env.start_reactor("b")?;
@@ -159,19 +150,9 @@ async fn a_checkpoint_past_the_end_of_its_partition_is_read_from_the_start() -> 
     let expected = rollups(&events, 60);
     let (first, second) = events.split_at(events.len() / 2);
     let publisher = env.publisher().await?;
-    let mut a = env.start_reactor("a")?;
     let json = FormatMix::Json;
-    let _report = publisher
-        .publish(json.assign(first.to_vec()), None, None)
-        .await?;
+    run_first_half(&env, &publisher, json, first).await?;
     let client = env.clickhouse();
-    eventually("the first half's windows", Duration::from_secs(90), || {
-        let client = client.clone();
-        async move { Ok((stored_count(&client).await.unwrap_or(0) > 1_000).then_some(())) }
-    })
-    .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    a.stop()?; // drains: final checkpoints
 
     // Every checkpoint moved a million offsets on, past the end.
     let checkpoints: Vec<(String, String, i32, u64, String)> = client
@@ -230,6 +211,28 @@ async fn a_checkpoint_past_the_end_of_its_partition_is_read_from_the_start() -> 
     );
     b.stop()?;
     Ok(())
+}
+
+/// Runs an instance over `events` until more than a thousand rows are
+/// written, then stops it (it drains: final checkpoints).
+async fn run_first_half(
+    env: &TestEnv,
+    publisher: &reactor::generate::publish::Publisher,
+    mix: FormatMix,
+    events: &[reactor::event::Event],
+) -> anyhow::Result<()> {
+    let mut instance = env.start_reactor("a")?;
+    let _report = publisher
+        .publish(mix.assign(events.to_vec()), None, None)
+        .await?;
+    let client = env.clickhouse();
+    eventually("the first half's windows", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move { Ok((stored_count(&client).await.unwrap_or(0) > 1_000).then_some(())) }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    instance.stop()
 }
 
 /// A view series' saved history after one window of `value`.
