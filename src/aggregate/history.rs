@@ -71,7 +71,7 @@ impl SeriesHistory {
             if let Some(last) = self.last_position {
                 let first = (last + 1).max(position.saturating_sub(MOST_EMPTY_WINDOWS));
                 for empty in first..position {
-                    let verdict = self.anomaly.observe(0.0, kind, &settings.anomaly);
+                    let verdict = self.anomaly.observe_empty(&settings.anomaly);
                     if verdict.is_some_and(|s| s.anomalous) {
                         self.last_alarm_position = Some(empty);
                     }
@@ -96,9 +96,10 @@ impl SeriesHistory {
     /// The verdict of the empty window at `position` of a count series
     /// whose last row came before it: what folding in the empty windows up
     /// to it (as [`Self::close_window`] will when the next row comes) says
-    /// of it. Pure: the history is left as it is. `None` when a run of
-    /// empty windows cannot be surprising for this series (it averages
-    /// under one count a window) or the gap is longer than `most_windows`.
+    /// of it. Pure: the history is left as it is. `None` when no empty
+    /// window can raise an alarm for this series (it expects under one
+    /// count a window, [`crate::aggregate::EMPTY_ALARM_LEVEL`]) or the gap
+    /// is longer than `most_windows`.
     pub fn empty_window(
         &self,
         position: i64,
@@ -106,15 +107,13 @@ impl SeriesHistory {
         settings: &HistorySettings,
     ) -> Option<Verdict> {
         let last = self.last_position?;
-        if position <= last || position - last > most_windows || self.anomaly.level() < 1.0 {
+        if position <= last || position - last > most_windows || !self.anomaly.empty_may_alarm() {
             return None;
         }
         let mut trial = self.clone();
         let mut verdict = None;
         for empty in last + 1..=position {
-            let score = trial
-                .anomaly
-                .observe(0.0, SeriesKind::Count, &settings.anomaly);
+            let score = trial.anomaly.observe_empty(&settings.anomaly);
             let mut escalates = None;
             if let Some(score) = score.filter(|s| s.anomalous) {
                 escalates = trial.last_alarm_position.filter(|_| score.escalation);

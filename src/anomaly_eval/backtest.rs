@@ -149,7 +149,7 @@ pub fn backtest(
             } else {
                 EventTime::from_millis(at as i64).to_rfc3339()
             };
-            let score = detector.observe(0.0, kind, settings);
+            let score = detector.observe_empty(settings);
             write_scored(&mut writer, &mut summary, &at_text, "0", score)?;
         }
         last_time = Some(time);

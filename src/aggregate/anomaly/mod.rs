@@ -31,7 +31,7 @@
 //! late in a window alarms on weak evidence; the escalation carries its
 //! full strength.
 //!
-//! The state is 15 numbers per series (120 bytes), serialisable; each
+//! The state is 14 numbers per series (112 bytes), serialisable; each
 //! closed window costs O(1). Designed and measured on a labelled corpus of
 //! marketing-shaped series ([`crate::anomaly_eval`], BENCHMARKS.md).
 
@@ -160,9 +160,9 @@ const UM0: f64 = 1.0 / std::f64::consts::LN_10;
 const UV0: f64 = UM0 * UM0 * SHORT / (2.0 - SHORT);
 /// Prior long-run variance of the short average of a standard normal z.
 const ZV0: f64 = SHORT / (2.0 - SHORT);
-/// A window at least this surprising on its own (`-log10 p`, one in a
-/// hundred) gives the score its sign.
-const OWN_SURPRISE: f64 = 2.0;
+/// An empty window of a count series expecting fewer counts than this
+/// raises no alarm.
+pub const EMPTY_ALARM_LEVEL: f64 = 1.0;
 /// `log10 2`: two-sided tails.
 const LOG10_2: f64 = std::f64::consts::LOG10_2;
 
@@ -186,10 +186,6 @@ pub struct Detector {
     uv: f64,
     /// Short-term average of the clipped signed z.
     zbar: f64,
-    /// Short-term average of the per-window surprise signed by its
-    /// direction: which way the magnitude view's surprise points.
-    #[serde(default)]
-    sbar: f64,
     /// Long-run mean of `zbar` squared.
     zv: f64,
     /// EW frequency of exact zeros (measures).
@@ -216,7 +212,6 @@ impl Default for Detector {
             um: UM0,
             uv: UV0,
             zbar: 0.0,
-            sbar: 0.0,
             zv: ZV0,
             p0: 0.0,
             zrun: 0.0,
@@ -232,7 +227,6 @@ struct Scored {
     direction: f64,
     ubar: f64,
     zbar: f64,
-    sbar: f64,
     zrun: f64,
 }
 
@@ -245,6 +239,31 @@ impl Detector {
         kind: SeriesKind,
         settings: &AnomalySettings,
     ) -> Option<Score> {
+        self.observe_alarming(value, kind, settings, true)
+    }
+
+    /// [`Self::observe`] for a window a count series counted nothing in
+    /// (it has no row): it raises an alarm only while the series expects
+    /// at least [`EMPTY_ALARM_LEVEL`] a window; below, a run of empty
+    /// windows is ordinary. The score is reported either way.
+    pub fn observe_empty(&mut self, settings: &AnomalySettings) -> Option<Score> {
+        let may_alarm = self.level >= EMPTY_ALARM_LEVEL;
+        self.observe_alarming(0.0, SeriesKind::Count, settings, may_alarm)
+    }
+
+    /// Whether an empty window could raise an alarm now (see
+    /// [`Self::observe_empty`]); empty windows only lower the level.
+    pub fn empty_may_alarm(&self) -> bool {
+        self.level >= EMPTY_ALARM_LEVEL
+    }
+
+    fn observe_alarming(
+        &mut self,
+        value: f64,
+        kind: SeriesKind,
+        settings: &AnomalySettings,
+        may_alarm: bool,
+    ) -> Option<Score> {
         let expected = self.level;
         let scored = (self.n >= u64::from(settings.warm_up)).then(|| self.score(value, kind));
         self.fold(value, kind, settings, scored.as_ref());
@@ -253,7 +272,7 @@ impl Detector {
             windows_ago: self.n - self.last_alarm,
             score: self.last_alarm_score,
         });
-        let anomalous = raises_alarm(settings, scored.score, last);
+        let anomalous = may_alarm && raises_alarm(settings, scored.score, last);
         let escalation = anomalous
             && last.is_some_and(|last| last.windows_ago <= u64::from(settings.quiet_windows));
         if anomalous {
@@ -290,38 +309,25 @@ impl Detector {
         let u = (log10_sf(z_abs) - LOG10_2).max(0.0);
         let u = U_SOFT * (u / U_SOFT).ln_1p();
         let ubar = (1.0 - SHORT) * self.ubar + SHORT * u;
-        let sbar = (1.0 - SHORT) * self.sbar + SHORT * u.copysign(z);
         let magnitude = log10_gamma_sf(ubar, self.um, self.uv);
         let zbar = (1.0 - SHORT) * self.zbar + SHORT * z.clamp(-CLIP, CLIP);
         let chart = (log10_sf(zbar.abs() / self.zv.sqrt()) - LOG10_2).max(0.0);
-        // The score's sign is the direction of the view that gave it: the
-        // surprise of the last windows, weighted by how surprising each was,
-        // or the sustained shift; but a window surprising on its own points
-        // its own way (a spike right after a dip scores up).
-        let (mut score, mut direction) = if chart > magnitude {
-            (chart, zbar)
-        } else {
-            (magnitude, sbar)
-        };
-        if u >= OWN_SURPRISE {
-            direction = z;
-        }
+        let mut score = magnitude.max(chart);
         let mut zrun = 0.0;
         if kind == SeriesKind::Measure && value == 0.0 {
             zrun = (1.0 - SHORT) * self.zrun - self.p0.max(RATE_FLOOR).log10();
-            if zrun - LOG10_2 > score {
-                (score, direction) = (zrun - LOG10_2, -1.0);
-            }
+            score = score.max(zrun - LOG10_2);
         }
-        if direction == 0.0 {
-            direction = value - mu;
-        }
+        // The sign says where the window is against its baseline (negative:
+        // below), as a person reading it takes it: a spike right after a dip
+        // scores up, an empty window down. Only a window right on the
+        // baseline takes the direction of the recent deviation.
+        let direction = if value != mu { value - mu } else { zbar };
         Scored {
             score,
             direction,
             ubar,
             zbar,
-            sbar,
             zrun,
         }
     }
@@ -376,7 +382,6 @@ impl Detector {
             self.um = (self.um + LONG * d).max(FLOOR_SHARE * UM0);
             self.uv = ((1.0 - LONG) * (self.uv + LONG * d * d)).max(FLOOR_SHARE * UV0);
             self.zbar = scored.zbar;
-            self.sbar = scored.sbar;
             let limit = CAP * self.zv.sqrt();
             let zb = scored.zbar.clamp(-limit, limit);
             self.zv = (self.zv + LONG * (zb * zb - self.zv)).max(FLOOR_SHARE * ZV0);
@@ -398,11 +403,6 @@ impl Detector {
     /// Windows folded in so far.
     pub fn windows(&self) -> u64 {
         self.n
-    }
-
-    /// The baseline level: the value a window is expected to have.
-    pub fn level(&self) -> f64 {
-        self.level
     }
 }
 
