@@ -110,14 +110,17 @@ impl SeriesHistory {
         if position <= last || position - last > most_windows || !self.anomaly.empty_may_alarm() {
             return None;
         }
-        let mut trial = self.clone();
+        // A copy of the detector (112 bytes, no allocation), not of the
+        // whole history: this runs for every silent series as windows close.
+        let mut detector = self.anomaly;
+        let mut last_alarm = self.last_alarm_position;
         let mut verdict = None;
         for empty in last + 1..=position {
-            let score = trial.anomaly.observe_empty(&settings.anomaly);
+            let score = detector.observe_empty(&settings.anomaly);
             let mut escalates = None;
             if let Some(score) = score.filter(|s| s.anomalous) {
-                escalates = trial.last_alarm_position.filter(|_| score.escalation);
-                trial.last_alarm_position = Some(empty);
+                escalates = last_alarm.filter(|_| score.escalation);
+                last_alarm = Some(empty);
             }
             verdict = Some(Verdict {
                 trend: None,
