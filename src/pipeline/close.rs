@@ -15,8 +15,15 @@ use crate::window::ClosedWindow;
 impl PartitionPipeline {
     /// Closes every window the watermark has passed: one row per series,
     /// with its trend and anomaly verdict, and the derived events they
-    /// raise, as one batch held in the ledger until it is written.
-    pub(super) fn close(&mut self, watermark: EventTime, out: &mut Output) {
+    /// raise, as one batch held in the ledger until it is written. Windows
+    /// ending after `complete_through` are closed partial (the partition
+    /// went idle): a series without a row in one is not flagged as empty.
+    pub(super) fn close(
+        &mut self,
+        watermark: EventTime,
+        complete_through: Option<EventTime>,
+        out: &mut Output,
+    ) {
         let closed = self.windows.close_through(watermark);
         if closed.is_empty() {
             return;
@@ -90,7 +97,11 @@ impl PartitionPipeline {
                 ));
                 rows.push(row);
             }
-            self.empty_window_alarms(start, end, position, &mut events);
+            // An idle close's partial window is not evidence of an outage
+            // (the next row folds it in as empty all the same).
+            if complete_through.is_some_and(|complete| end <= complete) {
+                self.empty_window_alarms(start, end, position, &mut events);
+            }
         }
         self.forget_quiet_series(watermark, &mut snapshots);
         self.ledger.closed(watermark);

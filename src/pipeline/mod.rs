@@ -367,17 +367,22 @@ impl PartitionPipeline {
         if let Some(settled) = self.guard.on_idle() {
             self.settle(settled, out)?;
         }
+        // Windows the stream's own watermark has not passed are closed
+        // partial: a series with no row in one is not known to be empty.
+        let complete_through = self.watermark.current();
         if let Some(end) = self.windows.last_end() {
             self.watermark.advance_to(end);
         }
-        self.close_passed(out);
+        if let Some(watermark) = self.watermark.current() {
+            self.close(watermark, complete_through, out);
+        }
         Ok(())
     }
 
     /// Closes the windows the watermark has passed.
     fn close_passed(&mut self, out: &mut Output) {
         if let Some(watermark) = self.watermark.current() {
-            self.close(watermark, out);
+            self.close(watermark, Some(watermark), out);
         }
     }
 

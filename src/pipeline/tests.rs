@@ -483,6 +483,48 @@ fn a_count_series_that_stops_is_flagged_while_it_is_silent() {
     assert_eq!(others, 0);
 }
 
+/// A partition that goes quiet closes its last windows partial: a series
+/// with no record in the last seconds of the stream is not flagged as an
+/// outage.
+#[test]
+fn windows_closed_partial_by_idleness_flag_no_empty_series() {
+    let mut p = pipeline(0, None);
+    let mut records = Vec::new();
+    let mut offset = 0;
+    for minute in 0..30 {
+        for content in [1, 2] {
+            for i in 0..20 {
+                records.push(record(
+                    offset,
+                    minute * MINUTE + i * 2_000 + i64::from(content),
+                    content,
+                    2,
+                ));
+                offset += 1;
+            }
+        }
+    }
+    // Minute 30: the stream stops after a record of content-2 only.
+    records.push(record(offset, 30 * MINUTE + 500, 2, 2));
+    let mut events = Vec::new();
+    let out = p.process(records).unwrap();
+    let batch = out.rollups.unwrap();
+    p.rollups_written(batch.id);
+    events.extend(batch.events);
+    let idle = p.tick(quiet_for(60)).unwrap();
+    let batch = idle.rollups.expect("the idle close writes minute 30");
+    assert!(batch
+        .rows
+        .iter()
+        .any(|r| r.window_start.as_millis() == BASE + 30 * MINUTE));
+    events.extend(batch.events);
+    let flagged: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, DerivedEvent::Anomaly(_)))
+        .collect();
+    assert!(flagged.is_empty(), "{flagged:?}");
+}
+
 #[test]
 fn a_spike_after_a_steady_baseline_raises_an_anomaly_event_with_a_deterministic_id() {
     let mut p = pipeline(0, None);
