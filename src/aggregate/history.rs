@@ -70,12 +70,12 @@ impl SeriesHistory {
         if kind == SeriesKind::Count {
             if let Some(last) = self.last_position {
                 let first = (last + 1).max(position.saturating_sub(MOST_EMPTY_WINDOWS));
-                for empty in first..position {
-                    let verdict = self.anomaly.observe_empty(&settings.anomaly);
-                    if verdict.is_some_and(|s| s.anomalous) {
-                        self.last_alarm_position = Some(empty);
-                    }
-                }
+                let _last_verdict = fold_empty(
+                    &mut self.anomaly,
+                    &mut self.last_alarm_position,
+                    first..position,
+                    &settings.anomaly,
+                );
             }
         }
         self.last_position = Some(position);
@@ -114,21 +114,12 @@ impl SeriesHistory {
         // whole history: this runs for every silent series as windows close.
         let mut detector = self.anomaly;
         let mut last_alarm = self.last_alarm_position;
-        let mut verdict = None;
-        for empty in last + 1..=position {
-            let score = detector.observe_empty(&settings.anomaly);
-            let mut escalates = None;
-            if let Some(score) = score.filter(|s| s.anomalous) {
-                escalates = last_alarm.filter(|_| score.escalation);
-                last_alarm = Some(empty);
-            }
-            verdict = Some(Verdict {
-                trend: None,
-                score,
-                escalates,
-            });
-        }
-        verdict
+        fold_empty(
+            &mut detector,
+            &mut last_alarm,
+            last + 1..position + 1,
+            &settings.anomaly,
+        )
     }
 
     /// Position of the last window folded in.
@@ -141,6 +132,33 @@ impl SeriesHistory {
     pub fn anomaly_windows(&self) -> u64 {
         self.anomaly.windows()
     }
+}
+
+/// Folds the empty windows at `positions` of a count series into
+/// `detector`, keeping `last_alarm` (the position of its last alarm): the
+/// one rule the next row and the live check both follow, so they decide
+/// alike. The verdict of the last of them.
+fn fold_empty(
+    detector: &mut Detector,
+    last_alarm: &mut Option<i64>,
+    positions: std::ops::Range<i64>,
+    settings: &AnomalySettings,
+) -> Option<Verdict> {
+    let mut verdict = None;
+    for empty in positions {
+        let score = detector.observe_empty(settings);
+        let mut escalates = None;
+        if let Some(score) = score.filter(|s| s.anomalous) {
+            escalates = last_alarm.filter(|_| score.escalation);
+            *last_alarm = Some(empty);
+        }
+        verdict = Some(Verdict {
+            trend: None,
+            score,
+            escalates,
+        });
+    }
+    verdict
 }
 
 #[cfg(test)]

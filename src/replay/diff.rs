@@ -77,13 +77,15 @@ impl Diff {
     /// Changes kept for the report.
     pub const KEEP: usize = 10;
 
-    /// Compares `row` (the replay's) with `existing` (ClickHouse's).
-    pub fn add(&mut self, row: &RollupRow, existing: &HashMap<RowKey, RollupRow>) {
-        let Some(before) = existing.get(&key(row)) else {
+    /// Compares `row` (the replay's) with `existing` (ClickHouse's), and
+    /// takes its row out of `existing`: what is left at the end, the
+    /// replay did not produce.
+    pub fn add(&mut self, row: &RollupRow, existing: &mut HashMap<RowKey, RollupRow>) {
+        let Some(before) = existing.remove(&key(row)) else {
             self.new += 1;
             return;
         };
-        let worst = values(before)
+        let worst = values(&before)
             .into_iter()
             .zip(values(row))
             .map(|((column, b), (_, a))| (column, b, a, relative(b, a)))
@@ -163,15 +165,17 @@ mod tests {
 
     #[test]
     fn counts_new_changed_and_unchanged_rows_and_keeps_the_largest_changes() {
-        let existing: HashMap<RowKey, RollupRow> = [(key(&row(2, 3.0)), row(2, 3.0))].into();
+        let stored = || -> HashMap<RowKey, RollupRow> { [(key(&row(2, 3.0)), row(2, 3.0))].into() };
+        let mut existing = stored();
         let mut diff = Diff::default();
-        diff.add(&row(2, 3.0), &existing);
+        diff.add(&row(2, 3.0), &mut existing);
         assert_eq!((diff.new, diff.changed, diff.unchanged), (0, 0, 1));
+        assert!(existing.is_empty(), "compared rows are taken out");
         let mut other = row(2, 3.0);
         other.window_start = 999;
-        diff.add(&other, &existing);
+        diff.add(&other, &mut stored());
         assert_eq!(diff.new, 1);
-        diff.add(&row(3, 6.0), &existing);
+        diff.add(&row(3, 6.0), &mut stored());
         assert_eq!(diff.changed, 1);
         let change = &diff.largest[0];
         assert_eq!(change.column, "sum");
