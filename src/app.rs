@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Arbiter};
@@ -123,9 +123,41 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
     tokio::pin!(shutdown);
+
+    // HTTP first: `/healthz` and `/metrics` answer, and `/readyz` says
+    // "starting", while startup waits for ClickHouse or the brokers; a port
+    // already taken is reported before any waiting.
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    let address = listener.local_addr()?;
+    info!(%address, "HTTP server listening");
+    if let Some(path) = &options.http_address_file {
+        write_atomically(path, &address.to_string())
+            .with_context(|| format!("cannot write the HTTP address to {}", path.display()))?;
+    }
+    let health = Arc::new(Health::new(config.pipeline.stall_timeout));
+    let supervisor_slot = Arc::new(OnceLock::new());
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http = tokio::spawn(crate::http::serve(
+        listener,
+        crate::http::HttpState {
+            prometheus,
+            health: Arc::clone(&health),
+            supervisor: Arc::clone(&supervisor_slot),
+        },
+        async move {
+            let _ignored = http_stopped.await;
+        },
+    ));
+
     // A stop asked for while starting (waiting for ClickHouse, say) is
     // honoured at once: nothing has been read yet.
-    let Started {
+    let started = tokio::select! {
+        started = startup(&config) => Some(started),
+        () = &mut shutdown => None,
+    };
+    let Some(Ok(Started {
         data_client,
         registry,
         sinks:
@@ -136,12 +168,17 @@ pub async fn run(
                 late,
                 derived,
             },
-    } = tokio::select! {
-        started = startup(&config) => started?,
-        () = &mut shutdown => {
-            info!("stopped while starting");
-            return Ok(());
-        }
+    })) = started
+    else {
+        let _ignored = stop_http.send(());
+        let _ignored = http.await;
+        return match started {
+            Some(Err(e)) => Err(e),
+            _ => {
+                info!("stopped while starting");
+                Ok(())
+            }
+        };
     };
 
     // Consumer, supervisor, driver.
@@ -149,7 +186,6 @@ pub async fn run(
     let reply_timeout = config.pipeline.drain_timeout + STARTUP_TIMEOUT + Duration::from_secs(60);
     let (group_consumer, events_tx, events) = consumer::create(&config.kafka, reply_timeout)
         .context("cannot create the Kafka consumer")?;
-    let health = Arc::new(Health::new(config.pipeline.stall_timeout));
     let io = IoRuntime::new(config.worker_threads()).context("cannot start the I/O threads")?;
     let deps = PartitionDeps {
         consumer: Arc::clone(&group_consumer),
@@ -191,29 +227,7 @@ pub async fn run(
         .subscribe(&inputs)
         .with_context(|| format!("cannot subscribe to {inputs:?}"))?;
     info!(group = %config.kafka.group_id, topics = ?inputs, workers = workers.len(), "consuming");
-
-    // HTTP.
-    let listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-    let address = listener.local_addr()?;
-    info!(%address, "HTTP server listening");
-    if let Some(path) = &options.http_address_file {
-        write_atomically(path, &address.to_string())
-            .with_context(|| format!("cannot write the HTTP address to {}", path.display()))?;
-    }
-    let (stop_http, http_stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(crate::http::serve(
-        listener,
-        crate::http::HttpState {
-            prometheus,
-            health: Arc::clone(&health),
-            supervisor: supervisor.clone(),
-        },
-        async move {
-            let _ignored = http_stopped.await;
-        },
-    ));
+    let _set = supervisor_slot.set(supervisor.clone());
     health.set_started();
 
     // `None` from the channel: the supervisor is gone without saying why.
@@ -233,13 +247,14 @@ pub async fn run(
     }
     let (done, drained) = oneshot::channel();
     supervisor.do_send(Shutdown { done });
-    if tokio::time::timeout(
-        config.pipeline.drain_timeout + Duration::from_secs(15),
-        drained,
-    )
-    .await
-    .is_err()
-    {
+    let drain_limit = config.pipeline.drain_timeout + Duration::from_secs(15);
+    // How many partitions the drain deadline cut short; `None` if the
+    // supervisor did not answer at all.
+    let cut_short = tokio::time::timeout(drain_limit, drained)
+        .await
+        .ok()
+        .and_then(Result::ok);
+    if cut_short.is_none() {
         warn!("partitions did not drain in time; their next owner resumes from their checkpoints");
     }
     drop(supervisor);
@@ -259,6 +274,20 @@ pub async fn run(
     let _ignored = http.await;
     info!(took = ?started.elapsed(), "stopped");
     match failure {
+        // Nothing is lost, but the stop was not the clean one asked for:
+        // the exit status says so to whoever watches it.
+        None if cut_short != Some(0) => bail!(
+            "{} did not drain within pipeline.drain_timeout ({}): nothing is lost, the next \
+             start resumes from the last checkpoints and writes those rows again; if this \
+             repeats, look for a sink that does not answer (ClickHouse, the brokers) or raise \
+             pipeline.drain_timeout",
+            match cut_short {
+                None => "the partitions".to_owned(),
+                Some(1) => "1 partition".to_owned(),
+                Some(n) => format!("{n} partitions"),
+            },
+            humantime::format_duration(config.pipeline.drain_timeout)
+        ),
         None => Ok(()),
         Some(Some(failure)) => match failure.remedy() {
             Some(remedy) => bail!("{failure}\n  what to do: {remedy}"),

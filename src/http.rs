@@ -3,7 +3,7 @@
 //! watermarks per partition, as JSON, read-only, for debugging).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use actix::Addr;
@@ -26,8 +26,10 @@ pub struct HttpState {
     pub prometheus: PrometheusHandle,
     /// Readiness.
     pub health: Arc<Health>,
-    /// Asked for `/state`.
-    pub supervisor: Addr<Supervisor>,
+    /// Asked for `/state`; set once startup checks have passed (the
+    /// server answers from the start, so that `/healthz` and `/metrics` do
+    /// while Reactor waits for ClickHouse or the brokers).
+    pub supervisor: Arc<OnceLock<Addr<Supervisor>>>,
 }
 
 /// Serves until `shutdown` resolves.
@@ -70,7 +72,10 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 }
 
 async fn state_json(State(state): State<HttpState>) -> Response {
-    match state.supervisor.send(GetAllStates).await {
+    let Some(supervisor) = state.supervisor.get() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
+    };
+    match supervisor.send(GetAllStates).await {
         Ok(states) => Json(states).into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
     }

@@ -25,12 +25,23 @@ pub struct RecordBatch {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Drain {
-    /// Where the final state is sent.
-    pub reply: oneshot::Sender<Option<Saved>>,
+    /// Where the drained partition reports.
+    pub reply: oneshot::Sender<Drained>,
     /// The assignment was lost (the group moved the partition without
     /// waiting for this process): another start may own it already, so
     /// this one's state writes are not inserted from now on.
     pub lost: bool,
+}
+
+/// What a drained partition reports.
+#[derive(Debug)]
+pub struct Drained {
+    /// The last state it wrote (the offset to commit).
+    pub written: Option<Saved>,
+    /// It stopped at its deadline with writes still in flight: nothing is
+    /// lost (the next owner re-reads what was not checkpointed), but the
+    /// drain was not the clean one asked for.
+    pub cut_short: bool,
 }
 
 /// A partition actor has stopped (sent from its `stopped` hook).
@@ -58,8 +69,9 @@ pub struct Rebalance(pub RebalanceEvent);
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown {
-    /// Fired once all partitions are drained and committed.
-    pub done: oneshot::Sender<()>,
+    /// Fired once all partitions are drained and committed, with how many
+    /// of them were cut short by the drain deadline.
+    pub done: oneshot::Sender<usize>,
 }
 
 /// The state of a partition, for `/state`.

@@ -275,17 +275,24 @@ async fn run_workload(
     let mut ceiling: f64 = 0.0;
     for _ in 0..3 {
         let before = CpuSample::take(None);
+        let own_before = cpu_ticks(std::process::id()).unwrap_or(0);
         let (kafka, topic) = (kafka.clone(), topic.clone());
         let read =
             tokio::task::spawn_blocking(move || consume_only(&kafka, &topic, count)).await??;
         let (took, per_partition) = (read.took, read.per_partition);
         let read = read.read;
         let (_, broker, _, busy) = CpuSample::take(None).since(before);
+        // The plain reader's own CPU: librdkafka's threads and the poll loop.
+        let reader = cpu_ticks(std::process::id())
+            .unwrap_or(0)
+            .saturating_sub(own_before) as f64
+            / 100.0;
         let rate = read as f64 / took.as_secs_f64();
         ceiling = ceiling.max(rate);
         println!(
-            "[{}] consume-only: {read} messages in {took:.2?} ({rate:.0}/s; per partition {per_partition:?}); CPU: broker {broker:.1}s, machine {busy:.1}s",
-            workload.name
+            "[{}] consume-only: {read} messages in {took:.2?} ({rate:.0}/s; per partition {per_partition:?}); CPU: reader {reader:.2}s ({:.2}s per million), broker {broker:.1}s, machine {busy:.1}s",
+            workload.name,
+            reader / (read as f64 / 1e6),
         );
     }
 
@@ -359,6 +366,21 @@ async fn run_workload(
         workload.name
     );
     println!("[{}] ClickHouse INSERTs: {inserts}", workload.name);
+    // What the machine can spend per event at half the ceiling, what the
+    // broker and ClickHouse took of it for this run's input and output, and
+    // so what was left for Reactor against what it took.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let per_m = |s: f64| s / (count as f64 / 1e6);
+    let budget = cores / (ceiling / 2.0 / 1e6);
+    let services = per_m(broker) + per_m(clickhouse);
+    println!(
+        "[{}] CPU s per million events: at 50 % of the ceiling the {cores} cores have {budget:.2}; the broker took {:.2} and ClickHouse {:.2}, which leaves {:.2} for Reactor; Reactor took {:.2}",
+        workload.name,
+        per_m(broker),
+        per_m(clickhouse),
+        budget - services,
+        per_m(cpu),
+    );
     println!(
         "[{}] RSS MiB by share of the backlog consumed: {}; after the last window: {rss_end:.0}",
         workload.name,

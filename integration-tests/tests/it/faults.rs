@@ -188,3 +188,63 @@ async fn a_rebalance_during_an_outage_waits_instead_of_crashing() -> anyhow::Res
     a.stop()?;
     Ok(())
 }
+
+/// SIGTERM while ClickHouse does not answer: the drain stops at
+/// `pipeline.drain_timeout` with rows in flight, and the exit status says
+/// so (an operator or script sees a stop that was not clean); the next
+/// start resumes from the checkpoints and every row is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_cut_short_by_an_outage_fails_the_exit_status_and_loses_nothing(
+) -> anyhow::Result<()> {
+    let scenario = crate::without_idle_closing();
+    let env = TestEnv::new("outage-drain", &scenario).await?;
+    let proxy = FaultProxy::start(&env.services.clickhouse).await?;
+    let events = crate::events(29, 20_000);
+    let expected = rollups(&events, 60);
+    let mut a = env.start_reactor_with_env(
+        "a",
+        &[
+            ("REACTOR__CLICKHOUSE__URL", proxy.url().as_str()),
+            ("REACTOR__PIPELINE__DRAIN_TIMEOUT", "2s"),
+        ],
+    )?;
+    let publisher = env.publisher().await?;
+    let (first, second) = events.split_at(events.len() / 2);
+    let _report = publisher
+        .publish(FormatMix::Json.assign(first.to_vec()), None, None)
+        .await?;
+    let client = env.clickhouse();
+    eventually("the first rollups", Duration::from_secs(90), || {
+        let client = client.clone();
+        async move { Ok((stored_count(&client).await.unwrap_or(0) > 0).then_some(())) }
+    })
+    .await?;
+
+    // The second half closes more windows, whose rows cannot be written.
+    proxy.set(Fault::Pause, Scope::All);
+    let _report = publisher
+        .publish(FormatMix::Json.assign(second.to_vec()), None, None)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = a.terminate(Duration::from_secs(30))?;
+    assert!(
+        !status.success(),
+        "a drain cut short exited 0:\n{}",
+        a.log_tail(20)
+    );
+    assert!(
+        a.log()
+            .contains("did not drain within pipeline.drain_timeout (2s): nothing is lost"),
+        "{}",
+        a.log_tail(20)
+    );
+    proxy.heal();
+
+    let mut b = env.start_reactor("b")?;
+    env.close_windows_with_sentinels(&publisher, scenario.partitions, crate::EVENTS_END)
+        .await?;
+    env.assert_rollups_exact(&mut b, &expected, 60, Duration::from_secs(180))
+        .await?;
+    b.stop()?;
+    Ok(())
+}

@@ -19,6 +19,60 @@ const WINDOW_MS: i64 = 60_000;
 /// Allowed lateness of the scenario (`Scenario::lateness`), in milliseconds.
 const LATENESS_MS: i64 = 10_000;
 
+/// While startup waits for ClickHouse, the HTTP server answers already:
+/// liveness and metrics do (an orchestrator does not kill a process that is
+/// only waiting), readiness and `/state` say it is starting, and SIGTERM
+/// stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_server_answers_while_startup_waits_for_clickhouse() -> Result<()> {
+    let env = TestEnv::new("http-starting", &crate::without_idle_closing()).await?;
+    // A port nothing listens on.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let url = format!("http://{unused}");
+    let mut reactor =
+        env.start_reactor_with_env("no-clickhouse", &[("REACTOR__CLICKHOUSE__URL", &url)])?;
+    let address = reactor.wait_for_http(Duration::from_secs(20)).await?;
+    let base = format!("http://{address}");
+    eventually(
+        "startup to wait for ClickHouse",
+        Duration::from_secs(20),
+        || {
+            let waiting = reactor.log().contains("ClickHouse is not answering yet");
+            async move { Ok(waiting.then_some(())) }
+        },
+    )
+    .await?;
+
+    let (status, body) = http_get(&format!("{base}/healthz"), None).await?;
+    assert_eq!((status, body.trim()), (200, "ok"), "/healthz");
+    let (status, body) = http_get(&format!("{base}/readyz"), None).await?;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            503,
+            "not ready:\nstarting: startup checks have not finished\n"
+        ),
+        "/readyz"
+    );
+    let (status, body) = http_get(&format!("{base}/state"), None).await?;
+    assert_eq!((status, body.as_str()), (503, "starting\n"), "/state");
+    let (status, body) = http_get(&format!("{base}/metrics"), None).await?;
+    assert_eq!(status, 200, "/metrics: {body}");
+
+    let status = reactor.terminate(Duration::from_secs(10))?;
+    assert!(
+        status.success(),
+        "exited with {status}:\n{}",
+        reactor.log_tail(20)
+    );
+    assert!(
+        reactor.log().contains("stopped while starting"),
+        "{}",
+        reactor.log_tail(20)
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_reactor_and_its_endpoints_answer() -> Result<()> {
     // Windows stay open (no idle closing), so /state has some to show.

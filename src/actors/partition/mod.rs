@@ -50,7 +50,7 @@ use reader::{Reader, ReaderActivity};
 use ship::{Shipment, Sinks};
 
 use super::io::IoHandle;
-use super::messages::{Drain, GetState, PartitionExited, PartitionState, RecordBatch};
+use super::messages::{Drain, Drained, GetState, PartitionExited, PartitionState, RecordBatch};
 use crate::config::StartFrom;
 use crate::error::{ExitReason, Failure, StoppedUnexpectedly};
 use crate::event::decode::Decoder;
@@ -199,7 +199,7 @@ pub struct PartitionActor {
     fetching: bool,
     /// Records were processed since the last tick.
     processed: bool,
-    drain_reply: Option<oneshot::Sender<Option<Saved>>>,
+    drain_reply: Option<oneshot::Sender<Drained>>,
     exit: ExitReason,
     loss: LossWatch,
     span: tracing::Span,
@@ -567,7 +567,7 @@ impl PartitionActor {
         match self.life.drain_step(candidate.as_ref()) {
             DrainStep::Wait => {}
             DrainStep::WriteCheckpoint(_) => self.write_checkpoint(ctx),
-            DrainStep::Finish => self.finish_drain(ctx),
+            DrainStep::Finish => self.finish_drain(false, ctx),
         }
     }
 
@@ -580,9 +580,12 @@ impl PartitionActor {
         }
     }
 
-    fn finish_drain(&mut self, ctx: &mut Context<Self>) {
+    fn finish_drain(&mut self, cut_short: bool, ctx: &mut Context<Self>) {
         if let Some(reply) = self.drain_reply.take() {
-            let _ignored = reply.send(self.life.written().cloned());
+            let _ignored = reply.send(Drained {
+                written: self.life.written().cloned(),
+                cut_short,
+            });
         }
         ctx.stop();
     }
@@ -780,7 +783,7 @@ impl Handler<Drain> for PartitionActor {
             // the new owner re-reads from the last checkpoint written.
             self.fence_state_writes();
             self.drain_reply = Some(msg.reply);
-            return self.finish_drain(ctx);
+            return self.finish_drain(false, ctx);
         }
         if self.life.shipments() > 0 {
             self.spawn_io(ship::flush(self.sinks(ctx)));
@@ -789,7 +792,7 @@ impl Handler<Drain> for PartitionActor {
         let _handle = ctx.run_later(self.deps.settings.drain_timeout, |act, ctx| {
             warn!(parent: &act.span, shipments = act.life.shipments(), "drain timed out; stopping with writes in flight (the next owner re-reads them)");
             act.fence_state_writes();
-            act.finish_drain(ctx);
+            act.finish_drain(true, ctx);
         });
         self.maybe_finish_drain(ctx);
     }

@@ -33,7 +33,7 @@ mod error;
 pub use error::SupervisorError;
 
 use super::messages::{
-    Drain, GetAllStates, GetState, PartitionExited, PartitionState, Rebalance, Shutdown,
+    Drain, Drained, GetAllStates, GetState, PartitionExited, PartitionState, Rebalance, Shutdown,
 };
 use super::partition::{OwnedQueue, PartitionActor, PartitionDeps, PartitionStart};
 use super::restart::{Decision, RestartHistory, RestartPolicy};
@@ -42,7 +42,6 @@ use crate::event::decode::Decoder;
 use crate::event::TopicKind;
 use crate::kafka::consumer::{commit, TopicPartition};
 use crate::kafka::RebalanceEvent;
-use crate::sink::clickhouse::state::Saved;
 use crate::telemetry::metrics;
 
 /// How long a new generation waits for the previous one's reader to drop
@@ -351,7 +350,7 @@ impl Supervisor {
         partitions: Vec<TopicPartition>,
         lost: bool,
         ctx: &mut Context<Self>,
-    ) -> impl std::future::Future<Output = Vec<(TopicPartition, Option<Saved>)>> + use<> {
+    ) -> impl std::future::Future<Output = Vec<(TopicPartition, Drained)>> + use<> {
         let mut drains = Vec::new();
         for tp in partitions {
             let _ignored = self.assigned.remove(&tp);
@@ -374,10 +373,14 @@ impl Supervisor {
                     saved
                 };
                 match tokio::time::timeout(timeout, drained).await {
-                    Ok(Ok(saved)) => (tp, saved),
+                    Ok(Ok(drained)) => (tp, drained),
                     _ => {
                         warn!(topic = %tp.0, partition = tp.1, "partition did not drain in time");
-                        (tp, None)
+                        let cut_short = Drained {
+                            written: None,
+                            cut_short: true,
+                        };
+                        (tp, cut_short)
                     }
                 }
             },
@@ -419,10 +422,13 @@ impl Supervisor {
 }
 
 /// The offsets to commit for drained partitions: where each resumes.
-fn to_commit(drained: Vec<(TopicPartition, Option<Saved>)>) -> Vec<(TopicPartition, i64)> {
+fn to_commit(drained: Vec<(TopicPartition, Drained)>) -> Vec<(TopicPartition, i64)> {
     drained
         .into_iter()
-        .filter_map(|(tp, saved)| saved.and_then(|s| s.checkpoint).map(|c| (tp, c.offset)))
+        .filter_map(|(tp, drained)| {
+            let checkpoint = drained.written.and_then(|s| s.checkpoint)?;
+            Some((tp, checkpoint.offset))
+        })
         .collect()
 }
 
@@ -530,7 +536,9 @@ impl Handler<Shutdown> for Supervisor {
         let drained = self.drain(everything, false, ctx);
         let consumer = Arc::clone(&self.deps.consumer);
         let finish = async move {
-            let commits = to_commit(drained.await);
+            let drained = drained.await;
+            let cut_short = drained.iter().filter(|(_, d)| d.cut_short).count();
+            let commits = to_commit(drained);
             if !commits.is_empty() {
                 let committed = tokio::task::spawn_blocking(move || {
                     commit(&*consumer, &commits, CommitMode::Sync)
@@ -540,9 +548,10 @@ impl Handler<Shutdown> for Supervisor {
                     warn!(error = %e, "committing offsets at shutdown failed; Reactor's checkpoints hold the position");
                 }
             }
+            cut_short
         };
-        ctx.wait(finish.into_actor(self).map(move |(), _act, ctx| {
-            let _ignored = msg.done.send(());
+        ctx.wait(finish.into_actor(self).map(move |cut_short, _act, ctx| {
+            let _ignored = msg.done.send(cut_short);
             ctx.stop();
         }));
     }
