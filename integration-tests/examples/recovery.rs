@@ -68,6 +68,7 @@ async fn main() -> Result<()> {
                     value.round(),
                     SeriesKind::Count,
                     &settings.history,
+                    &[],
                 );
             }
             SeriesSnapshot {

@@ -195,7 +195,7 @@ pub fn signals(
         let verdict = series
             .entry((key.0.clone(), key.1.clone(), key.2.clone(), key.3.clone()))
             .or_default()
-            .close_window(position, value, kind, history);
+            .close_window(position, value, kind, history, &[]);
         let _previous = out.insert(
             key.clone(),
             (

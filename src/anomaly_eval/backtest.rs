@@ -114,6 +114,14 @@ pub fn backtest(
     let mut summary = BacktestSummary::default();
     let mut previous: Option<f64> = None;
     let mut last_time: Option<f64> = None;
+    // When the last alarm was: the quiet period after it is counted in
+    // windows, the windows without a row included, as live counts it.
+    let mut last_alarm: Option<f64> = None;
+    let since_alarm = |at: f64, last_alarm: Option<f64>| {
+        last_alarm
+            .filter(|_| window_ms > 0)
+            .map(|alarm| ((at - alarm) / window_ms as f64).round().max(0.0) as u64)
+    };
     for record in reader.records() {
         let record = record.map_err(|e| BacktestError::Csv {
             line: line_of(e.position()),
@@ -149,7 +157,15 @@ pub fn backtest(
             } else {
                 EventTime::from_millis(at as i64).to_rfc3339()
             };
-            let score = detector.observe_empty(settings);
+            let score = detector.observe_in(
+                0.0,
+                SeriesKind::Count,
+                settings,
+                since_alarm(at, last_alarm),
+            );
+            if score.is_some_and(|s| s.anomalous) {
+                last_alarm = Some(at);
+            }
             write_scored(&mut writer, &mut summary, &at_text, "0", score)?;
         }
         last_time = Some(time);
@@ -164,7 +180,10 @@ pub fn backtest(
                 text: value_text.to_owned(),
                 expected: "a finite number",
             })?;
-        let score = detector.observe(value, kind, settings);
+        let score = detector.observe_in(value, kind, settings, since_alarm(time, last_alarm));
+        if score.is_some_and(|s| s.anomalous) {
+            last_alarm = Some(time);
+        }
         write_scored(&mut writer, &mut summary, time_text, value_text, score)?;
     }
     writer.flush()?;

@@ -40,6 +40,11 @@ pub struct Checkpoint {
     /// after `offset`: a re-read closes them at the same points.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub idle_closes: Vec<i64>,
+    /// Positions (window start / slide) of the windows idle closes closed
+    /// before they were complete, within the history retention: they raise
+    /// no anomaly alarm, also when a series' next row folds them in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial_windows: Vec<i64>,
 }
 
 /// Versions of rows written by this release start here: above the
@@ -373,10 +378,9 @@ impl CheckpointLedger {
         self.offsets
             .resume_point(watermark)
             .map(|(offset, watermark)| Checkpoint {
-                offset,
                 watermark,
                 closed_through: self.closed_through,
-                idle_closes: Vec::new(),
+                ..Checkpoint::at(offset)
             })
     }
 
@@ -465,6 +469,7 @@ mod tests {
             watermark: Some(EventTime::from_millis(5_000)),
             closed_through: Some(EventTime::from_millis(4_000)),
             idle_closes: vec![120],
+            partial_windows: vec![70],
         };
         let within = checkpoint.clone().placed(50, 100);
         assert_eq!(within, (checkpoint.clone(), Placement::Within));

@@ -47,6 +47,13 @@ impl PartitionPipeline {
         {
             held_offsets.push(first_offset);
             let position = start.as_millis().div_euclid(slide_ms);
+            // An idle close's partial window is no evidence of an anomaly:
+            // its rows raise no alarm, and its series without a row are not
+            // flagged as empty, now or when their next row folds it in.
+            let complete = complete_through.is_some_and(|complete| end <= complete);
+            if !complete && self.partial_windows.last() < Some(&position) {
+                self.partial_windows.push(position);
+            }
             // Rows in map order: the table is keyed, so order carries no
             // meaning, and sorting would move every row around.
             for (key, series_state) in state {
@@ -77,7 +84,8 @@ impl PartitionPipeline {
                 {
                     *series = SeriesHistory::default();
                 }
-                let verdict = series.close_window(position, observed, kind, &history);
+                let verdict =
+                    series.close_window(position, observed, kind, &history, &self.partial_windows);
                 snapshots.push(SeriesSnapshot {
                     metric,
                     dimensions: row.dimensions.clone(),
@@ -97,9 +105,7 @@ impl PartitionPipeline {
                 ));
                 rows.push(row);
             }
-            // An idle close's partial window is not evidence of an outage
-            // (the next row folds it in as empty all the same).
-            if complete_through.is_some_and(|complete| end <= complete) {
+            if complete {
                 self.empty_window_alarms(start, end, position, &mut events);
             }
         }
@@ -141,7 +147,9 @@ impl PartitionPipeline {
             if !key.metric.is_count() {
                 continue;
             }
-            let Some(verdict) = series.empty_window(position, most, &history) else {
+            let Some(verdict) =
+                series.empty_window(position, most, &history, &self.partial_windows)
+            else {
                 continue;
             };
             let Some(score) = verdict.score.filter(|s| s.anomalous) else {
@@ -191,6 +199,7 @@ impl PartitionPipeline {
     fn forget_quiet_series(&mut self, watermark: EventTime, snapshots: &mut Vec<SeriesSnapshot>) {
         let slide_ms = self.windows.slide_ms();
         let oldest_kept = self.oldest_kept(watermark);
+        self.partial_windows.retain(|&p| p >= oldest_kept);
         let dimensions = &self.dimensions;
         self.histories.retain(|key, h| {
             let keep = h.last_position().is_some_and(|p| p >= oldest_kept);

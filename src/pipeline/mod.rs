@@ -234,6 +234,9 @@ pub struct PartitionPipeline {
     pending_snapshots: VecDeque<(BatchId, Vec<SeriesSnapshot>)>,
     /// Histories of written batches not saved with a checkpoint yet.
     unsaved: FxHashMap<(Metric, Dimensions), Option<SeriesHistory>>,
+    /// Sorted positions of the windows idle closes closed partial, within
+    /// the history retention ([`Checkpoint::partial_windows`]).
+    partial_windows: Vec<i64>,
 }
 
 /// Where a record is re-read from after a restart (its own offset, or its
@@ -293,6 +296,7 @@ impl PartitionPipeline {
             scratch: None,
             pending_snapshots: VecDeque::new(),
             unsaved: FxHashMap::default(),
+            partial_windows: start.map_or_else(Vec::new, |c| c.partial_windows.clone()),
         }
     }
 
@@ -402,7 +406,11 @@ impl PartitionPipeline {
     /// its offset is durable or re-derivable, and every window its watermark
     /// closes is written.
     pub fn checkpoint(&self) -> Option<Checkpoint> {
-        self.ledger.checkpoint(self.watermark.current())
+        let checkpoint = self.ledger.checkpoint(self.watermark.current())?;
+        Some(Checkpoint {
+            partial_windows: self.partial_windows.clone(),
+            ..checkpoint
+        })
     }
 
     /// Whether the clock guard holds records (which wait for more records,

@@ -290,6 +290,7 @@ fn checkpoint_waits_for_the_rollups_of_closed_windows() {
             watermark: Some(EventTime::from_millis(BASE + 61_000)),
             closed_through: Some(EventTime::from_millis(BASE + 121_000)),
             idle_closes: Vec::new(),
+            partial_windows: Vec::new(),
         })
     );
 }
@@ -523,6 +524,56 @@ fn windows_closed_partial_by_idleness_flag_no_empty_series() {
         .filter(|e| matches!(e, DerivedEvent::Anomaly(_)))
         .collect();
     assert!(flagged.is_empty(), "{flagged:?}");
+}
+
+/// A window an idle close closes partial holds only the time before the
+/// stream stopped: its row keeps its score, but raises no alarm, and the
+/// checkpoint remembers the window so that a restart decides alike.
+#[test]
+fn a_window_closed_partial_by_idleness_raises_no_alarm() {
+    let mut p = pipeline(0, None);
+    let mut records = Vec::new();
+    let mut offset = 0;
+    // 200 clicks a minute for 30 minutes, then 20 in the first 6 s of
+    // minute 30, and the stream stops.
+    for minute in 0..31 {
+        let clicks = if minute == 30 { 20 } else { 200 };
+        for i in 0..clicks {
+            records.push(record(offset, minute * MINUTE + i * 290, 1, 1));
+            offset += 1;
+        }
+    }
+    let out = p.process(records).unwrap();
+    let batch = out.rollups.unwrap();
+    p.rollups_written(batch.id);
+    let mut events = batch.events;
+    let idle = p.tick(quiet_for(60)).unwrap();
+    let batch = idle.rollups.expect("the idle close writes minute 30");
+    let partial = batch
+        .rows
+        .iter()
+        .find(|r| {
+            r.metric == "engagement.click" && r.window_start.as_millis() == BASE + 30 * MINUTE
+        })
+        .expect("a row for minute 30");
+    assert_eq!(partial.count, 20);
+    assert!(
+        partial.anomaly_score.is_some_and(|s| s < -3.0),
+        "the score is still written: {:?}",
+        partial.anomaly_score
+    );
+    events.extend(batch.events);
+    let flagged: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, DerivedEvent::Anomaly(_)))
+        .collect();
+    assert!(flagged.is_empty(), "{flagged:?}");
+    p.rollups_written(batch.id);
+    let position = (BASE + 30 * MINUTE) / MINUTE;
+    assert_eq!(
+        p.checkpoint().map(|c| c.partial_windows),
+        Some(vec![position])
+    );
 }
 
 #[test]

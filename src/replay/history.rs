@@ -48,9 +48,12 @@ pub struct Rebuild {
 /// retention starts afresh, and one silent for longer at `from` is left
 /// out, as the live partition forgets them (to within the lateness: live
 /// forgets by its watermark, which runs slightly ahead of window starts).
+/// `partial`: the sorted positions of the windows live closed partial,
+/// which are not part of any history.
 pub fn histories_as_of(
     rows: impl IntoIterator<Item = StoredValue>,
     rebuild: &Rebuild,
+    partial: &[i64],
 ) -> Result<Vec<SeriesSnapshot>, UnknownMetric> {
     let retention = rebuild.retention_ms.div_euclid(rebuild.slide_ms.max(1));
     let end = rebuild.from.as_millis().div_euclid(rebuild.slide_ms.max(1));
@@ -109,7 +112,7 @@ pub fn histories_as_of(
                 avg: row.avg,
                 ..Rollup::default()
             });
-            let _verdict = history.close_window(position, value, *kind, &rebuild.history);
+            let _verdict = history.close_window(position, value, *kind, &rebuild.history, partial);
         }
     }
     finish(current.take());
@@ -153,12 +156,12 @@ mod tests {
             row("engagement.click", "a", 25, 7), // not before `from`: ignored
             row("engagement.view", "b", 2, 1),
         ];
-        let histories = histories_as_of(rows, &rebuild).unwrap();
+        let histories = histories_as_of(rows, &rebuild, &[]).unwrap();
         assert_eq!(histories.len(), 2);
         let mut live = SeriesHistory::default();
         let p0 = 1_800_000_000 / 60;
-        let _v = live.close_window(p0, 3.0, SeriesKind::Count, &rebuild.history);
-        let _v = live.close_window(p0 + 1, 5.0, SeriesKind::Count, &rebuild.history);
+        let _v = live.close_window(p0, 3.0, SeriesKind::Count, &rebuild.history, &[]);
+        let _v = live.close_window(p0 + 1, 5.0, SeriesKind::Count, &rebuild.history, &[]);
         assert_eq!(histories[0].history.as_ref(), Some(&live));
         assert_eq!(histories[0].metric.name(), "engagement.click");
 
@@ -168,10 +171,10 @@ mod tests {
             ..rebuild
         };
         assert!(
-            histories_as_of(vec![row("engagement.click", "a", 0, 3)], &late)
+            histories_as_of(vec![row("engagement.click", "a", 0, 3)], &late, &[])
                 .unwrap()
                 .is_empty()
         );
-        assert!(histories_as_of(vec![row("weather.rain", "a", 0, 3)], &rebuild).is_err());
+        assert!(histories_as_of(vec![row("weather.rain", "a", 0, 3)], &rebuild, &[]).is_err());
     }
 }

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::event::EventTime;
+use crate::pipeline::Checkpoint;
 
 /// What the live run has written of a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,28 +38,28 @@ pub struct LiveBehind {
     needed: String,
 }
 
-impl Live {
-    /// Reads the live checkpoint of `topic`/`partition`.
-    pub async fn read(
-        clickhouse: &::clickhouse::Client,
-        config: &Config,
-        topic: &str,
-        partition: i32,
-    ) -> anyhow::Result<Live> {
-        let saved = crate::sink::clickhouse::state::load_checkpoint(
-            clickhouse,
-            &config.kafka.group_id,
-            topic,
-            partition,
-            config.clickhouse.request_timeout,
-        )
-        .await
-        .with_context(|| format!("reading the live checkpoint of {topic}/{partition}"))?;
-        Ok(Live::of(saved.and_then(|s| s.checkpoint)))
-    }
+/// Reads the live checkpoint of `topic`/`partition`, if there is one.
+pub async fn checkpoint(
+    clickhouse: &::clickhouse::Client,
+    config: &Config,
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<Option<Checkpoint>> {
+    let saved = crate::sink::clickhouse::state::load_checkpoint(
+        clickhouse,
+        &config.kafka.group_id,
+        topic,
+        partition,
+        config.clickhouse.request_timeout,
+    )
+    .await
+    .with_context(|| format!("reading the live checkpoint of {topic}/{partition}"))?;
+    Ok(saved.and_then(|s| s.checkpoint))
+}
 
+impl Live {
     /// What a checkpoint says live has written.
-    pub fn of(checkpoint: Option<crate::pipeline::Checkpoint>) -> Live {
+    pub fn of(checkpoint: Option<&Checkpoint>) -> Live {
         match checkpoint {
             None => Live::Absent,
             Some(checkpoint) => Live::ClosedThrough(checkpoint.closed_through),
@@ -92,7 +93,6 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Checkpoint;
 
     fn at(minutes: i64) -> EventTime {
         EventTime::from_millis(minutes * 60_000)
@@ -101,13 +101,16 @@ mod tests {
     #[test]
     fn a_replay_follows_what_live_has_written() {
         let through = |m| {
-            Live::of(Some(Checkpoint {
+            Live::of(Some(&Checkpoint {
                 closed_through: Some(at(m)),
                 ..Checkpoint::at(5)
             }))
         };
         assert_eq!(Live::of(None), Live::Absent);
-        assert_eq!(Live::of(Some(Checkpoint::at(5))), Live::ClosedThrough(None));
+        assert_eq!(
+            Live::of(Some(&Checkpoint::at(5))),
+            Live::ClosedThrough(None)
+        );
 
         assert!(Live::Absent.check_written_before(at(10)).is_ok());
         assert!(through(10).check_written_before(at(10)).is_ok());

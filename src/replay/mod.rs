@@ -48,7 +48,7 @@ use crate::pipeline::{Checkpoint, Output, PartitionPipeline, PipelineSettings, S
 use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::rows::RollupRow;
 use crate::sink::clickhouse::{self as ch, schema, RollupWriter, When, WriterSettings};
-use crate::sink::derived::DerivedSink;
+use crate::sink::derived::{DerivedSink, Turn};
 use diff::{Diff, RowKey};
 use history::{histories_as_of, Rebuild, StoredValue};
 use input::{
@@ -211,6 +211,10 @@ pub async fn run(
         for (partition, start, end) in starts {
             bar.inc_length(u64::try_from(end - start).unwrap_or(0));
             let stored = tables.then_some(&clickhouse);
+            let live_checkpoint = match stored {
+                Some(clickhouse) => live::checkpoint(clickhouse, config, &topic, partition).await?,
+                None => None,
+            };
             let pipeline = pipeline_for(
                 stored,
                 kind,
@@ -221,12 +225,13 @@ pub async fn run(
                 &settings,
                 epoch,
                 registry.is_some(),
+                live_checkpoint.as_ref(),
             )
             .await?;
             let (existing, live) = match stored {
                 Some(clickhouse) => (
                     existing_rows(clickhouse, &topic, partition, &range).await?,
-                    Live::read(clickhouse, config, &topic, partition).await?,
+                    Live::of(live_checkpoint.as_ref()),
                 ),
                 None => (HashMap::new(), Live::Absent),
             };
@@ -543,7 +548,7 @@ impl Sinks<'_> {
                 .context("encoding derived events")?;
             summary.derived_events += events.len() as u64;
             let _published = derived
-                .publish(&events, std::future::pending::<()>())
+                .publish(&events, Turn::default(), std::future::pending::<()>())
                 .await
                 .context("publishing derived events")?;
         }
@@ -688,7 +693,9 @@ async fn derived_sink(
 }
 
 /// The pipeline of one replayed partition: windows before the range
-/// treated as written, histories as of its start.
+/// treated as written, histories as of its start. The windows the live run
+/// (its checkpoint: `live`) closed partial are not part of any history, in
+/// the rebuild and in the range, as live kept them out.
 #[allow(clippy::too_many_arguments)]
 async fn pipeline_for(
     clickhouse: Option<&::clickhouse::Client>,
@@ -700,13 +707,15 @@ async fn pipeline_for(
     settings: &PipelineSettings,
     epoch: u32,
     with_registry: bool,
+    live: Option<&Checkpoint>,
 ) -> anyhow::Result<PartitionPipeline> {
     let decoder = Decoder::new(kind, with_registry, settings.limits)?;
+    let partial_windows = live.map_or_else(Vec::new, |c| c.partial_windows.clone());
     let checkpoint = Checkpoint {
-        offset: start,
         watermark: None,
         closed_through: Some(range.closed_through()),
-        idle_closes: Vec::new(),
+        partial_windows: partial_windows.clone(),
+        ..Checkpoint::at(start)
     };
     let mut pipeline = PartitionPipeline::new(
         Arc::from(topic),
@@ -740,7 +749,7 @@ async fn pipeline_for(
         retention_ms: millis(settings.history_retention),
         from: range.from,
     };
-    let histories = histories_as_of(rows, &rebuild)?;
+    let histories = histories_as_of(rows, &rebuild, &partial_windows)?;
     if histories.is_empty() {
         warn!(%topic, partition, "no rows before the range: trend and anomaly start afresh at its start");
     }

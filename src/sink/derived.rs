@@ -250,12 +250,20 @@ impl DerivedSink {
 
     /// Publishes `events` and waits until the broker has all of them,
     /// retrying failures with back-off. `Ok(false)`: `stop` resolved first.
+    /// The events are handed to the producer in `turn` (see [`Turn`]).
     pub async fn publish(
         &self,
         events: &[EncodedEvent],
+        mut turn: Turn,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<bool, DerivedError> {
         tokio::pin!(stop);
+        if let Some(after) = turn.after.take() {
+            tokio::select! {
+                _done = after => {}
+                () = &mut stop => return Ok(false),
+            }
+        }
         let mut pending: Vec<usize> = (0..events.len()).collect();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {
@@ -295,6 +303,7 @@ impl DerivedSink {
                     }
                 }
             }
+            turn.handed_over();
             let mut published: HashMap<DerivedKind, u64> = HashMap::new();
             for (i, delivery) in deliveries {
                 let kind = events[i].kind;
@@ -325,6 +334,38 @@ impl DerivedSink {
                 return Ok(false);
             }
             pending = failed;
+        }
+    }
+}
+
+/// The order in which batches of one partition hand their derived events
+/// to the producer: the order the batches were closed in, so that events
+/// of a series reach their topic partition in window order (the producer
+/// is idempotent, so it keeps the order it is given), whichever task ships
+/// first.
+#[derive(Debug, Default)]
+pub struct Turn {
+    /// Resolves once the batch before has handed its events over (or given
+    /// up).
+    after: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Tells the batch after that this one has.
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Turn {
+    /// The turn after the one `last` waits for; `last` becomes this one's.
+    pub fn next(last: &mut Option<tokio::sync::oneshot::Receiver<()>>) -> Turn {
+        let (done, handed_over) = tokio::sync::oneshot::channel();
+        Turn {
+            after: last.replace(handed_over),
+            done: Some(done),
+        }
+    }
+
+    /// This batch has handed its events to the producer.
+    fn handed_over(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ignored = done.send(());
         }
     }
 }

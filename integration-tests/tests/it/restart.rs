@@ -238,7 +238,7 @@ async fn run_first_half(
 /// A view series' saved history after one window of `value`.
 fn snapshot(campaign: &str, value: f64, settings: &HistorySettings) -> SeriesSnapshot {
     let mut history = SeriesHistory::default();
-    let _verdict = history.close_window(1, value, SeriesKind::Count, settings);
+    let _verdict = history.close_window(1, value, SeriesKind::Count, settings, &[]);
     SeriesSnapshot {
         metric: Metric::Engagement(EngagementKind::View),
         dimensions: Dimensions {

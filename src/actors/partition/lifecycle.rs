@@ -110,6 +110,12 @@ impl Lifecycle {
         self.shipments
     }
 
+    /// Whether anything handed to a sink is still waiting: a shipment or a
+    /// state write.
+    pub fn in_flight(&self) -> bool {
+        self.shipments > 0 || self.writing.is_some()
+    }
+
     /// Whether `candidate` (the pipeline's checkpoint now) should be written
     /// at `now`: running, nothing being written, the interval passed, and
     /// it differs from the last one written.
@@ -157,7 +163,7 @@ impl Lifecycle {
     /// that no shipment will report any more (abandoned when the drain
     /// began) are not waited for.
     pub fn drain_step(&self, candidate: Option<&Checkpoint>) -> DrainStep {
-        if self.phase != Phase::Draining || self.writing.is_some() || self.shipments > 0 {
+        if self.phase != Phase::Draining || self.in_flight() {
             return DrainStep::Wait;
         }
         match candidate {

@@ -60,7 +60,7 @@ use crate::pipeline::{Output, PartitionPipeline, PipelineSettings, Source};
 use crate::registry::SchemaRegistry;
 use crate::sink::clickhouse::state::Saved;
 use crate::sink::clickhouse::{RollupWriter, When};
-use crate::sink::derived::DerivedSink;
+use crate::sink::derived::{DerivedSink, Turn};
 use crate::sink::side_topic::SideTopicSink;
 use crate::telemetry::loss::{LossReport, LossWatch};
 use crate::telemetry::metrics;
@@ -200,6 +200,9 @@ pub struct PartitionActor {
     /// Records were processed since the last tick.
     processed: bool,
     drain_reply: Option<oneshot::Sender<Drained>>,
+    /// Resolves once the last shipment with rollups has handed its derived
+    /// events to the producer: the next one's turn ([`Turn`]).
+    derived_turn: Option<oneshot::Receiver<()>>,
     exit: ExitReason,
     loss: LossWatch,
     span: tracing::Span,
@@ -259,6 +262,7 @@ impl PartitionActor {
             fetching: false,
             processed: false,
             drain_reply: None,
+            derived_turn: None,
             // Until a drain or a failure says otherwise.
             exit: ExitReason::Failed(Failure::new("running", StoppedUnexpectedly)),
             loss,
@@ -442,12 +446,18 @@ impl PartitionActor {
             return; // the credit goes back now
         }
         self.life.shipped();
+        let turn = if out.rollups.is_some() {
+            Turn::next(&mut self.derived_turn)
+        } else {
+            Turn::default()
+        };
         let shipment = Shipment {
             rollups: out.rollups,
             dead_letters: out.dead_letters,
             late: out.late,
             credit,
             when,
+            turn,
         };
         self.spawn_io(ship::ship(self.sinks(ctx), shipment));
     }
@@ -785,7 +795,10 @@ impl Handler<Drain> for PartitionActor {
             self.drain_reply = Some(msg.reply);
             return self.finish_drain(false, ctx);
         }
-        if self.life.shipments() > 0 {
+        // What waits in the writer's batch (rows, or a checkpoint written
+        // before the drain began) is inserted now, not at the flush
+        // interval: the drain waits for it.
+        if self.life.in_flight() {
             self.spawn_io(ship::flush(self.sinks(ctx)));
         }
         self.drain_reply = Some(msg.reply);

@@ -23,7 +23,7 @@ use crate::error::Failure;
 use crate::pipeline::{BatchId, Rejected, RollupBatch, SeriesSnapshot};
 use crate::sink::clickhouse::state::Saved;
 use crate::sink::clickhouse::{RollupWriter, When};
-use crate::sink::derived::DerivedSink;
+use crate::sink::derived::{DerivedSink, Turn};
 use crate::sink::side_topic::{Forward, SideTopicSink};
 use crate::sink::SinkError;
 
@@ -91,6 +91,8 @@ pub(super) struct Shipment {
     pub(super) credit: Credit,
     /// When the writer inserts its rows.
     pub(super) when: When,
+    /// When its derived events go to the producer.
+    pub(super) turn: Turn,
 }
 
 fn signal(receiver: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
@@ -119,9 +121,10 @@ pub(super) async fn ship(sinks: Sinks, shipment: Shipment) {
         late,
         mut credit,
         when,
+        turn,
     } = shipment;
     let id = rollups.as_ref().map(|b| b.id);
-    let outcome = ship_outputs(&sinks, rollups, dead_letters, late, &mut credit, when).await;
+    let outcome = ship_outputs(&sinks, rollups, dead_letters, late, &mut credit, when, turn).await;
     sinks.actor.do_send(BatchWritten { id, outcome });
 }
 
@@ -132,6 +135,7 @@ async fn ship_outputs(
     late: Vec<Rejected>,
     credit: &mut Credit,
     when: When,
+    turn: Turn,
 ) -> Shipped {
     let forwards = dead_letters
         .iter()
@@ -189,7 +193,7 @@ async fn ship_outputs(
     };
     match sinks
         .derived
-        .publish(&events, signal(sinks.stopped.clone()))
+        .publish(&events, turn, signal(sinks.stopped.clone()))
         .await
     {
         Ok(true) => {}

@@ -19,8 +19,14 @@
 //!    always noisy, or badly modelled, does not alarm all the time.
 //! 2. **Direction**: an EWMA of the clipped signed z, in units of its own
 //!    long-run spread: a sustained shift up or down.
-//! 3. **Outage** (measures): a run of exact zeros, each costing `-log10` of
-//!    how often this series is zero.
+//! 3. **Outage**: a run of exact zeros, each costing `-log10` of how likely
+//!    a zero is: for measures, how often this series is zero (discounted,
+//!    as the short averages); for counts, the model's probability of an
+//!    empty window at the current rate, summed over the run, so the view
+//!    is `-log10` of the whole run's probability. An empty window of a
+//!    count series raises an alarm by this view only: one empty window of
+//!    a series of 5 a window (p 0.007) is not an anomaly at the threshold
+//!    of 3, two in a row are, and so are 16 of a series of 1 a window.
 //!
 //! The baseline (level and scales) learns at `alpha` with residuals clipped
 //! at 4 scales, so a spike does not poison it and a level shift becomes the
@@ -160,9 +166,6 @@ const UM0: f64 = 1.0 / std::f64::consts::LN_10;
 const UV0: f64 = UM0 * UM0 * SHORT / (2.0 - SHORT);
 /// Prior long-run variance of the short average of a standard normal z.
 const ZV0: f64 = SHORT / (2.0 - SHORT);
-/// An empty window of a count series expecting fewer counts than this
-/// raises no alarm.
-pub const EMPTY_ALARM_LEVEL: f64 = 1.0;
 /// `log10 2`: two-sided tails.
 const LOG10_2: f64 = std::f64::consts::LOG10_2;
 
@@ -190,7 +193,8 @@ pub struct Detector {
     zv: f64,
     /// EW frequency of exact zeros (measures).
     p0: f64,
-    /// Discounted surprise of the current run of zeros (measures).
+    /// Surprise of the current run of zeros: discounted (measures), or
+    /// summed (counts).
     zrun: f64,
     /// `n` at the last alarm; 0: none.
     last_alarm: u64,
@@ -228,6 +232,8 @@ struct Scored {
     ubar: f64,
     zbar: f64,
     zrun: f64,
+    /// The outage view alone (0 unless the value is zero).
+    outage: f64,
 }
 
 impl Detector {
@@ -239,40 +245,37 @@ impl Detector {
         kind: SeriesKind,
         settings: &AnomalySettings,
     ) -> Option<Score> {
-        self.observe_alarming(value, kind, settings, true)
+        self.observe_in(value, kind, settings, None)
     }
 
-    /// [`Self::observe`] for a window a count series counted nothing in
-    /// (it has no row): it raises an alarm only while the series expects
-    /// at least [`EMPTY_ALARM_LEVEL`] a window; below, a run of empty
-    /// windows is ordinary. The score is reported either way.
-    pub fn observe_empty(&mut self, settings: &AnomalySettings) -> Option<Score> {
-        let may_alarm = self.level >= EMPTY_ALARM_LEVEL;
-        self.observe_alarming(0.0, SeriesKind::Count, settings, may_alarm)
-    }
-
-    /// Whether an empty window could raise an alarm now (see
-    /// [`Self::observe_empty`]); empty windows only lower the level.
-    pub fn empty_may_alarm(&self) -> bool {
-        self.level >= EMPTY_ALARM_LEVEL
-    }
-
-    fn observe_alarming(
+    /// [`Self::observe`], with the quiet period after the last alarm
+    /// counted from `since_alarm`: the windows since it by window position,
+    /// for a series without a value in every window (`None`: the windows
+    /// folded in, the same for a series with a value in each).
+    pub fn observe_in(
         &mut self,
         value: f64,
         kind: SeriesKind,
         settings: &AnomalySettings,
-        may_alarm: bool,
+        since_alarm: Option<u64>,
     ) -> Option<Score> {
         let expected = self.level;
         let scored = (self.n >= u64::from(settings.warm_up)).then(|| self.score(value, kind));
         self.fold(value, kind, settings, scored.as_ref());
         let scored = scored?;
         let last = (self.last_alarm > 0).then(|| LastAlarm {
-            windows_ago: self.n - self.last_alarm,
+            windows_ago: since_alarm.unwrap_or(self.n - self.last_alarm),
             score: self.last_alarm_score,
         });
-        let anomalous = may_alarm && raises_alarm(settings, scored.score, last);
+        // An empty window of a count series alarms by the run of empty
+        // windows it ends, not by how one empty window looks to the other
+        // views (module docs).
+        let evidence = if kind == SeriesKind::Count && value == 0.0 {
+            scored.outage
+        } else {
+            scored.score
+        };
+        let anomalous = raises_alarm(settings, evidence, last);
         let escalation = anomalous
             && last.is_some_and(|last| last.windows_ago <= u64::from(settings.quiet_windows));
         if anomalous {
@@ -287,18 +290,52 @@ impl Detector {
         })
     }
 
+    /// Whether `windows` more empty windows of this count series could
+    /// raise an alarm: an upper bound on the outage view after them (the
+    /// rate only falls while the series is empty, and a zero is least
+    /// likely under Poisson), so a silent series that cannot alarm yet is
+    /// not folded through to find out.
+    pub fn empty_run_may_alarm(&self, windows: u64, settings: &AnomalySettings) -> bool {
+        let most_per_window = self.level.max(RATE_FLOOR) * std::f64::consts::LOG10_E;
+        let run = self.zrun + windows as f64 * most_per_window;
+        run - LOG10_2 >= settings.threshold
+    }
+
+    /// `-log10` of the probability of a zero in the next window: for a
+    /// count, by the negative-binomial (Poisson when not over-dispersed) at
+    /// the current rate; for a measure, by how often the series is zero.
+    fn zero_surprise(&self, kind: SeriesKind) -> f64 {
+        match kind {
+            SeriesKind::Count => {
+                let mu = self.level.max(RATE_FLOOR);
+                let size = self.nb_size(mu);
+                if size.is_infinite() {
+                    mu * std::f64::consts::LOG10_E
+                } else {
+                    size * (mu / size).ln_1p() * std::f64::consts::LOG10_E
+                }
+            }
+            SeriesKind::Measure => -self.p0.max(RATE_FLOOR).log10(),
+        }
+    }
+
+    /// The negative-binomial size (over-dispersion) at mean `mu`; infinite
+    /// when the series is not over-dispersed (Poisson).
+    fn nb_size(&self, mu: f64) -> f64 {
+        let over = self.msq - mu;
+        if over > 1e-9 * mu {
+            mu * mu / over
+        } else {
+            f64::INFINITY
+        }
+    }
+
     fn score(&self, value: f64, kind: SeriesKind) -> Scored {
         let mu = self.level;
         let (z, z_abs) = match kind {
             SeriesKind::Count => {
                 let mu = mu.max(RATE_FLOOR);
-                let over = self.msq - mu;
-                let size = if over > 1e-9 * mu {
-                    mu * mu / over
-                } else {
-                    f64::INFINITY
-                };
-                let z = nb_deviance_z(value, mu, size);
+                let z = nb_deviance_z(value, mu, self.nb_size(mu));
                 (z, z.abs())
             }
             SeriesKind::Measure => {
@@ -313,10 +350,15 @@ impl Detector {
         let zbar = (1.0 - SHORT) * self.zbar + SHORT * z.clamp(-CLIP, CLIP);
         let chart = (log10_sf(zbar.abs() / self.zv.sqrt()) - LOG10_2).max(0.0);
         let mut score = magnitude.max(chart);
-        let mut zrun = 0.0;
-        if kind == SeriesKind::Measure && value == 0.0 {
-            zrun = (1.0 - SHORT) * self.zrun - self.p0.max(RATE_FLOOR).log10();
-            score = score.max(zrun - LOG10_2);
+        let (mut zrun, mut outage) = (0.0, 0.0);
+        if value == 0.0 {
+            let carried = match kind {
+                SeriesKind::Count => self.zrun,
+                SeriesKind::Measure => (1.0 - SHORT) * self.zrun,
+            };
+            zrun = carried + self.zero_surprise(kind);
+            outage = (zrun - LOG10_2).max(0.0);
+            score = score.max(outage);
         }
         // The sign says where the window is against its baseline (negative:
         // below), as a person reading it takes it: a spike right after a dip
@@ -329,6 +371,7 @@ impl Detector {
             ubar,
             zbar,
             zrun,
+            outage,
         }
     }
 
@@ -385,9 +428,9 @@ impl Detector {
             let limit = CAP * self.zv.sqrt();
             let zb = scored.zbar.clamp(-limit, limit);
             self.zv = (self.zv + LONG * (zb * zb - self.zv)).max(FLOOR_SHARE * ZV0);
-            if kind == SeriesKind::Measure {
-                self.zrun = scored.zrun;
-            }
+            self.zrun = scored.zrun;
+        } else if value != 0.0 {
+            self.zrun = 0.0;
         }
         if kind == SeriesKind::Measure {
             let weight = if self.n <= warm_up {

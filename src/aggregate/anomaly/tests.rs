@@ -278,3 +278,43 @@ fn state_is_small_and_survives_a_round_trip_continuing_identically() {
         );
     }
 }
+
+/// An empty window of a count series alarms by how unlikely the run of
+/// empty windows it ends is, at the series' rate.
+#[test]
+fn empty_windows_of_a_count_series_alarm_by_their_run() {
+    let steady = |rate: f64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let poisson = Poisson::new(rate).unwrap();
+        let mut detector = Detector::default();
+        for _ in 0..300 {
+            let value: f64 = poisson.sample(&mut rng);
+            let _score = detector.observe(value, SeriesKind::Count, &SETTINGS);
+        }
+        detector
+    };
+    let first_alarm = |mut detector: Detector| {
+        (1..=200).find(|_| {
+            detector
+                .observe(0.0, SeriesKind::Count, &SETTINGS)
+                .is_some_and(|s| s.anomalous)
+        })
+    };
+    // One empty window of a series of 5 (p 0.007) is not an anomaly at
+    // the threshold of 3; two in a row (p 5e-5) are.
+    assert_eq!(first_alarm(steady(5.0)), Some(2));
+    // A series of 1 a window that stops is flagged once the run's
+    // probability (e^-windows, the rate falling as it learns the silence)
+    // passes 1e-3 or so; one of 0.3 a window, later.
+    let one = first_alarm(steady(1.0));
+    assert!(one.is_some_and(|w| (7..=12).contains(&w)), "{one:?}");
+    let sparse = first_alarm(steady(0.3));
+    assert!(sparse.is_some_and(|w| (25..=60).contains(&w)), "{sparse:?}");
+    // A dense series alarms on its first empty window.
+    assert_eq!(first_alarm(steady(50.0)), Some(1));
+    // The bound the live check uses never says no where an alarm comes.
+    let detector = steady(1.0);
+    let windows = one.unwrap_or_default();
+    assert!(detector.empty_run_may_alarm(windows as u64, &SETTINGS));
+    assert!(!detector.empty_run_may_alarm(1, &SETTINGS));
+}
