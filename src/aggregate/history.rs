@@ -137,8 +137,8 @@ impl SeriesHistory {
     /// to it (as [`Self::close_window`] will when the next row comes) says
     /// of it. Pure: the history is left as it is. `None` when the empty
     /// windows so far cannot raise an alarm yet
-    /// ([`Detector::empty_run_may_alarm`]) or the gap is longer than
-    /// `most_windows`.
+    /// ([`Detector::empty_run_may_alarm`]), the gap is longer than
+    /// `most_windows`, or the window is partial.
     pub fn empty_window(
         &self,
         position: i64,
@@ -149,6 +149,7 @@ impl SeriesHistory {
         let last = self.last_position?;
         if position <= last
             || position - last > most_windows
+            || is_partial(position, partial)
             || !self
                 .anomaly
                 .empty_run_may_alarm((position - last) as u64, &settings.anomaly)

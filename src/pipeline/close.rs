@@ -47,9 +47,10 @@ impl PartitionPipeline {
         {
             held_offsets.push(first_offset);
             let position = start.as_millis().div_euclid(slide_ms);
-            // An idle close's partial window is no evidence of an anomaly:
-            // its rows raise no alarm, and its series without a row are not
-            // flagged as empty, now or when their next row folds it in.
+            // An idle close's partial window holds part of its time only:
+            // it is not part of any series' history (its rows are scored
+            // but raise no event; see `SeriesHistory::close_window`), and
+            // its series without a row are not checked for an outage.
             let complete = complete_through.is_some_and(|complete| end <= complete);
             if !complete && self.partial_windows.last() < Some(&position) {
                 self.partial_windows.push(position);

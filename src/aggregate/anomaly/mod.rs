@@ -26,7 +26,8 @@
 //!    is `-log10` of the whole run's probability. An empty window of a
 //!    count series raises an alarm by this view only: one empty window of
 //!    a series of 5 a window (p 0.007) is not an anomaly at the threshold
-//!    of 3, two in a row are, and so are 16 of a series of 1 a window.
+//!    of 3, two in a row are, and so are about 8 of a series of 1 a
+//!    window.
 //!
 //! The baseline (level and scales) learns at `alpha` with residuals clipped
 //! at 4 scales, so a spike does not poison it and a level shift becomes the
