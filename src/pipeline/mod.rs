@@ -371,9 +371,16 @@ impl PartitionPipeline {
         if let Some(settled) = self.guard.on_idle() {
             self.settle(settled, out)?;
         }
-        // Windows the stream's own watermark has not passed are closed
-        // partial: a series with no row in one is not known to be empty.
-        let complete_through = self.watermark.current();
+        // Windows ending after the newest event time seen (the watermark
+        // plus the allowed lateness) are closed partial: the stream stopped
+        // inside them. One that ended before it, and waited only for the
+        // lateness, is complete: nothing more is coming.
+        let lateness_ms =
+            i64::try_from(self.settings.windows.allowed_lateness.as_millis()).unwrap_or(i64::MAX);
+        let complete_through = self
+            .watermark
+            .current()
+            .map(|w| EventTime::from_millis(w.as_millis().saturating_add(lateness_ms)));
         if let Some(end) = self.windows.last_end() {
             self.watermark.advance_to(end);
         }

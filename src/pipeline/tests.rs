@@ -576,6 +576,50 @@ fn a_window_closed_partial_by_idleness_raises_no_alarm() {
     );
 }
 
+/// The last window that ended before the stream stopped is complete, even
+/// if only the idle close closes it (the watermark waited for the
+/// lateness): a spike there raises its event.
+#[test]
+fn the_last_complete_window_before_an_idle_close_can_alarm() {
+    let mut p = pipeline(30_000, None);
+    let mut records = Vec::new();
+    let mut offset = 0;
+    // 20 clicks a minute for 30 minutes, 200 in minute 30, and one more
+    // record at 31:00.5; then the stream stops.
+    for minute in 0..31 {
+        let clicks = if minute == 30 { 200 } else { 20 };
+        for i in 0..clicks {
+            records.push(record(offset, minute * MINUTE + i * 290, 1, 1));
+            offset += 1;
+        }
+    }
+    records.push(record(offset, 31 * MINUTE + 500, 1, 1));
+    let out = p.process(records).unwrap();
+    let mut events = Vec::new();
+    if let Some(batch) = out.rollups {
+        p.rollups_written(batch.id);
+        events.extend(batch.events);
+    }
+    let idle = p.tick(quiet_for(60)).unwrap();
+    let batch = idle
+        .rollups
+        .expect("the idle close writes minutes 30 and 31");
+    events.extend(batch.events);
+    let spikes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            DerivedEvent::Anomaly(a) if a.metric == "engagement.click" => Some(a.window_start),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(spikes, vec![BASE + 30 * MINUTE]);
+    p.rollups_written(batch.id);
+    assert_eq!(
+        p.checkpoint().map(|c| c.partial_windows),
+        Some(vec![(BASE + 31 * MINUTE) / MINUTE])
+    );
+}
+
 #[test]
 fn a_spike_after_a_steady_baseline_raises_an_anomaly_event_with_a_deterministic_id() {
     let mut p = pipeline(0, None);

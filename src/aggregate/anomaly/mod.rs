@@ -24,7 +24,7 @@
 //!    as the short averages); for counts, the model's probability of an
 //!    empty window at the current rate, summed over the run, so the view
 //!    is `-log10` of the whole run's probability. An empty window of a
-//!    count series raises an alarm by this view only: one empty window of
+//!    count series is scored by this view alone: one empty window of
 //!    a series of 5 a window (p 0.007) is not an anomaly at the threshold
 //!    of 3, two in a row are, and so are about 8 of a series of 1 a
 //!    window.
@@ -268,24 +268,24 @@ impl Detector {
             windows_ago: since_alarm.unwrap_or(self.n - self.last_alarm),
             score: self.last_alarm_score,
         });
-        // An empty window of a count series alarms by the run of empty
+        // An empty window of a count series is judged by the run of empty
         // windows it ends, not by how one empty window looks to the other
-        // views (module docs).
-        let evidence = if kind == SeriesKind::Count && value == 0.0 {
+        // views (module docs): that is its score.
+        let score = if kind == SeriesKind::Count && value == 0.0 {
             scored.outage
         } else {
             scored.score
         };
-        let anomalous = raises_alarm(settings, evidence, last);
+        let anomalous = raises_alarm(settings, score, last);
         let escalation = anomalous
             && last.is_some_and(|last| last.windows_ago <= u64::from(settings.quiet_windows));
         if anomalous {
             self.last_alarm = self.n;
-            self.last_alarm_score = scored.score;
+            self.last_alarm_score = score;
         }
         Some(Score {
             expected,
-            score: scored.score.copysign(scored.direction),
+            score: score.copysign(scored.direction),
             anomalous,
             escalation,
         })
