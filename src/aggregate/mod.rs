@@ -23,7 +23,9 @@ mod trend;
 
 use std::fmt::Debug;
 
-pub use anomaly::{raises_alarm, AnomalySettings, Detector, LastAlarm, Score, SeriesKind};
+pub use anomaly::{
+    raises_alarm, AnomalySettings, Detector, LastAlarm, Score, SeriesKind, OWN_UNUSUAL,
+};
 pub use average::Average;
 pub use exact_sum::ExactSum;
 pub use history::{HistorySettings, SeriesHistory, Verdict};

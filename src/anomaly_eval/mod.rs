@@ -56,8 +56,9 @@ impl Labelled {
     }
 }
 
-/// Per-window scores (`None` while warming up), for every series.
-pub type Scores = Vec<Vec<Option<f64>>>;
+/// Per-window scores and how unusual each window is on its own (`None`
+/// while warming up), for every series.
+pub type Scores = Vec<Vec<Option<(f64, f64)>>>;
 
 /// The current detector's scores, with `settings` (the threshold and quiet
 /// period are applied by the scorer, so they do not matter here).
@@ -68,7 +69,11 @@ pub fn current(series: &[Series], settings: &AnomalySettings) -> Scores {
             let mut detector = Detector::default();
             s.values
                 .iter()
-                .map(|&v| detector.observe(v, s.kind, settings).map(|s| s.score))
+                .map(|&v| {
+                    detector
+                        .observe(v, s.kind, settings)
+                        .map(|s| (s.score, s.own))
+                })
                 .collect()
         })
         .collect()
@@ -83,7 +88,12 @@ pub fn previous(series: &[Series], settings: &PreviousSettings) -> Scores {
             let mut detector = PreviousDetector::default();
             s.values
                 .iter()
-                .map(|&v| detector.observe(v, s.kind, settings))
+                // It has no such gate: every window counts as unusual.
+                .map(|&v| {
+                    detector
+                        .observe(v, s.kind, settings)
+                        .map(|s| (s, f64::INFINITY))
+                })
                 .collect()
         })
         .collect()

@@ -143,19 +143,22 @@ impl Rule {
     }
 }
 
-/// The alarms of one series under `rule`: window indices.
-pub fn alarms(scores: &[Option<f64>], rule: Rule) -> Vec<usize> {
+/// The alarms of one series under `rule`: window indices. `scores`: per
+/// window, its score and how unusual it is on its own (`None` while
+/// warming up).
+pub fn alarms(scores: &[Option<(f64, f64)>], rule: Rule) -> Vec<usize> {
     let settings = rule.settings();
     let mut kept: Vec<(usize, f64)> = Vec::new();
-    for (i, score) in scores.iter().enumerate() {
-        let Some(score) = score.map(f64::abs) else {
+    for (i, window) in scores.iter().enumerate() {
+        let Some((score, own)) = *window else {
             continue;
         };
+        let score = score.abs();
         let last = kept.last().map(|&(at, score)| LastAlarm {
             windows_ago: (i - at) as u64,
             score,
         });
-        if raises_alarm(&settings, score, last) {
+        if raises_alarm(&settings, score, own, last) {
             kept.push((i, score));
         }
     }
@@ -238,12 +241,12 @@ mod tests {
             escalation,
         };
         let scores = [
-            Some(5.0),
-            Some(-5.0),
+            Some((5.0, 5.0)),
+            Some((-5.0, 5.0)),
             None,
-            Some(5.0),
-            Some(-12.0),
-            Some(20.0),
+            Some((5.0, 5.0)),
+            Some((-12.0, 12.0)),
+            Some((20.0, 20.0)),
         ];
         assert_eq!(alarms(&scores, rule(1, 0.0)), vec![0, 3, 5]);
         // Escalations: 12 is over twice the 5 of window 3; 20 is not twice 12.

@@ -497,6 +497,7 @@ mod tests {
         let score = Score {
             score: 9.0,
             expected: 1.0,
+            own: 9.0,
             anomalous: true,
             escalation: false,
         };

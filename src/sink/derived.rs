@@ -538,6 +538,7 @@ mod tests {
         let score = crate::aggregate::Score {
             expected: 20.0,
             score: -6.0,
+            own: 6.0,
             anomalous: true,
             escalation: true,
         };

@@ -89,20 +89,30 @@ pub struct LastAlarm {
 /// Whether a window whose |score| is `score` is an anomaly, given the last
 /// alarm of its series: it reaches the threshold, and either no alarm is
 /// within the quiet period or it escalates the one that is (its |score| is
-/// at least `escalation` times that alarm's). The detector and the corpus
-/// scorer ([`crate::anomaly_eval`]) both decide with this.
-pub fn raises_alarm(settings: &AnomalySettings, score: f64, last: Option<LastAlarm>) -> bool {
+/// at least `escalation` times that alarm's). The window must also be
+/// unusual on its own (`own`: `-log10` of its own two-sided p), not only
+/// through its recent windows, which the score averages (an ordinary
+/// window right after a spike scores high): at least [`OWN_UNUSUAL`] to
+/// raise an alarm, and as extreme as the threshold to escalate one. The
+/// detector and the corpus scorer ([`crate::anomaly_eval`]) both decide
+/// with this.
+pub fn raises_alarm(
+    settings: &AnomalySettings,
+    score: f64,
+    own: f64,
+    last: Option<LastAlarm>,
+) -> bool {
     if score < settings.threshold {
         return false;
     }
     match last {
-        None => true,
-        Some(last) if last.windows_ago > u64::from(settings.quiet_windows) => true,
-        Some(last) => {
+        Some(last) if last.windows_ago <= u64::from(settings.quiet_windows) => {
             settings.escalation > 0.0
                 && last.score > 0.0
                 && score >= settings.escalation * last.score
+                && own >= settings.threshold
         }
+        _ => own >= OWN_UNUSUAL,
     }
 }
 
@@ -124,6 +134,10 @@ pub struct Score {
     /// `-log10 p`, signed by the direction of the recent deviation
     /// (negative: below the baseline).
     pub score: f64,
+    /// How unusual the window is on its own, `-log10` of its two-sided p
+    /// (for an empty window of a count series, its run's; see
+    /// [`raises_alarm`]).
+    pub own: f64,
     /// Whether |score| reached the threshold outside a quiet period, or
     /// escalated the alarm within one.
     pub anomalous: bool,
@@ -167,6 +181,10 @@ const UM0: f64 = 1.0 / std::f64::consts::LN_10;
 const UV0: f64 = UM0 * UM0 * SHORT / (2.0 - SHORT);
 /// Prior long-run variance of the short average of a standard normal z.
 const ZV0: f64 = SHORT / (2.0 - SHORT);
+/// A window raises an alarm only if it is this unusual on its own (`-log10`
+/// of its two-sided p: 1, one window in ten), whatever its recent windows
+/// say ([`raises_alarm`]).
+pub const OWN_UNUSUAL: f64 = 1.0;
 /// `log10 2`: two-sided tails.
 const LOG10_2: f64 = std::f64::consts::LOG10_2;
 
@@ -235,6 +253,8 @@ struct Scored {
     zrun: f64,
     /// The outage view alone (0 unless the value is zero).
     outage: f64,
+    /// How surprising this window is on its own (`-log10 p`, two-sided).
+    own: f64,
 }
 
 impl Detector {
@@ -276,9 +296,11 @@ impl Detector {
         } else {
             scored.score
         };
-        let anomalous = raises_alarm(settings, score, last);
-        let escalation = anomalous
-            && last.is_some_and(|last| last.windows_ago <= u64::from(settings.quiet_windows));
+        let within_quiet =
+            last.is_some_and(|last| last.windows_ago <= u64::from(settings.quiet_windows));
+        let own = scored.own.max(scored.outage);
+        let anomalous = raises_alarm(settings, score, own, last);
+        let escalation = anomalous && within_quiet;
         if anomalous {
             self.last_alarm = self.n;
             self.last_alarm_score = score;
@@ -286,6 +308,7 @@ impl Detector {
         Some(Score {
             expected,
             score: score.copysign(scored.direction),
+            own,
             anomalous,
             escalation,
         })
@@ -344,8 +367,8 @@ impl Detector {
                 (z, (NU * (z * z / NU).ln_1p()).sqrt())
             }
         };
-        let u = (log10_sf(z_abs) - LOG10_2).max(0.0);
-        let u = U_SOFT * (u / U_SOFT).ln_1p();
+        let own = (log10_sf(z_abs) - LOG10_2).max(0.0);
+        let u = U_SOFT * (own / U_SOFT).ln_1p();
         let ubar = (1.0 - SHORT) * self.ubar + SHORT * u;
         let magnitude = log10_gamma_sf(ubar, self.um, self.uv);
         let zbar = (1.0 - SHORT) * self.zbar + SHORT * z.clamp(-CLIP, CLIP);
@@ -373,6 +396,7 @@ impl Detector {
             zbar,
             zrun,
             outage,
+            own,
         }
     }
 
