@@ -526,24 +526,29 @@ fn windows_closed_partial_by_idleness_flag_no_empty_series() {
     assert!(flagged.is_empty(), "{flagged:?}");
 }
 
+/// Clicks of content-1: `steady` a minute for 30 minutes, then `last` in
+/// minute 30, 290 ms apart from the start of each minute.
+fn clicks_then(steady: i64, last: i64) -> Vec<Record> {
+    let mut records = Vec::new();
+    for minute in 0..31 {
+        let clicks = if minute == 30 { last } else { steady };
+        for i in 0..clicks {
+            let offset = i64::try_from(records.len()).unwrap_or(i64::MAX);
+            records.push(record(offset, minute * MINUTE + i * 290, 1, 1));
+        }
+    }
+    records
+}
+
 /// A window an idle close closes partial holds only the time before the
 /// stream stopped: its row keeps its score, but raises no alarm, and the
 /// checkpoint remembers the window so that a restart decides alike.
 #[test]
 fn a_window_closed_partial_by_idleness_raises_no_alarm() {
     let mut p = pipeline(0, None);
-    let mut records = Vec::new();
-    let mut offset = 0;
-    // 200 clicks a minute for 30 minutes, then 20 in the first 6 s of
-    // minute 30, and the stream stops.
-    for minute in 0..31 {
-        let clicks = if minute == 30 { 20 } else { 200 };
-        for i in 0..clicks {
-            records.push(record(offset, minute * MINUTE + i * 290, 1, 1));
-            offset += 1;
-        }
-    }
-    let out = p.process(records).unwrap();
+    // 200 clicks a minute, then 20 in the first 6 s of minute 30, and the
+    // stream stops.
+    let out = p.process(clicks_then(200, 20)).unwrap();
     let batch = out.rollups.unwrap();
     p.rollups_written(batch.id);
     let mut events = batch.events;
@@ -582,17 +587,10 @@ fn a_window_closed_partial_by_idleness_raises_no_alarm() {
 #[test]
 fn the_last_complete_window_before_an_idle_close_can_alarm() {
     let mut p = pipeline(30_000, None);
-    let mut records = Vec::new();
-    let mut offset = 0;
-    // 20 clicks a minute for 30 minutes, 200 in minute 30, and one more
-    // record at 31:00.5; then the stream stops.
-    for minute in 0..31 {
-        let clicks = if minute == 30 { 200 } else { 20 };
-        for i in 0..clicks {
-            records.push(record(offset, minute * MINUTE + i * 290, 1, 1));
-            offset += 1;
-        }
-    }
+    // 20 clicks a minute, 200 in minute 30, and one more record at
+    // 31:00.5; then the stream stops.
+    let mut records = clicks_then(20, 200);
+    let offset = i64::try_from(records.len()).unwrap_or(i64::MAX);
     records.push(record(offset, 31 * MINUTE + 500, 1, 1));
     let out = p.process(records).unwrap();
     let mut events = Vec::new();
