@@ -23,9 +23,7 @@ mod trend;
 
 use std::fmt::Debug;
 
-pub use anomaly::{
-    raises_alarm, AnomalySettings, Detector, LastAlarm, Score, SeriesKind, OWN_UNUSUAL,
-};
+pub use anomaly::{raises_alarm, AnomalySettings, Detector, LastAlarm, Score, SeriesKind};
 pub use average::Average;
 pub use exact_sum::ExactSum;
 pub use history::{HistorySettings, SeriesHistory, Verdict};

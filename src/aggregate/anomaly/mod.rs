@@ -89,11 +89,12 @@ pub struct LastAlarm {
 /// Whether a window whose |score| is `score` is an anomaly, given the last
 /// alarm of its series: it reaches the threshold, and either no alarm is
 /// within the quiet period or it escalates the one that is (its |score| is
-/// at least `escalation` times that alarm's). The window must also be
-/// unusual on its own (`own`: `-log10` of its own two-sided p), not only
-/// through its recent windows, which the score averages (an ordinary
-/// window right after a spike scores high): at least [`OWN_UNUSUAL`] to
-/// raise an alarm, and as extreme as the threshold to escalate one. The
+/// at least `escalation` times that alarm's). An escalation must also be
+/// as extreme on its own (`own`: `-log10` of its own two-sided p) as the
+/// threshold, not only through its recent windows, which the score
+/// averages: an ordinary window right after an incident scores high, and
+/// is not a new event of it. (A first alarm needs no such gate: a
+/// sustained moderate drop is surprising only as a run of windows.) The
 /// detector and the corpus scorer ([`crate::anomaly_eval`]) both decide
 /// with this.
 pub fn raises_alarm(
@@ -112,7 +113,7 @@ pub fn raises_alarm(
                 && score >= settings.escalation * last.score
                 && own >= settings.threshold
         }
-        _ => own >= OWN_UNUSUAL,
+        _ => true,
     }
 }
 
@@ -181,10 +182,6 @@ const UM0: f64 = 1.0 / std::f64::consts::LN_10;
 const UV0: f64 = UM0 * UM0 * SHORT / (2.0 - SHORT);
 /// Prior long-run variance of the short average of a standard normal z.
 const ZV0: f64 = SHORT / (2.0 - SHORT);
-/// A window raises an alarm only if it is this unusual on its own (`-log10`
-/// of its two-sided p: 1, one window in ten), whatever its recent windows
-/// say ([`raises_alarm`]).
-pub const OWN_UNUSUAL: f64 = 1.0;
 /// `log10 2`: two-sided tails.
 const LOG10_2: f64 = std::f64::consts::LOG10_2;
 

@@ -257,10 +257,10 @@ fn the_escalation_rule() {
         ..SETTINGS
     };
     assert!(!raises_alarm(&off, 100.0, 9.0, last(1, 4.0)));
-    // The window must be unusual on its own: one in ten to alarm, as
-    // extreme as the threshold to escalate.
-    assert!(!raises_alarm(&SETTINGS, 30.0, 0.9, None));
-    assert!(raises_alarm(&SETTINGS, 30.0, 1.0, last(51, 4.0)));
+    // An escalation must be as extreme as the threshold on its own; a
+    // first alarm may come from a run of mild windows.
+    assert!(raises_alarm(&SETTINGS, 30.0, 0.1, None));
+    assert!(raises_alarm(&SETTINGS, 30.0, 0.1, last(51, 4.0)));
     assert!(!raises_alarm(&SETTINGS, 30.0, 2.9, last(50, 4.0)));
     assert!(raises_alarm(&SETTINGS, 30.0, 3.0, last(50, 4.0)));
 }
@@ -323,36 +323,4 @@ fn empty_windows_of_a_count_series_alarm_by_their_run() {
     let windows = one.unwrap_or_default();
     assert!(detector.empty_run_may_alarm(windows as u64, &SETTINGS));
     assert!(!detector.empty_run_may_alarm(1, &SETTINGS));
-}
-
-/// Ordinary windows right after a spike score high (their short averages
-/// still hold it), but only a window unusual on its own alarms: here the
-/// second spike falls in the first one's quiet period, and the ordinary
-/// windows after it, past that period, would otherwise alarm on its
-/// strength.
-#[test]
-fn only_a_window_unusual_on_its_own_alarms() {
-    let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let poisson = Poisson::new(60.0).unwrap();
-    let mut detector = Detector::default();
-    let mut ordinary = |detector: &mut Detector, windows: usize| {
-        (0..windows)
-            .map(|_| {
-                let value: f64 = poisson.sample(&mut rng);
-                detector.observe(value.clamp(52.0, 68.0), SeriesKind::Count, &SETTINGS)
-            })
-            .collect::<Vec<_>>()
-    };
-    let _warm = ordinary(&mut detector, 300);
-    let first = detector.observe(125.0, SeriesKind::Count, &SETTINGS);
-    assert!(first.is_some_and(|s| s.anomalous), "{first:?}");
-    let _quiet = ordinary(&mut detector, 45);
-    let second = detector.observe(160.0, SeriesKind::Count, &SETTINGS);
-    assert!(second.is_some_and(|s| !s.anomalous), "{second:?}");
-    let after = ordinary(&mut detector, 15);
-    assert!(
-        after.iter().flatten().any(|s| s.score.abs() >= 3.0),
-        "the short averages hold the second spike"
-    );
-    assert!(after.iter().flatten().all(|s| !s.anomalous), "{after:?}");
 }
