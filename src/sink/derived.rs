@@ -427,6 +427,26 @@ mod tests {
     use crate::derived::{rollup_event, signals_of_row, AnomalyEvent, RollupEvent, TrendEvent};
     use crate::rollup::{Dimensions, Rollup};
 
+    /// Each batch's turn comes once the batch before has handed its events
+    /// over, or given up (dropped its turn); the first needs no one.
+    #[test]
+    fn turns_come_in_the_order_the_batches_were_closed() {
+        use futures::FutureExt as _;
+        let mut last = None;
+        let mut first = Turn::next(&mut last);
+        let mut second = Turn::next(&mut last);
+        let third = Turn::next(&mut last);
+        assert!(first.after.is_none());
+        let mut second_waits = second.after.take().expect("the second waits");
+        let mut third_waits = third.after.expect("the third waits");
+        assert_eq!((&mut second_waits).now_or_never(), None);
+        first.handed_over();
+        assert_eq!((&mut second_waits).now_or_never(), Some(Ok(())));
+        assert_eq!((&mut third_waits).now_or_never(), None);
+        drop(second); // gave up before its events went out
+        assert!((&mut third_waits).now_or_never().is_some());
+    }
+
     fn avro() -> Encoding {
         Encoding::Avro(
             DERIVED_SCHEMAS
