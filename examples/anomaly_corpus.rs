@@ -20,10 +20,11 @@ struct Sets {
     held_out_b: Labelled,
     gauss: Vec<corpus::Series>,
     poisson: Vec<corpus::Series>,
+    revenue: Vec<corpus::Series>,
 }
 
-fn row(label: &str, sets: &Sets, scores: [Scores; 5], rule: Rule) {
-    let [tuning, held_out, held_out_b, gauss, poisson] = scores;
+fn row(label: &str, sets: &Sets, scores: [Scores; 6], rule: Rule) {
+    let [tuning, held_out, held_out_b, gauss, poisson, revenue] = scores;
     let t = evaluate(&sets.tuning, &tuning, rule);
     let a = evaluate(&sets.held_out, &held_out, rule);
     let b = evaluate(&sets.held_out_b, &held_out_b, rule);
@@ -33,7 +34,7 @@ fn row(label: &str, sets: &Sets, scores: [Scores; 5], rule: Rule) {
         escalation,
     } = rule;
     println!(
-        "| {label} | {threshold} | {quiet} | {escalation} | {:.1} | {:.1} | {:.1} | {:.2} / {:.2} | {:.1e} | {:.1e} |",
+        "| {label} | {threshold} | {quiet} | {escalation} | {:.1} | {:.1} | {:.1} | {:.2} / {:.2} | {:.1e} | {:.1e} | {:.1e} |",
         t.score,
         a.score,
         b.score,
@@ -41,6 +42,7 @@ fn row(label: &str, sets: &Sets, scores: [Scores; 5], rule: Rule) {
         b.recall(),
         false_alarm_rate(&gauss, rule),
         false_alarm_rate(&poisson, rule),
+        false_alarm_rate(&revenue, rule),
     );
 }
 
@@ -51,6 +53,7 @@ fn main() {
         held_out_b: Labelled::of(HELD_OUT_B),
         gauss: corpus::noise(SeriesKind::Measure, 40, 5_000, 7),
         poisson: corpus::noise(SeriesKind::Count, 40, 5_000, 8),
+        revenue: corpus::revenue_noise(40, 5_000, 9),
     };
     let windows: usize = sets.tuning.series.iter().map(|s| s.values.len()).sum();
     println!(
@@ -61,17 +64,18 @@ fn main() {
         windows,
         sets.tuning.series.iter().map(|s| s.windows.len()).sum::<usize>(),
     );
-    println!("| detector | threshold | quiet | escalation | tuning | held-out A | held-out B | B precision / recall | false alarms per window, Gaussian noise | Poisson noise |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| detector | threshold | quiet | escalation | tuning | held-out A | held-out B | B precision / recall | false alarms per window, Gaussian noise | Poisson noise | lognormal revenue |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
 
     let shipped = PreviousSettings::default();
-    let previous_all = |settings: &PreviousSettings| -> [Scores; 5] {
+    let previous_all = |settings: &PreviousSettings| -> [Scores; 6] {
         [
             previous(&sets.tuning.series, settings),
             previous(&sets.held_out.series, settings),
             previous(&sets.held_out_b.series, settings),
             previous(&sets.gauss, settings),
             previous(&sets.poisson, settings),
+            previous(&sets.revenue, settings),
         ]
     };
     row(
@@ -116,6 +120,7 @@ fn main() {
         current(&sets.held_out_b.series, &defaults),
         current(&sets.gauss, &defaults),
         current(&sets.poisson, &defaults),
+        current(&sets.revenue, &defaults),
     ];
     let (tuned, _) = tune(
         &sets.tuning,
@@ -146,8 +151,8 @@ fn main() {
     );
 
     // Per family, held-out B, at the defaults.
-    println!("\n| family (held-out B) | series | windows | current | previous, as shipped |");
-    println!("|---|---|---|---|---|");
+    println!("\n| family (held-out B) | series | windows | current | precision / recall | previous, as shipped |");
+    println!("|---|---|---|---|---|---|");
     let previous_b = previous(&sets.held_out_b.series, &shipped);
     for family in [
         Family::SparseCount,
@@ -176,11 +181,13 @@ fn main() {
         let a = evaluate(&set, &now, Rule::of(&defaults));
         let b = evaluate(&set, &before, Rule::every(shipped.threshold));
         println!(
-            "| {} | {} | {} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {:.1} | {:.2} / {:.2} | {:.1} |",
             family.as_str(),
             set.series.len(),
             a.windows,
             a.score,
+            a.precision(),
+            a.recall(),
             b.score
         );
     }

@@ -47,6 +47,9 @@ pub enum Family {
     NoiseGauss,
     /// Poisson noise, no anomaly.
     NoisePoisson,
+    /// Revenue sums of lognormal purchases, no anomaly (not in the mix:
+    /// false-alarm rates only).
+    NoiseRevenue,
 }
 
 const FAMILIES: [(Family, f64); 7] = [
@@ -70,6 +73,7 @@ impl Family {
             Family::Seo => "seo score",
             Family::NoiseGauss => "gaussian noise",
             Family::NoisePoisson => "poisson noise",
+            Family::NoiseRevenue => "revenue noise",
         }
     }
 }
@@ -121,6 +125,39 @@ pub fn noise(kind: SeriesKind, count: usize, n: usize, seed: u64) -> Vec<Series>
                 values,
                 windows: Vec::new(),
             }
+        })
+        .collect()
+}
+
+/// Clean heavy-tailed revenue (no anomaly), for false-alarm rates: `count`
+/// series of `n` windows, each the sum of a Poisson number of lognormal
+/// purchases. A window without a purchase has no row, so it is left out,
+/// as the pipeline leaves it out of a measure's series.
+pub fn revenue_noise(count: usize, n: usize, seed: u64) -> Vec<Series> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|i| Series {
+            name: format!("revenue-noise-{i}"),
+            family: Family::NoiseRevenue,
+            kind: SeriesKind::Measure,
+            values: revenue(&mut rng, n),
+            windows: Vec::new(),
+        })
+        .collect()
+}
+
+/// Up to `n` windows of one clean revenue series (see [`revenue_noise`]).
+fn revenue(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+    let rate = log_uniform(rng, 1.0, 40.0);
+    let sigma: f64 = rng.random_range(0.5..1.4);
+    let price = log_uniform(rng, 5.0, 200.0);
+    (0..n)
+        .filter_map(|_| {
+            let purchases = poisson(rng, rate) as usize;
+            let total: f64 = (0..purchases)
+                .map(|_| price * normal(rng, -0.5 * sigma * sigma, sigma).exp())
+                .sum();
+            (purchases > 0).then(|| (total * 100.0).round() / 100.0)
         })
         .collect()
 }
@@ -199,6 +236,7 @@ pub fn series(seed: u64) -> Series {
             let values = (0..n).map(|_| poisson(&mut rng, rate)).collect();
             (SeriesKind::Count, values)
         }
+        Family::NoiseRevenue => (SeriesKind::Measure, revenue(&mut rng, n)),
     };
     Series {
         name: format!("{}-{seed}", family.as_str()),
