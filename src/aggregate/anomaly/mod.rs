@@ -13,10 +13,12 @@
 //!    (rate and over-dispersion learned, so mostly-zero and dense counts
 //!    score alike), a robust z for measures (EW mean absolute deviation,
 //!    floored by a slow one and by 1 % of the level, compressed with
-//!    Student-like tails for heavy-tailed money). The short-term average of
-//!    `u` is then judged against its own long-run distribution in this
-//!    series (a Gamma matched to its mean and variance), so a series that is
-//!    always noisy, or badly modelled, does not alarm all the time.
+//!    Student-like tails for heavy-tailed money, and wider above the level
+//!    for a right-skewed series, by how few of its windows are above it).
+//!    The short-term average of `u` is then judged against its own long-run
+//!    distribution in this series (a Gamma matched to its mean and
+//!    variance), so a series that is always noisy, or badly modelled, does
+//!    not alarm all the time.
 //! 2. **Direction**: an EWMA of the clipped signed z, in units of its own
 //!    long-run spread: a sustained shift up or down.
 //! 3. **Outage**: a run of exact zeros, each costing `-log10` of how likely
@@ -38,7 +40,7 @@
 //! late in a window alarms on weak evidence; the escalation carries its
 //! full strength.
 //!
-//! The state is 14 numbers per series (112 bytes), serialisable; each
+//! The state is 15 numbers per series (120 bytes), serialisable; each
 //! closed window costs O(1). Designed and measured on a labelled corpus of
 //! marketing-shaped series ([`crate::anomaly_eval`], BENCHMARKS.md).
 
@@ -163,6 +165,9 @@ const NU: f64 = 10.0;
 /// Counts: the expected count is at least this; measures: so is the zero
 /// frequency.
 const RATE_FLOOR: f64 = 0.01;
+/// Measures: the share of windows above the baseline is taken as at least
+/// this when it stretches the scale above it (so by at most 1 / 0.3).
+const UP_SHARE_FLOOR: f64 = 0.15;
 /// Weight of the zero frequency.
 const ZERO_WEIGHT: f64 = 0.01;
 /// A window's surprise enters the short average as U_SOFT ln(1 + u/U_SOFT),
@@ -218,6 +223,14 @@ pub struct Detector {
     /// (such an alarm is never escalated).
     #[serde(default)]
     last_alarm_score: f64,
+    /// Measures: slow EW share of windows above the baseline (0.5:
+    /// symmetric; a state saved before it was kept reads as that).
+    #[serde(default = "symmetric")]
+    up_share: f64,
+}
+
+fn symmetric() -> f64 {
+    0.5
 }
 
 impl Default for Detector {
@@ -237,6 +250,7 @@ impl Default for Detector {
             zrun: 0.0,
             last_alarm: 0,
             last_alarm_score: 0.0,
+            up_share: 0.5,
         }
     }
 }
@@ -360,7 +374,7 @@ impl Detector {
                 (z, z.abs())
             }
             SeriesKind::Measure => {
-                let z = (value - mu) / self.measure_scale(mu).max(1e-12);
+                let z = (value - mu) / self.measure_scale(mu, value - mu).max(1e-12);
                 (z, (NU * (z * z / NU).ln_1p()).sqrt())
             }
         };
@@ -397,9 +411,22 @@ impl Detector {
         }
     }
 
-    fn measure_scale(&self, mu: f64) -> f64 {
-        (C_MAD * self.mad)
-            .max(C_MAD * self.slow_mad)
+    /// The scale of a measure's deviation `residual` from its level `mu`.
+    /// At the baseline's fixed point its clipped residuals sum to zero, so
+    /// the deviations above it add up to those below: with a share
+    /// `up_share` of windows above, a deviation up is typically
+    /// `mad / (2 up_share)`. A right-skewed series (revenue: many small
+    /// windows, a few with big orders) has fewer windows above, and its big
+    /// windows are measured on that wider scale; deviations down keep the
+    /// plain one, so a drop is as sensitive as before.
+    fn measure_scale(&self, mu: f64, residual: f64) -> f64 {
+        let stretch = if residual > 0.0 {
+            (0.5 / self.up_share.max(UP_SHARE_FLOOR)).max(1.0)
+        } else {
+            1.0
+        };
+        (C_MAD * stretch * self.mad)
+            .max(C_MAD * stretch * self.slow_mad)
             .max(REL_FLOOR * mu.abs())
     }
 
@@ -424,7 +451,7 @@ impl Detector {
             let limit = CLIP
                 * match kind {
                     SeriesKind::Count => self.msq.max(mu).max(RATE_FLOOR).sqrt(),
-                    SeriesKind::Measure => self.measure_scale(mu),
+                    SeriesKind::Measure => self.measure_scale(mu, residual),
                 };
             let clipped = if limit > 0.0 {
                 residual.clamp(-limit, limit)
@@ -462,6 +489,12 @@ impl Detector {
             };
             let zero = if value == 0.0 { 1.0 } else { 0.0 };
             self.p0 += weight * (zero - self.p0);
+            let up = match residual.partial_cmp(&0.0) {
+                Some(std::cmp::Ordering::Greater) => 1.0,
+                Some(std::cmp::Ordering::Less) => 0.0,
+                _ => 0.5,
+            };
+            self.up_share += slow_weight * (up - self.up_share);
         }
     }
 
