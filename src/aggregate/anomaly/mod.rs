@@ -38,7 +38,8 @@
 //! incident escalates: a window scoring at least `escalation` times the last
 //! alarm's score raises one ([`raises_alarm`]). An incident that starts
 //! late in a window alarms on weak evidence; the escalation carries its
-//! full strength.
+//! full strength. When the quiet period ends the short-term averages start
+//! afresh, so what was suppressed in it raises no late event.
 //!
 //! The state is 15 numbers per series (120 bytes), serialisable; each
 //! closed window costs O(1). Designed and measured on a labelled corpus of
@@ -292,6 +293,12 @@ impl Detector {
         since_alarm: Option<u64>,
     ) -> Option<Score> {
         let expected = self.level;
+        // This window's distance from the last alarm, as `last` counts it
+        // below (after the fold).
+        let since = since_alarm.unwrap_or((self.n + 1).saturating_sub(self.last_alarm));
+        if self.last_alarm > 0 && since > u64::from(settings.quiet_windows) {
+            self.end_quiet_period();
+        }
         let scored = (self.n >= u64::from(settings.warm_up)).then(|| self.score(value, kind));
         self.fold(value, kind, settings, scored.as_ref());
         let scored = scored?;
@@ -323,6 +330,19 @@ impl Detector {
             anomalous,
             escalation,
         })
+    }
+
+    /// After a quiet period the series starts afresh: its short-term
+    /// averages drop what the quiet period's windows added (the average
+    /// surprise to at most its long-run mean, the direction to none), so
+    /// an incident suppressed in it (a second spike) cannot raise a late
+    /// event through the ordinary windows after it. A run of zeros goes on
+    /// counting: a series still silent is still an outage.
+    fn end_quiet_period(&mut self) {
+        self.ubar = self.ubar.min(self.um);
+        self.zbar = 0.0;
+        self.last_alarm = 0;
+        self.last_alarm_score = 0.0;
     }
 
     /// Whether `windows` more empty windows of this count series could

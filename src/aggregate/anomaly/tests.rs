@@ -384,3 +384,25 @@ fn a_state_saved_before_the_share_above_was_kept_reads_as_symmetric() {
         detector
     );
 }
+
+/// A second spike inside the quiet period raises no event (it does not
+/// escalate), and neither do the ordinary windows after it once the quiet
+/// period ends, though the score averages the last ~10 windows: the
+/// series starts afresh after a quiet period.
+#[test]
+fn a_spike_suppressed_in_the_quiet_period_raises_no_late_echo() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let poisson = Poisson::new(60.0).unwrap();
+    let mut values: Vec<f64> = (0..400).map(|_| poisson.sample(&mut rng)).collect();
+    values[200] = 200.0;
+    values[248] = 140.0;
+    let scores = run(values, SeriesKind::Count);
+    let alarms: Vec<(usize, f64)> = scores
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.filter(|s| s.anomalous).map(|s| (i, s.score)))
+        .collect();
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert_eq!(alarms[0].0, 200, "{alarms:?}");
+    assert!(score_at(&scores, 248) >= SETTINGS.threshold);
+}
