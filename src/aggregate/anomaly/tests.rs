@@ -24,6 +24,15 @@ fn score_at(scores: &[Option<Score>], i: usize) -> f64 {
     scores[i].map_or(f64::NAN, |s| s.score)
 }
 
+/// The windows that raised an alarm, with their scores.
+fn alarms(scores: &[Option<Score>]) -> Vec<(usize, f64)> {
+    scores
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.filter(|s| s.anomalous).map(|s| (i, s.score)))
+        .collect()
+}
+
 #[test]
 fn noise_alarms_in_fewer_than_one_window_in_a_thousand() {
     // config/default.toml documents: at the default threshold (3) and quiet
@@ -182,11 +191,7 @@ fn late_starting_incident() -> Vec<f64> {
 #[test]
 fn an_escalating_incident_raises_a_second_event_with_its_full_strength() {
     let scores = run(late_starting_incident(), SeriesKind::Count);
-    let alarms: Vec<(usize, f64)> = scores
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.filter(|s| s.anomalous).map(|s| (i, s.score)))
-        .collect();
+    let alarms = alarms(&scores);
     assert_eq!(alarms.len(), 2, "{alarms:?}");
     let ((first, weak), (second, strong)) = (alarms[0], alarms[1]);
     assert_eq!((first, second), (100, 101), "{alarms:?}");
@@ -397,11 +402,7 @@ fn a_spike_suppressed_in_the_quiet_period_raises_no_late_echo() {
     values[200] = 200.0;
     values[248] = 140.0;
     let scores = run(values, SeriesKind::Count);
-    let alarms: Vec<(usize, f64)> = scores
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.filter(|s| s.anomalous).map(|s| (i, s.score)))
-        .collect();
+    let alarms = alarms(&scores);
     assert_eq!(alarms.len(), 1, "{alarms:?}");
     assert_eq!(alarms[0].0, 200, "{alarms:?}");
     assert!(score_at(&scores, 248) >= SETTINGS.threshold);
