@@ -16,6 +16,7 @@ Python 3 standard library only. Started by scripts/services-start; can also
 be run by hand:
 
     python3 scripts/schema-registry.py --port 18081 [--host 127.0.0.1] [--access-log]
+        [--register SUBJECT=FILE ...]   (Avro schemas registered before it listens)
 
 Endpoints (query strings such as ?deleted=true or ?normalize=true are ignored):
     POST   /subjects/{subject}/versions              register -> {"id": N}
@@ -395,8 +396,21 @@ def main():
         metavar="USER:PASSWORD",
         help="require HTTP basic authentication with these credentials (401 otherwise)",
     )
+    parser.add_argument(
+        "--register",
+        action="append",
+        default=[],
+        metavar="SUBJECT=FILE",
+        help="register the Avro schema in FILE under SUBJECT before listening (ids from 1, in order)",
+    )
     args = parser.parse_args()
     ACCESS_LOG = args.access_log
+    for item in args.register:
+        subject, sep, path = item.partition("=")
+        if not sep or not subject or not path:
+            parser.error("--register takes SUBJECT=FILE, got %r" % item)
+        with open(path, encoding="utf-8") as f:
+            REGISTRY.register(subject, {"schema": f.read()})
     if args.basic_auth:
         BASIC_AUTH = "Basic " + base64.b64encode(args.basic_auth.encode("utf-8")).decode("ascii")
 
