@@ -10,6 +10,8 @@
 //! anomalies: spikes, bursts, dips, level shifts up and down, variance
 //! changes, outages (drops to zero), price bugs and sentiment crises. About
 //! 20 % of the other series carry none, so false alarms there cost too.
+//! Apart from the mix, [`noise`] and [`revenue_noise`] give clean series
+//! for false-alarm rates (Gaussian, Poisson, lognormal revenue).
 //!
 //! Labels follow the Numenta Anomaly Benchmark's labeller: each anomaly is
 //! a window of 10 % of the series' length divided by its number of
