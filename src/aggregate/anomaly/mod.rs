@@ -293,8 +293,8 @@ impl Detector {
         since_alarm: Option<u64>,
     ) -> Option<Score> {
         let expected = self.level;
-        // This window's distance from the last alarm, as `last` counts it
-        // below (after the fold).
+        // This window's distance from the last alarm (1: the window before
+        // this one), for the quiet period here and `last` below.
         let since = since_alarm.unwrap_or((self.n + 1).saturating_sub(self.last_alarm));
         if self.last_alarm > 0 && since > u64::from(settings.quiet_windows) {
             self.end_quiet_period();
@@ -302,8 +302,8 @@ impl Detector {
         let scored = (self.n >= u64::from(settings.warm_up)).then(|| self.score(value, kind));
         self.fold(value, kind, settings, scored.as_ref());
         let scored = scored?;
-        let last = (self.last_alarm > 0).then(|| LastAlarm {
-            windows_ago: since_alarm.unwrap_or(self.n - self.last_alarm),
+        let last = (self.last_alarm > 0).then_some(LastAlarm {
+            windows_ago: since,
             score: self.last_alarm_score,
         });
         // An empty window of a count series is judged by the run of empty
