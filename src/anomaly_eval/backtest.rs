@@ -3,13 +3,20 @@
 //! read as CSV, and writes each window's score. Users tune `[anomaly]` on
 //! their own history with it.
 //!
-//! Input: a header, then `timestamp,value` rows in time order (one row per
-//! closed window; timestamps are RFC 3339 times or numbers). Output: a
-//! header, then `timestamp,value,score,anomalous` rows; the score is empty
-//! during the warm-up. For counts, windows missing between two rows
-//! (timestamps in epoch milliseconds or RFC 3339, more than a window apart)
-//! counted zero, as the live run takes them: they are scored, and written
-//! with value 0 (at most a day of them per gap, as live).
+//! Input: a header, then `timestamp,value` rows in time order, one row per
+//! closed window. Timestamps are RFC 3339 times, times without a zone
+//! (`2026-01-01 00:01:00`, as ClickHouse writes a `DateTime`; read as
+//! UTC), dates, or numbers: epoch seconds below 1e11, epoch milliseconds
+//! above. Output: a header, then `timestamp,value,score,anomalous` rows; the
+//! score is empty during the warm-up.
+//!
+//! Rows stand for windows of one length (the configured slide, or
+//! `--window`) and must be at least half a window apart. Where two rows
+//! are further apart, the windows between them have no row: for counts
+//! they counted zero, as the live run takes them (rows exported from
+//! ClickHouse have none for empty windows): they are scored, and written
+//! with value 0, at most a day of them per gap, as live. The quiet period
+//! after an alarm is counted in windows, those without a row included.
 
 use std::io::{Read, Write};
 
@@ -51,13 +58,26 @@ pub enum BacktestError {
         /// The timestamp.
         text: String,
     },
+    /// Two rows are closer than half a window: the rows are not one per
+    /// window of the configured length.
+    #[error("line {line}: timestamp {text:?} is {gap} after the previous row's, closer than half a window ({window}); rows must be one per window: if each row is a window of {gap}, pass --window {gap}")]
+    CloserThanAWindow {
+        /// 1-based line of the input.
+        line: u64,
+        /// The timestamp.
+        text: String,
+        /// How far it is from the previous row's.
+        gap: String,
+        /// The window's length.
+        window: String,
+    },
     /// Writing the output failed.
     #[error("writing the output: {0}")]
     Write(#[from] std::io::Error),
 }
 
 /// What a backtest saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BacktestSummary {
     /// Windows read.
     pub windows: u64,
@@ -65,16 +85,121 @@ pub struct BacktestSummary {
     pub scored: u64,
     /// Anomalies raised.
     pub anomalies: u64,
+    /// Windows without a row, between two rows of a count series, scored
+    /// as zero (among `windows`).
+    pub filled: u64,
+    /// The least time between two consecutive rows, in milliseconds.
+    pub closest_gap_ms: Option<f64>,
 }
 
-/// A timestamp as a sortable number: epoch milliseconds for RFC 3339 times,
-/// the number itself otherwise.
-fn parse_time(text: &str) -> Option<f64> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|t| t.is_finite())
-        .or_else(|| EventTime::parse_rfc3339(text.trim()).map(|t| t.as_millis() as f64))
+impl BacktestSummary {
+    /// A warning when no two rows were a window apart: the rows may stand
+    /// for longer windows than `window_ms`, and then the windows taken as
+    /// missing between them (zeros for counts, windows of the quiet period)
+    /// are not there.
+    pub fn spacing_warning(&self, window_ms: i64) -> Option<String> {
+        let closest = self.closest_gap_ms?;
+        let window = window_ms.max(1) as f64;
+        (closest >= 1.5 * window).then(|| {
+            format!(
+                "no two rows are one window ({}) apart, the closest are {} apart, so {} windows without a row were taken as missing{}; if each row is a window of {}, pass --window {}",
+                duration(window),
+                duration(closest),
+                if self.filled > 0 { self.filled.to_string() } else { "the".to_owned() },
+                if self.filled > 0 { " and scored as zero counts" } else { " (the quiet period after an alarm counts them)" },
+                duration(closest),
+                duration(closest),
+            )
+        })
+    }
+}
+
+/// How a row's timestamp was written, so that the windows filled in
+/// between two rows are written the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// RFC 3339, with a zone: `2026-01-01T00:01:00Z`.
+    Rfc3339,
+    /// A date and time without a zone, read as UTC, with `T` or a space
+    /// between them: `2026-01-01 00:01:00` (ClickHouse's `DateTime`, NAB,
+    /// spreadsheets).
+    Naive(char),
+    /// A date alone, midnight UTC: `2026-01-01`.
+    Date,
+    /// A number below [`SECONDS_BELOW`]: epoch seconds.
+    Seconds,
+    /// A larger number: epoch milliseconds.
+    Millis,
+}
+
+/// Numbers below this are epoch seconds (1e11 s is in the year 5138), the
+/// others epoch milliseconds (1e11 ms is in 1973).
+const SECONDS_BELOW: f64 = 1e11;
+
+/// A row's timestamp: epoch milliseconds, and how it was written.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    millis: f64,
+    style: Style,
+}
+
+fn parse_time(text: &str) -> Option<Stamp> {
+    use time::macros::format_description;
+    use time::{Date, PrimitiveDateTime};
+    let text = text.trim();
+    if let Some(n) = text.parse::<f64>().ok().filter(|n| n.is_finite()) {
+        let (millis, style) = if n.abs() < SECONDS_BELOW {
+            (n * 1_000.0, Style::Seconds)
+        } else {
+            (n, Style::Millis)
+        };
+        return Some(Stamp { millis, style });
+    }
+    let millis = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as f64;
+    if let Some(t) = EventTime::parse_rfc3339(text) {
+        let (millis, style) = (t.as_millis() as f64, Style::Rfc3339);
+        return Some(Stamp { millis, style });
+    }
+    // A date and a time, `T` or a space between them, seconds and their
+    // fraction optional.
+    let naive = format_description!(
+        "[year]-[month]-[day][first [T][ ]][hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
+    );
+    if let Ok(t) = PrimitiveDateTime::parse(text, naive) {
+        let separator = text.chars().nth(10).unwrap_or(' ');
+        let (millis, style) = (millis(t.assume_utc()), Style::Naive(separator));
+        return Some(Stamp { millis, style });
+    }
+    let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    let (millis, style) = (millis(date.midnight().assume_utc()), Style::Date);
+    Some(Stamp { millis, style })
+}
+
+/// `millis` written in `style`.
+fn format_time(millis: f64, style: Style) -> String {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok();
+    let written = match style {
+        Style::Seconds => return format!("{}", millis / 1_000.0),
+        Style::Millis => return format!("{millis}"),
+        Style::Rfc3339 => time.and_then(|t| t.format(&Rfc3339).ok()),
+        Style::Naive(separator) => time.and_then(|t| {
+            let date = t.format(format_description!("[year]-[month]-[day]")).ok()?;
+            let clock = if t.millisecond() == 0 {
+                t.format(format_description!("[hour]:[minute]:[second]"))
+            } else {
+                t.format(format_description!(
+                    "[hour]:[minute]:[second].[subsecond digits:3]"
+                ))
+            };
+            Some(format!("{date}{separator}{}", clock.ok()?))
+        }),
+        Style::Date => {
+            time.and_then(|t| t.format(format_description!("[year]-[month]-[day]")).ok())
+        }
+    };
+    written.unwrap_or_else(|| format!("{millis}"))
 }
 
 /// Most empty windows of a count series filled in per gap, as live
@@ -82,8 +207,12 @@ fn parse_time(text: &str) -> Option<f64> {
 const MOST_EMPTY_WINDOWS: i64 = 1_440;
 
 /// Scores the series read from `input` as a `kind` series with `settings`,
-/// writing one row per window to `output`. `window_ms`: the windows' slide,
-/// by which missing windows of a count series are found.
+/// writing one row per window to `output`. `window_ms`: the length of the
+/// windows the rows stand for (the windows' slide). Rows are at least half
+/// a window apart; those further apart than a window have windows without
+/// a row between them, which a count series counts as zero (and writes),
+/// as live does, and the quiet period after an alarm is counted in
+/// windows, those included.
 pub fn backtest(
     input: impl Read,
     output: impl Write,
@@ -110,17 +239,15 @@ pub fn backtest(
     writer
         .write_record(["timestamp", "value", "score", "anomalous"])
         .map_err(std::io::Error::from)?;
+    let window = window_ms.max(1) as f64;
     let mut detector = Detector::default();
     let mut summary = BacktestSummary::default();
     let mut previous: Option<f64> = None;
-    let mut last_time: Option<f64> = None;
     // When the last alarm was: the quiet period after it is counted in
     // windows, the windows without a row included, as live counts it.
     let mut last_alarm: Option<f64> = None;
     let since_alarm = |at: f64, last_alarm: Option<f64>| {
-        last_alarm
-            .filter(|_| window_ms > 0)
-            .map(|alarm| ((at - alarm) / window_ms as f64).round().max(0.0) as u64)
+        last_alarm.map(|alarm| ((at - alarm) / window).round().max(0.0) as u64)
     };
     for record in reader.records() {
         let record = record.map_err(|e| BacktestError::Csv {
@@ -130,33 +257,42 @@ pub fn backtest(
         let line = line_of(record.position());
         let field = |column: usize| record.get(column).unwrap_or_default();
         let (time_text, value_text) = (field(time_column), field(value_column));
-        let time = parse_time(time_text).ok_or_else(|| BacktestError::Field {
+        let stamp = parse_time(time_text).ok_or_else(|| BacktestError::Field {
             line,
             field: "timestamp",
             text: time_text.to_owned(),
-            expected: "an RFC 3339 time or a number",
+            expected: "a time (RFC 3339, `YYYY-MM-DD hh:mm:ss` in UTC, a date) or epoch seconds or milliseconds",
         })?;
-        if previous.is_some_and(|p| time <= p) {
-            return Err(BacktestError::Unsorted {
-                line,
-                text: time_text.to_owned(),
-            });
-        }
-        // Windows with no row between the previous one and this: empty.
-        let missing = match (kind, last_time) {
-            (SeriesKind::Count, Some(last)) if window_ms > 0 => {
-                (((time - last) / window_ms as f64).round() as i64 - 1).clamp(0, MOST_EMPTY_WINDOWS)
+        let windows_apart = match previous {
+            Some(previous) => {
+                let gap = stamp.millis - previous;
+                if gap <= 0.0 {
+                    return Err(BacktestError::Unsorted {
+                        line,
+                        text: time_text.to_owned(),
+                    });
+                }
+                if gap < window / 2.0 {
+                    return Err(BacktestError::CloserThanAWindow {
+                        line,
+                        text: time_text.to_owned(),
+                        gap: duration(gap),
+                        window: duration(window),
+                    });
+                }
+                summary.closest_gap_ms = Some(summary.closest_gap_ms.map_or(gap, |c| c.min(gap)));
+                ((gap / window).round() as i64).max(1)
             }
-            _ => 0,
+            None => 1,
         };
-        let numeric = time_text.trim().parse::<f64>().is_ok();
+        previous = Some(stamp.millis);
+        // Windows with no row between the previous one and this: empty.
+        let missing = match kind {
+            SeriesKind::Count => (windows_apart - 1).min(MOST_EMPTY_WINDOWS),
+            SeriesKind::Measure => 0,
+        };
         for k in (1..=missing).rev() {
-            let at = time - (k * window_ms) as f64;
-            let at_text = if numeric {
-                format!("{at}")
-            } else {
-                EventTime::from_millis(at as i64).to_rfc3339()
-            };
+            let at = stamp.millis - k as f64 * window;
             let score = detector.observe_in(
                 0.0,
                 SeriesKind::Count,
@@ -166,10 +302,15 @@ pub fn backtest(
             if score.is_some_and(|s| s.anomalous) {
                 last_alarm = Some(at);
             }
-            write_scored(&mut writer, &mut summary, &at_text, "0", score)?;
+            summary.filled += 1;
+            write_scored(
+                &mut writer,
+                &mut summary,
+                &format_time(at, stamp.style),
+                "0",
+                score,
+            )?;
         }
-        last_time = Some(time);
-        previous = Some(time);
         let value = value_text
             .parse::<f64>()
             .ok()
@@ -180,14 +321,20 @@ pub fn backtest(
                 text: value_text.to_owned(),
                 expected: "a finite number",
             })?;
-        let score = detector.observe_in(value, kind, settings, since_alarm(time, last_alarm));
+        let at = stamp.millis;
+        let score = detector.observe_in(value, kind, settings, since_alarm(at, last_alarm));
         if score.is_some_and(|s| s.anomalous) {
-            last_alarm = Some(time);
+            last_alarm = Some(at);
         }
         write_scored(&mut writer, &mut summary, time_text, value_text, score)?;
     }
     writer.flush()?;
     Ok(summary)
+}
+
+/// `millis` as a duration people read (`1h`, `1m 30s`).
+fn duration(millis: f64) -> String {
+    humantime::format_duration(std::time::Duration::from_millis(millis.max(0.0) as u64)).to_string()
 }
 
 /// Writes one scored window and counts it.
@@ -256,10 +403,138 @@ mod tests {
             .collect();
         let filled: Vec<&str> = filled.lines().take(all.len()).collect();
         assert_eq!(filled, all);
-        assert_eq!(summary.windows, 49);
-        // Numbers that are not epoch milliseconds: no window is missing.
-        let (out, summary) = run("timestamp,value\n1,5\n2,5\n5,5\n").unwrap();
-        assert_eq!((summary.windows, out.lines().count()), (3, 4));
+        assert_eq!((summary.windows, summary.filled), (49, 32));
+    }
+
+    /// One count series, three spikes 100 windows apart (more than the
+    /// quiet period), written with a timestamp in each of `stamp`'s forms.
+    fn three_spikes(stamp: impl Fn(i64) -> String) -> String {
+        let mut input = String::from("timestamp,value\n");
+        for i in 0..400 {
+            let value = match i {
+                100 | 200 | 300 => 120,
+                _ => 20 + (i * 7 % 5) - 2,
+            };
+            input.push_str(&format!("{},{value}\n", stamp(i)));
+        }
+        input
+    }
+
+    /// The scores and alarms of a run, without the timestamps.
+    fn scores(out: &str) -> Vec<String> {
+        out.lines()
+            .skip(1)
+            .map(|l| l.split_once(',').map_or("", |(_, rest)| rest).to_owned())
+            .collect()
+    }
+
+    /// Epoch milliseconds, epoch seconds, RFC 3339, ClickHouse's `DateTime`
+    /// and an ISO time without a zone are the same windows: the quiet
+    /// period after the first spike ends alike in each (with seconds taken
+    /// as milliseconds it never did, and the later spikes went unreported).
+    #[test]
+    fn every_form_of_timestamp_scores_alike() {
+        const START_S: i64 = 1_764_547_200; // 2025-12-01T00:00:00Z
+        /// A timestamp for window `i`.
+        type Form = fn(i64) -> String;
+        let forms: [(&str, Form); 5] = [
+            ("epoch ms", |i| format!("{}", (START_S + 60 * i) * 1_000)),
+            ("epoch s", |i| format!("{}", START_S + 60 * i)),
+            ("RFC 3339", |i| {
+                format!("2025-12-01T{:02}:{:02}:00Z", i / 60, i % 60)
+            }),
+            ("ClickHouse", |i| {
+                format!("2025-12-01 {:02}:{:02}:00", i / 60, i % 60)
+            }),
+            ("no zone", |i| {
+                format!("2025-12-01T{:02}:{:02}", i / 60, i % 60)
+            }),
+        ];
+        let (reference, summary) = run(&three_spikes(forms[0].1)).unwrap();
+        let alarms: Vec<usize> = scores(&reference)
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.ends_with(",true"))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(alarms, vec![100, 200, 300], "{reference}");
+        assert_eq!(summary.anomalies, 3);
+        for (name, stamp) in &forms[1..] {
+            let (out, _) = run(&three_spikes(*stamp)).unwrap();
+            assert_eq!(scores(&out), scores(&reference), "{name}");
+        }
+    }
+
+    /// The windows filled in between two rows are written as the rows are.
+    #[test]
+    fn filled_windows_are_written_like_their_rows() {
+        let filled = |input: &str| {
+            let (out, _) = run(input).unwrap();
+            out.lines()
+                .nth(2)
+                .unwrap_or_default()
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let rows = |a: &str, b: &str| format!("timestamp,value\n{a},3\n{b},4\n");
+        assert_eq!(
+            filled(&rows("2025-12-01 00:00:00", "2025-12-01 00:02:00")),
+            "2025-12-01 00:01:00"
+        );
+        assert_eq!(
+            filled(&rows("2025-12-01T00:00", "2025-12-01T00:02")),
+            "2025-12-01T00:01:00"
+        );
+        assert_eq!(
+            filled(&rows("2025-12-01T00:00:00Z", "2025-12-01T00:02:00Z")),
+            "2025-12-01T00:01:00Z"
+        );
+        assert_eq!(filled(&rows("1764547200", "1764547320")), "1764547260");
+        assert_eq!(
+            filled(&rows("1764547200000", "1764547320000")),
+            "1764547260000"
+        );
+        // Daily rows, backtested as daily windows.
+        let mut out = Vec::new();
+        let daily = rows("2025-12-01", "2025-12-03");
+        let summary = backtest(
+            daily.as_bytes(),
+            &mut out,
+            SeriesKind::Count,
+            &AnomalySettings::default(),
+            86_400_000,
+        )
+        .unwrap();
+        assert_eq!(summary.filled, 1);
+        assert!(String::from_utf8(out)
+            .unwrap_or_default()
+            .contains("\n2025-12-02,0,"));
+    }
+
+    /// Rows closer than half a window are not one per window: the error
+    /// says so and what to pass; rows never a window apart are backtested
+    /// with a warning that says the same.
+    #[test]
+    fn rows_at_another_spacing_than_the_window_are_named() {
+        // Row numbers, read as epoch seconds: a second apart.
+        let err = run("timestamp,value\n1,5\n2,5\n").unwrap_err().to_string();
+        assert!(err.starts_with("line 3: timestamp \"2\" is 1s after the previous row's, closer than half a window (1m)"), "{err}");
+        assert!(
+            err.ends_with("if each row is a window of 1s, pass --window 1s"),
+            "{err}"
+        );
+        // Hourly rows backtested with minute windows.
+        let hourly = "timestamp,value\n2025-12-01 00:00:00,5\n2025-12-01 01:00:00,5\n2025-12-01 02:00:00,5\n";
+        let (_, summary) = run(hourly).unwrap();
+        assert_eq!((summary.windows, summary.filled), (121, 118));
+        let warning = summary.spacing_warning(60_000).unwrap_or_default();
+        assert!(warning.contains("the closest are 1h apart, so 118 windows without a row were taken as missing and scored as zero counts"), "{warning}");
+        assert!(warning.ends_with("pass --window 1h"), "{warning}");
+        // A count series with rows a window apart somewhere: no warning.
+        let (_, summary) = run("timestamp,value\n0,5\n60,5\n600,5\n").unwrap();
+        assert_eq!(summary.spacing_warning(60_000), None);
     }
 
     #[test]
@@ -275,7 +550,9 @@ mod tests {
             BacktestSummary {
                 windows: 40,
                 scored: 30,
-                anomalies: 1
+                anomalies: 1,
+                filled: 0,
+                closest_gap_ms: Some(60_000.0),
             }
         );
         let lines: Vec<&str> = out.lines().collect();
@@ -288,9 +565,12 @@ mod tests {
     fn bad_input_names_the_line() {
         let err = |input: &str| run(input).unwrap_err().to_string();
         assert!(err("time,value\n1,2\n").contains("no \"timestamp\" column"));
-        assert!(err("timestamp,value\n1,2\n2,x\n").starts_with("line 3: value \"x\""));
+        assert!(err("timestamp,value\n60,2\n120,x\n").starts_with("line 3: value \"x\""));
         assert!(err("timestamp,value\n1,2\nyesterday,3\n").starts_with("line 3: timestamp"));
-        assert!(err("timestamp,value\n2,2\n1,3\n").contains("line 3: timestamp \"1\" is not after"));
-        assert!(err("timestamp,value\n1,2\n2\n").starts_with("line 3:"));
+        assert!(
+            err("timestamp,value\n120,2\n60,3\n").contains("line 3: timestamp \"60\" is not after")
+        );
+        assert!(err("timestamp,value\n60,2\n120\n").starts_with("line 3:"));
+        assert!(err("timestamp,value\n2025-13-01 00:00:00,2\n").starts_with("line 2: timestamp"));
     }
 }

@@ -51,6 +51,12 @@ pub struct BacktestArgs {
     /// durations, scores).
     #[arg(long, value_enum, default_value_t = Kind::Count)]
     pub kind: Kind,
+    /// How long a window each row stands for (`1m`, `1h`); by default the
+    /// configured windows' slide (`windows.slide`, else `windows.size`).
+    /// Rows further apart have windows without a row between them: zero
+    /// counts for `--kind count`, and windows of the quiet period.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub window: Option<Duration>,
 }
 
 /// The kind of series.
@@ -88,7 +94,9 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
     let config = super::load_config(config)?;
     let pipeline = crate::app::pipeline_settings(&config, crate::event::TopicKind::Engagement);
     let settings = pipeline.history.anomaly;
-    let window_ms = i64::try_from(pipeline.windows.spec.slide.as_millis()).unwrap_or(i64::MAX);
+    let window = args.window.unwrap_or(pipeline.windows.spec.slide);
+    anyhow::ensure!(!window.is_zero(), "--window must be longer than zero");
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
     let kind = match args.kind {
         Kind::Count => SeriesKind::Count,
         Kind::Measure => SeriesKind::Measure,
@@ -117,6 +125,9 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
         settings.quiet_windows,
         settings.escalation
     );
+    if let Some(warning) = summary.spacing_warning(window_ms) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 
