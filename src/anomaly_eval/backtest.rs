@@ -10,13 +10,15 @@
 //! above. Output: a header, then `timestamp,value,score,anomalous` rows; the
 //! score is empty during the warm-up.
 //!
-//! Rows stand for windows of one length (the configured slide, or
-//! `--window`) and must be at least half a window apart. Where two rows
-//! are further apart, the windows between them have no row: for counts
-//! they counted zero, as the live run takes them (rows exported from
-//! ClickHouse have none for empty windows): they are scored, and written
-//! with value 0, at most a day of them per gap, as live. The quiet period
-//! after an alarm is counted in windows, those without a row included.
+//! Rows stand for windows of one length: `--window`, or by default the
+//! configured slide, unless the rows are plainly spaced otherwise (hourly
+//! rows, row numbers): then their own spacing, and a note says so. Where
+//! two rows are further apart than a window, the windows between them have
+//! no row: for counts they counted zero, as the live run takes them (rows
+//! exported from ClickHouse have none for empty windows): they are scored,
+//! and written with value 0, at most a day of them per gap, as live. The
+//! quiet period after an alarm is counted in windows, those without a row
+//! included.
 
 use std::io::{Read, Write};
 
@@ -58,8 +60,8 @@ pub enum BacktestError {
         /// The timestamp.
         text: String,
     },
-    /// Two rows are closer than half a window: the rows are not one per
-    /// window of the configured length.
+    /// Two rows are closer than half the window given: the rows are not
+    /// one per window of that length.
     #[error("line {line}: timestamp {text:?} is {gap} after the previous row's, closer than half a window ({window}); rows must be one per window: if each row is a window of {gap}, pass --window {gap}")]
     CloserThanAWindow {
         /// 1-based line of the input.
@@ -90,23 +92,32 @@ pub struct BacktestSummary {
     pub filled: u64,
     /// The least time between two consecutive rows, in milliseconds.
     pub closest_gap_ms: Option<f64>,
+    /// The window the rows were scored as, in milliseconds.
+    pub window_ms: i64,
+    /// Whether `window_ms` is the rows' own spacing, not the configured
+    /// window ([`RowWindow::Configured`]).
+    pub window_from_rows: bool,
 }
 
 impl BacktestSummary {
-    /// A warning when no two rows were a window apart: the rows may stand
-    /// for longer windows than `window_ms`, and then the windows taken as
-    /// missing between them (zeros for counts, windows of the quiet period)
-    /// are not there.
-    pub fn spacing_warning(&self, window_ms: i64) -> Option<String> {
+    /// What a person should know about the window the rows were scored
+    /// as, if it is not plainly the one asked for: the rows' own spacing
+    /// instead of `configured_ms`, or a given window no two rows were
+    /// apart by.
+    pub fn window_note(&self, configured_ms: i64) -> Option<String> {
+        let window = duration(self.window_ms as f64);
+        if self.window_from_rows {
+            return Some(format!(
+                "the rows are spaced by {window}, not by the configured window of {} (windows.slide): scored as windows of {window}; pass --window to choose",
+                duration(configured_ms as f64),
+            ));
+        }
         let closest = self.closest_gap_ms?;
-        let window = window_ms.max(1) as f64;
-        (closest >= 1.5 * window).then(|| {
+        (closest >= 1.5 * self.window_ms as f64).then(|| {
             format!(
-                "no two rows are one window ({}) apart, the closest are {} apart, so {} windows without a row were taken as missing{}; if each row is a window of {}, pass --window {}",
-                duration(window),
+                "no two rows are one window ({window}) apart, the closest are {} apart, so the windows between rows were taken as missing{}; if each row is a window of {}, pass --window {}",
                 duration(closest),
-                if self.filled > 0 { self.filled.to_string() } else { "the".to_owned() },
-                if self.filled > 0 { " and scored as zero counts" } else { " (the quiet period after an alarm counts them)" },
+                if self.filled > 0 { format!(" ({} scored as zero counts)", self.filled) } else { String::new() },
                 duration(closest),
                 duration(closest),
             )
@@ -206,20 +217,155 @@ fn format_time(millis: f64, style: Style) -> String {
 /// ([`crate::aggregate::SeriesHistory`]).
 const MOST_EMPTY_WINDOWS: i64 = 1_440;
 
+/// How long a window each row stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowWindow {
+    /// Given (`--window`), in milliseconds: rows closer than half of it
+    /// are an error.
+    Given(i64),
+    /// The configured windows' slide, in milliseconds, unless the rows are
+    /// spaced otherwise (the closest two less than half of it or at least
+    /// one and a half times it apart): then the rows' own spacing, the
+    /// least time between two consecutive rows.
+    Configured(i64),
+}
+
+/// One input row, read and checked before any is scored.
+struct Row {
+    line: u64,
+    time_text: String,
+    value_text: String,
+    stamp: Stamp,
+    value: f64,
+}
+
 /// Scores the series read from `input` as a `kind` series with `settings`,
-/// writing one row per window to `output`. `window_ms`: the length of the
-/// windows the rows stand for (the windows' slide). Rows are at least half
-/// a window apart; those further apart than a window have windows without
-/// a row between them, which a count series counts as zero (and writes),
-/// as live does, and the quiet period after an alarm is counted in
-/// windows, those included.
+/// writing one row per window to `output`, the rows standing for windows
+/// of `window`. Where two rows are further apart than a window, the
+/// windows between them have no row: a count series counts them as zero
+/// (and writes them), as live does, and the quiet period after an alarm
+/// is counted in windows, those included.
 pub fn backtest(
     input: impl Read,
     output: impl Write,
     kind: SeriesKind,
     settings: &AnomalySettings,
-    window_ms: i64,
+    window: RowWindow,
 ) -> Result<BacktestSummary, BacktestError> {
+    let rows = read_rows(input)?;
+    let closest_gap_ms = rows
+        .windows(2)
+        .map(|pair| pair[1].stamp.millis - pair[0].stamp.millis)
+        .min_by(f64::total_cmp);
+    let (window_ms, window_from_rows) = match window {
+        RowWindow::Given(ms) => (ms.max(1), false),
+        RowWindow::Configured(ms) => match spacing(&rows, ms.max(1)) {
+            Some(spacing) => (spacing, true),
+            None => (ms.max(1), false),
+        },
+    };
+    let window = window_ms as f64;
+    let mut summary = BacktestSummary {
+        closest_gap_ms,
+        window_ms,
+        window_from_rows,
+        ..BacktestSummary::default()
+    };
+    if let Some(pair) = rows
+        .windows(2)
+        .find(|pair| pair[1].stamp.millis - pair[0].stamp.millis < window / 2.0)
+    {
+        let row = &pair[1];
+        return Err(BacktestError::CloserThanAWindow {
+            line: row.line,
+            text: row.time_text.clone(),
+            gap: duration(row.stamp.millis - pair[0].stamp.millis),
+            window: duration(window),
+        });
+    }
+    let mut writer = csv::Writer::from_writer(output);
+    writer
+        .write_record(["timestamp", "value", "score", "anomalous"])
+        .map_err(std::io::Error::from)?;
+    let mut detector = Detector::default();
+    let mut previous: Option<f64> = None;
+    // When the last alarm was: the quiet period after it is counted in
+    // windows, the windows without a row included, as live counts it.
+    let mut last_alarm: Option<f64> = None;
+    let since_alarm = |at: f64, last_alarm: Option<f64>| {
+        last_alarm.map(|alarm| ((at - alarm) / window).round().max(0.0) as u64)
+    };
+    for row in &rows {
+        let windows_apart = previous.map_or(1, |p| {
+            (((row.stamp.millis - p) / window).round() as i64).max(1)
+        });
+        previous = Some(row.stamp.millis);
+        // Windows with no row between the previous one and this: empty.
+        let missing = match kind {
+            SeriesKind::Count => (windows_apart - 1).min(MOST_EMPTY_WINDOWS),
+            SeriesKind::Measure => 0,
+        };
+        for k in (1..=missing).rev() {
+            let at = row.stamp.millis - k as f64 * window;
+            let score = detector.observe_in(
+                0.0,
+                SeriesKind::Count,
+                settings,
+                since_alarm(at, last_alarm),
+            );
+            if score.is_some_and(|s| s.anomalous) {
+                last_alarm = Some(at);
+            }
+            summary.filled += 1;
+            let at_text = format_time(at, row.stamp.style);
+            write_scored(&mut writer, &mut summary, &at_text, "0", score)?;
+        }
+        let at = row.stamp.millis;
+        let score = detector.observe_in(row.value, kind, settings, since_alarm(at, last_alarm));
+        if score.is_some_and(|s| s.anomalous) {
+            last_alarm = Some(at);
+        }
+        write_scored(
+            &mut writer,
+            &mut summary,
+            &row.time_text,
+            &row.value_text,
+            score,
+        )?;
+    }
+    writer.flush()?;
+    Ok(summary)
+}
+
+/// The rows' own spacing, where it is not `configured_ms`: the least time
+/// between two rows if some are closer than half of it (rows of a finer
+/// grid), or the greatest common divisor of the times between rows if it is
+/// at least one and a half times it (rows of a coarser grid: hourly rows,
+/// some hours missing, are an hour apart or a whole number of hours). Rows
+/// of a count series exported at the configured window, empty windows left
+/// out, are a whole number of windows apart, and some of those numbers are
+/// coprime: their divisor is the window.
+fn spacing(rows: &[Row], configured_ms: i64) -> Option<i64> {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let gaps = rows
+        .windows(2)
+        .map(|pair| ((pair[1].stamp.millis - pair[0].stamp.millis).round() as i64).max(1));
+    let closest = gaps.clone().min()?;
+    if 2 * closest < configured_ms {
+        return Some(closest);
+    }
+    let grid = gaps.fold(0, gcd);
+    (2 * grid >= 3 * configured_ms).then_some(grid)
+}
+
+/// Every row of `input`, its timestamp and value parsed, in time order.
+fn read_rows(input: impl Read) -> Result<Vec<Row>, BacktestError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(input);
@@ -235,20 +381,7 @@ pub fn backtest(
             .ok_or(BacktestError::MissingColumn(name))
     };
     let (time_column, value_column) = (column("timestamp")?, column("value")?);
-    let mut writer = csv::Writer::from_writer(output);
-    writer
-        .write_record(["timestamp", "value", "score", "anomalous"])
-        .map_err(std::io::Error::from)?;
-    let window = window_ms.max(1) as f64;
-    let mut detector = Detector::default();
-    let mut summary = BacktestSummary::default();
-    let mut previous: Option<f64> = None;
-    // When the last alarm was: the quiet period after it is counted in
-    // windows, the windows without a row included, as live counts it.
-    let mut last_alarm: Option<f64> = None;
-    let since_alarm = |at: f64, last_alarm: Option<f64>| {
-        last_alarm.map(|alarm| ((at - alarm) / window).round().max(0.0) as u64)
-    };
+    let mut rows: Vec<Row> = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| BacktestError::Csv {
             line: line_of(e.position()),
@@ -263,53 +396,14 @@ pub fn backtest(
             text: time_text.to_owned(),
             expected: "a time (RFC 3339, `YYYY-MM-DD hh:mm:ss` in UTC, a date) or epoch seconds or milliseconds",
         })?;
-        let windows_apart = match previous {
-            Some(previous) => {
-                let gap = stamp.millis - previous;
-                if gap <= 0.0 {
-                    return Err(BacktestError::Unsorted {
-                        line,
-                        text: time_text.to_owned(),
-                    });
-                }
-                if gap < window / 2.0 {
-                    return Err(BacktestError::CloserThanAWindow {
-                        line,
-                        text: time_text.to_owned(),
-                        gap: duration(gap),
-                        window: duration(window),
-                    });
-                }
-                summary.closest_gap_ms = Some(summary.closest_gap_ms.map_or(gap, |c| c.min(gap)));
-                ((gap / window).round() as i64).max(1)
-            }
-            None => 1,
-        };
-        previous = Some(stamp.millis);
-        // Windows with no row between the previous one and this: empty.
-        let missing = match kind {
-            SeriesKind::Count => (windows_apart - 1).min(MOST_EMPTY_WINDOWS),
-            SeriesKind::Measure => 0,
-        };
-        for k in (1..=missing).rev() {
-            let at = stamp.millis - k as f64 * window;
-            let score = detector.observe_in(
-                0.0,
-                SeriesKind::Count,
-                settings,
-                since_alarm(at, last_alarm),
-            );
-            if score.is_some_and(|s| s.anomalous) {
-                last_alarm = Some(at);
-            }
-            summary.filled += 1;
-            write_scored(
-                &mut writer,
-                &mut summary,
-                &format_time(at, stamp.style),
-                "0",
-                score,
-            )?;
+        if rows
+            .last()
+            .is_some_and(|last| stamp.millis <= last.stamp.millis)
+        {
+            return Err(BacktestError::Unsorted {
+                line,
+                text: time_text.to_owned(),
+            });
         }
         let value = value_text
             .parse::<f64>()
@@ -321,15 +415,15 @@ pub fn backtest(
                 text: value_text.to_owned(),
                 expected: "a finite number",
             })?;
-        let at = stamp.millis;
-        let score = detector.observe_in(value, kind, settings, since_alarm(at, last_alarm));
-        if score.is_some_and(|s| s.anomalous) {
-            last_alarm = Some(at);
-        }
-        write_scored(&mut writer, &mut summary, time_text, value_text, score)?;
+        rows.push(Row {
+            line,
+            time_text: time_text.to_owned(),
+            value_text: value_text.to_owned(),
+            stamp,
+            value,
+        });
     }
-    writer.flush()?;
-    Ok(summary)
+    Ok(rows)
 }
 
 /// `millis` as a duration people read (`1h`, `1m 30s`).
@@ -368,13 +462,18 @@ mod tests {
     use super::*;
 
     fn run(input: &str) -> Result<(String, BacktestSummary), BacktestError> {
+        run_as(input, RowWindow::Configured(60_000))
+    }
+
+    fn run_as(input: &str, window: RowWindow) -> Result<(String, BacktestSummary), BacktestError> {
         let mut out = Vec::new();
+        let settings = AnomalySettings::default();
         let summary = backtest(
             input.as_bytes(),
             &mut out,
             SeriesKind::Count,
-            &AnomalySettings::default(),
-            60_000,
+            &settings,
+            window,
         )?;
         Ok((String::from_utf8(out).unwrap_or_default(), summary))
     }
@@ -384,10 +483,11 @@ mod tests {
     /// and written.
     #[test]
     fn missing_windows_of_a_count_series_are_scored_as_zero() {
+        // Rows 1, 2 and 3 windows apart: the rows' spacing is the window.
         let mut with_gaps = String::from("timestamp,value\n");
         let mut every = String::from("timestamp,value\n");
         for i in 0..50 {
-            let value = if i % 3 == 0 { 1 } else { 0 };
+            let value = if i % 3 == 0 || i % 7 == 0 { 1 } else { 0 };
             let at = format!("2026-01-01T00:{i:02}:00Z,{value}\n");
             every.push_str(&at);
             if value > 0 {
@@ -396,14 +496,9 @@ mod tests {
         }
         let (filled, summary) = run(&with_gaps).unwrap();
         let (all, _) = run(&every).unwrap();
-        // The last row of the input is the last window: the same lines.
-        let all: Vec<&str> = all
-            .lines()
-            .take_while(|l| !l.starts_with("2026-01-01T00:49"))
-            .collect();
-        let filled: Vec<&str> = filled.lines().take(all.len()).collect();
+        // Window 49 has a row in both: the same lines, every one.
         assert_eq!(filled, all);
-        assert_eq!((summary.windows, summary.filled), (49, 32));
+        assert_eq!((summary.windows, summary.filled), (50, 28));
     }
 
     /// One count series, three spikes 100 windows apart (more than the
@@ -469,7 +564,7 @@ mod tests {
     #[test]
     fn filled_windows_are_written_like_their_rows() {
         let filled = |input: &str| {
-            let (out, _) = run(input).unwrap();
+            let (out, _) = run_as(input, RowWindow::Given(60_000)).unwrap();
             out.lines()
                 .nth(2)
                 .unwrap_or_default()
@@ -504,7 +599,7 @@ mod tests {
             &mut out,
             SeriesKind::Count,
             &AnomalySettings::default(),
-            86_400_000,
+            RowWindow::Given(86_400_000),
         )
         .unwrap();
         assert_eq!(summary.filled, 1);
@@ -513,28 +608,44 @@ mod tests {
             .contains("\n2025-12-02,0,"));
     }
 
-    /// Rows closer than half a window are not one per window: the error
-    /// says so and what to pass; rows never a window apart are backtested
-    /// with a warning that says the same.
+    /// Rows spaced otherwise than the configured window are scored as
+    /// windows of their own spacing, and the note says so; a window given
+    /// that rows are closer than half of is an error that says what to
+    /// pass, and one no two rows are apart by is noted.
     #[test]
-    fn rows_at_another_spacing_than_the_window_are_named() {
-        // Row numbers, read as epoch seconds: a second apart.
-        let err = run("timestamp,value\n1,5\n2,5\n").unwrap_err().to_string();
-        assert!(err.starts_with("line 3: timestamp \"2\" is 1s after the previous row's, closer than half a window (1m)"), "{err}");
-        assert!(
-            err.ends_with("if each row is a window of 1s, pass --window 1s"),
-            "{err}"
+    fn rows_spaced_otherwise_than_the_window_are_named() {
+        let hourly = "timestamp,value\n2025-12-01 00:00:00,5\n2025-12-01 01:00:00,5\n2025-12-01 03:00:00,5\n";
+        // The configured minute: the rows are an hour apart, so each is an
+        // hour, and the missing hour is a zero count.
+        let (out, summary) = run(hourly).unwrap();
+        assert_eq!(
+            (summary.windows, summary.filled, summary.window_ms),
+            (4, 1, 3_600_000)
         );
-        // Hourly rows backtested with minute windows.
-        let hourly = "timestamp,value\n2025-12-01 00:00:00,5\n2025-12-01 01:00:00,5\n2025-12-01 02:00:00,5\n";
-        let (_, summary) = run(hourly).unwrap();
-        assert_eq!((summary.windows, summary.filled), (121, 118));
-        let warning = summary.spacing_warning(60_000).unwrap_or_default();
-        assert!(warning.contains("the closest are 1h apart, so 118 windows without a row were taken as missing and scored as zero counts"), "{warning}");
-        assert!(warning.ends_with("pass --window 1h"), "{warning}");
-        // A count series with rows a window apart somewhere: no warning.
+        assert!(out.contains("\n2025-12-01 02:00:00,0,"), "{out}");
+        let note = summary.window_note(60_000).unwrap_or_default();
+        assert_eq!(note, "the rows are spaced by 1h, not by the configured window of 1m (windows.slide): scored as windows of 1h; pass --window to choose");
+        // Row numbers, read as epoch seconds: windows of a second.
+        let (_, summary) = run("timestamp,value\n1,5\n2,5\n3,5\n").unwrap();
+        assert_eq!((summary.windows, summary.window_ms), (3, 1_000));
+        // Given a minute: hourly rows have 59 missing windows between
+        // them, and the note says which window would match.
+        let (_, summary) = run_as(hourly, RowWindow::Given(60_000)).unwrap();
+        assert_eq!((summary.windows, summary.filled), (181, 178));
+        let note = summary.window_note(60_000).unwrap_or_default();
+        assert!(note.contains("the closest are 1h apart, so the windows between rows were taken as missing (178 scored as zero counts)"), "{note}");
+        assert!(note.ends_with("pass --window 1h"), "{note}");
+        // Given an hour, rows a minute apart.
+        let err = run_as("timestamp,value\n0,5\n60,5\n", RowWindow::Given(3_600_000))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "line 3: timestamp \"60\" is 1m after the previous row's, closer than half a window (1h); rows must be one per window: if each row is a window of 1m, pass --window 1m");
+        // Rows a configured window apart somewhere: the window, no note.
         let (_, summary) = run("timestamp,value\n0,5\n60,5\n600,5\n").unwrap();
-        assert_eq!(summary.spacing_warning(60_000), None);
+        assert_eq!(
+            (summary.window_ms, summary.window_note(60_000)),
+            (60_000, None)
+        );
     }
 
     #[test]
@@ -553,6 +664,8 @@ mod tests {
                 anomalies: 1,
                 filled: 0,
                 closest_gap_ms: Some(60_000.0),
+                window_ms: 60_000,
+                window_from_rows: false,
             }
         );
         let lines: Vec<&str> = out.lines().collect();

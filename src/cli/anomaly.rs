@@ -15,7 +15,7 @@ use rdkafka::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::aggregate::SeriesKind;
-use crate::anomaly_eval::backtest::backtest;
+use crate::anomaly_eval::backtest::{backtest, RowWindow};
 use crate::derived::{AnomalyEvent, DerivedKind};
 use crate::event::framing::Framed;
 use crate::kafka::consumer::ToolContext;
@@ -51,10 +51,13 @@ pub struct BacktestArgs {
     /// durations, scores).
     #[arg(long, value_enum, default_value_t = Kind::Count)]
     pub kind: Kind,
-    /// How long a window each row stands for (`1m`, `1h`); by default the
-    /// configured windows' slide (`windows.slide`, else `windows.size`).
-    /// Rows further apart have windows without a row between them: zero
-    /// counts for `--kind count`, and windows of the quiet period.
+    /// How long a window each row stands for (`1m`, `1h`). By default the
+    /// configured windows' slide (`windows.slide`, else `windows.size`),
+    /// unless the rows are plainly spaced otherwise (hourly rows against
+    /// one-minute windows, row numbers): then their own spacing. Rows
+    /// further apart than a window have
+    /// windows without a row between them: zero counts for `--kind count`,
+    /// and windows of the quiet period.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub window: Option<Duration>,
 }
@@ -94,20 +97,26 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
     let config = super::load_config(config)?;
     let pipeline = crate::app::pipeline_settings(&config, crate::event::TopicKind::Engagement);
     let settings = pipeline.history.anomaly;
-    let window = args.window.unwrap_or(pipeline.windows.spec.slide);
-    anyhow::ensure!(!window.is_zero(), "--window must be longer than zero");
-    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let configured_ms = millis(pipeline.windows.spec.slide);
+    let window = match args.window {
+        Some(window) => {
+            anyhow::ensure!(!window.is_zero(), "--window must be longer than zero");
+            RowWindow::Given(millis(window))
+        }
+        None => RowWindow::Configured(configured_ms),
+    };
     let kind = match args.kind {
         Kind::Count => SeriesKind::Count,
         Kind::Measure => SeriesKind::Measure,
     };
     let stdout = std::io::stdout().lock();
     let summary = if args.input.as_os_str() == "-" {
-        backtest(std::io::stdin().lock(), stdout, kind, &settings, window_ms)
+        backtest(std::io::stdin().lock(), stdout, kind, &settings, window)
     } else {
         let file = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
-        backtest(BufReader::new(file), stdout, kind, &settings, window_ms)
+        backtest(BufReader::new(file), stdout, kind, &settings, window)
     }
     .with_context(|| {
         if args.input.as_os_str() == "-" {
@@ -117,16 +126,19 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
         }
     })?;
     eprintln!(
-        "{} windows, {} scored, {} anomalies (threshold {}, quiet {} windows, escalation {})",
+        "{} windows of {}, {} scored, {} anomalies (threshold {}, quiet {} windows, escalation {})",
         summary.windows,
+        humantime::format_duration(Duration::from_millis(
+            u64::try_from(summary.window_ms).unwrap_or_default()
+        )),
         summary.scored,
         summary.anomalies,
         settings.threshold,
         settings.quiet_windows,
         settings.escalation
     );
-    if let Some(warning) = summary.spacing_warning(window_ms) {
-        eprintln!("warning: {warning}");
+    if let Some(note) = summary.window_note(configured_ms) {
+        eprintln!("note: {note}");
     }
     Ok(())
 }

@@ -1164,7 +1164,7 @@ fn backtest_gives_the_scores_the_pipeline_gives() {
         &mut out,
         crate::aggregate::SeriesKind::Count,
         &settings,
-        MINUTE,
+        crate::anomaly_eval::backtest::RowWindow::Configured(MINUTE),
     )
     .unwrap();
     // Every window from the first row to the last, filled ones included;
