@@ -164,3 +164,49 @@ fn create_topics_creates_what_is_missing_with_the_brokers_replication() {
         .unwrap();
     assert_eq!(metadata.topics()[0].partitions().len(), 3);
 }
+
+/// `anomaly backtest` reads a series exported from elsewhere as it is:
+/// hourly rows, times without a zone, against the default one-minute
+/// windows. Each row is scored as an hour (not 59 empty minutes between
+/// rows), the spike is the one anomaly, and the note says which window
+/// was used; given `--window 1h`, there is nothing to note.
+#[test]
+fn anomaly_backtest_scores_an_hourly_export_as_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("reactor.toml");
+    std::fs::write(&config, "").unwrap();
+    let input = dir.path().join("revenue.csv");
+    let mut csv = String::from("timestamp,value\n");
+    for hour in 0..200 {
+        let value = if hour == 150 {
+            900.0
+        } else {
+            100.0 + f64::from(hour % 7) * 3.0
+        };
+        csv.push_str(&format!(
+            "2025-11-{:02} {:02}:00:00,{value}\n",
+            1 + hour / 24,
+            hour % 24
+        ));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let input = input.to_str().unwrap();
+    let args = ["anomaly", "backtest", "--kind", "measure", "--input", input];
+    let (ok, text) = reactor(&config, &args);
+    assert!(ok, "{text}");
+    let alarms: Vec<&str> = text.lines().filter(|l| l.ends_with(",true")).collect();
+    assert_eq!(alarms.len(), 1, "{text}");
+    assert!(alarms[0].starts_with("2025-11-07 06:00:00,900,"), "{text}");
+    assert!(
+        text.contains("\n200 windows of 1h, 190 scored, 1 anomalies"),
+        "{text}"
+    );
+    assert!(text.contains("note: the rows are spaced by 1h, not by the configured window of 1m (windows.slide): scored as windows of 1h"), "{text}");
+    let (ok, given) = reactor(&config, &[&args[..], &["--window", "1h"]].concat());
+    assert!(ok && !given.contains("note:"), "{given}");
+    assert_eq!(
+        given.lines().filter(|l| l.ends_with(",true")).count(),
+        1,
+        "{given}"
+    );
+}
