@@ -5,9 +5,8 @@
 //!
 //! Input: a header, then `timestamp,value` rows in time order, one row per
 //! closed window. Timestamps are RFC 3339 times, times without a zone
-//! (`2026-01-01 00:01:00`, as ClickHouse writes a `DateTime`; read as
-//! UTC), dates, or numbers: epoch seconds below 1e11, epoch milliseconds
-//! above. Output: a header, then `timestamp,value,score,anomalous` rows; the
+//! (`2026-01-01 00:01:00`, read as UTC), dates, or numbers: epoch seconds
+//! below 1e11, epoch milliseconds above. Output: a header, then `timestamp,value,score,anomalous` rows; the
 //! score is empty during the warm-up.
 //!
 //! Rows stand for windows of one length: `--window`, or by default the
@@ -22,8 +21,10 @@
 
 use std::io::{Read, Write};
 
+mod stamp;
+
 use crate::aggregate::{AnomalySettings, Detector, SeriesKind};
-use crate::event::EventTime;
+use stamp::{format_time, parse_time, Stamp};
 
 /// Why a backtest stopped.
 #[derive(Debug, thiserror::Error)]
@@ -125,94 +126,6 @@ impl BacktestSummary {
     }
 }
 
-/// How a row's timestamp was written, so that the windows filled in
-/// between two rows are written the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Style {
-    /// RFC 3339, with a zone: `2026-01-01T00:01:00Z`.
-    Rfc3339,
-    /// A date and time without a zone, read as UTC, with `T` or a space
-    /// between them: `2026-01-01 00:01:00` (ClickHouse's `DateTime`, NAB,
-    /// spreadsheets).
-    Naive(char),
-    /// A date alone, midnight UTC: `2026-01-01`.
-    Date,
-    /// A number below [`SECONDS_BELOW`]: epoch seconds.
-    Seconds,
-    /// A larger number: epoch milliseconds.
-    Millis,
-}
-
-/// Numbers below this are epoch seconds (1e11 s is in the year 5138), the
-/// others epoch milliseconds (1e11 ms is in 1973).
-const SECONDS_BELOW: f64 = 1e11;
-
-/// A row's timestamp: epoch milliseconds, and how it was written.
-#[derive(Debug, Clone, Copy)]
-struct Stamp {
-    millis: f64,
-    style: Style,
-}
-
-fn parse_time(text: &str) -> Option<Stamp> {
-    use time::macros::format_description;
-    use time::{Date, PrimitiveDateTime};
-    let text = text.trim();
-    if let Some(n) = text.parse::<f64>().ok().filter(|n| n.is_finite()) {
-        let (millis, style) = if n.abs() < SECONDS_BELOW {
-            (n * 1_000.0, Style::Seconds)
-        } else {
-            (n, Style::Millis)
-        };
-        return Some(Stamp { millis, style });
-    }
-    let millis = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as f64;
-    if let Some(t) = EventTime::parse_rfc3339(text) {
-        let (millis, style) = (t.as_millis() as f64, Style::Rfc3339);
-        return Some(Stamp { millis, style });
-    }
-    // A date and a time, `T` or a space between them, seconds and their
-    // fraction optional.
-    let naive = format_description!(
-        "[year]-[month]-[day][first [T][ ]][hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
-    );
-    if let Ok(t) = PrimitiveDateTime::parse(text, naive) {
-        let separator = text.chars().nth(10).unwrap_or(' ');
-        let (millis, style) = (millis(t.assume_utc()), Style::Naive(separator));
-        return Some(Stamp { millis, style });
-    }
-    let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
-    let (millis, style) = (millis(date.midnight().assume_utc()), Style::Date);
-    Some(Stamp { millis, style })
-}
-
-/// `millis` written in `style`.
-fn format_time(millis: f64, style: Style) -> String {
-    use time::format_description::well_known::Rfc3339;
-    use time::macros::format_description;
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok();
-    let written = match style {
-        Style::Seconds => return format!("{}", millis / 1_000.0),
-        Style::Millis => return format!("{millis}"),
-        Style::Rfc3339 => time.and_then(|t| t.format(&Rfc3339).ok()),
-        Style::Naive(separator) => time.and_then(|t| {
-            let date = t.format(format_description!("[year]-[month]-[day]")).ok()?;
-            let clock = if t.millisecond() == 0 {
-                t.format(format_description!("[hour]:[minute]:[second]"))
-            } else {
-                t.format(format_description!(
-                    "[hour]:[minute]:[second].[subsecond digits:3]"
-                ))
-            };
-            Some(format!("{date}{separator}{}", clock.ok()?))
-        }),
-        Style::Date => {
-            time.and_then(|t| t.format(format_description!("[year]-[month]-[day]")).ok())
-        }
-    };
-    written.unwrap_or_else(|| format!("{millis}"))
-}
-
 /// Most empty windows of a count series filled in per gap, as live
 /// ([`crate::aggregate::SeriesHistory`]).
 const MOST_EMPTY_WINDOWS: i64 = 1_440;
@@ -224,9 +137,8 @@ pub enum RowWindow {
     /// are an error.
     Given(i64),
     /// The configured windows' slide, in milliseconds, unless the rows are
-    /// spaced otherwise (the closest two less than half of it or at least
-    /// one and a half times it apart): then the rows' own spacing, the
-    /// least time between two consecutive rows.
+    /// plainly spaced otherwise (closer than half of it, or on a grid at
+    /// least one and a half times as coarse): then the rows' own spacing.
     Configured(i64),
 }
 
