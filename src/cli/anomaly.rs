@@ -48,9 +48,10 @@ pub struct BacktestArgs {
     #[arg(long, default_value = "-")]
     pub input: PathBuf,
     /// What the values are: counts of events, or measured values (money,
-    /// durations, scores).
-    #[arg(long, value_enum, default_value_t = Kind::Count)]
-    pub kind: Kind,
+    /// durations, scores). By default counts if every value is a whole
+    /// number, zero or more, else measures.
+    #[arg(long, value_enum)]
+    pub kind: Option<Kind>,
     /// How long a window each row stands for (`1m`, `1h`). By default the
     /// configured windows' slide (`windows.slide`, else `windows.size`),
     /// unless the rows are plainly spaced otherwise (hourly rows against
@@ -106,10 +107,10 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
         }
         None => RowWindow::Configured(configured_ms),
     };
-    let kind = match args.kind {
+    let kind = args.kind.map(|kind| match kind {
         Kind::Count => SeriesKind::Count,
         Kind::Measure => SeriesKind::Measure,
-    };
+    });
     let stdout = std::io::stdout().lock();
     let summary = if args.input.as_os_str() == "-" {
         backtest(std::io::stdin().lock(), stdout, kind, &settings, window)
@@ -126,11 +127,20 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
         }
     })?;
     eprintln!(
-        "{} windows of {}, {} scored, {} anomalies (threshold {}, quiet {} windows, escalation {})",
+        "{} windows of {} as {}{}, {} scored, {} anomalies (threshold {}, quiet {} windows, escalation {})",
         summary.windows,
         humantime::format_duration(Duration::from_millis(
             u64::try_from(summary.window_ms).unwrap_or_default()
         )),
+        match summary.kind {
+            Some(SeriesKind::Count) => "counts",
+            _ => "measures",
+        },
+        match (kind, summary.kind) {
+            (Some(_), _) => "",
+            (None, Some(SeriesKind::Count)) => " (every value is a count; --kind measure for measured values)",
+            (None, _) => " (not every value is a count)",
+        },
         summary.scored,
         summary.anomalies,
         settings.threshold,

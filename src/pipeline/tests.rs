@@ -1162,7 +1162,7 @@ fn backtest_gives_the_scores_the_pipeline_gives() {
     let summary = crate::anomaly_eval::backtest::backtest(
         csv.as_bytes(),
         &mut out,
-        crate::aggregate::SeriesKind::Count,
+        Some(crate::aggregate::SeriesKind::Count),
         &settings,
         crate::anomaly_eval::backtest::RowWindow::Configured(MINUTE),
     )

@@ -6,8 +6,11 @@
 //! Input: a header, then `timestamp,value` rows in time order, one row per
 //! closed window. Timestamps are RFC 3339 times, times without a zone
 //! (`2026-01-01 00:01:00`, read as UTC), dates, or numbers: epoch seconds
-//! below 1e11, epoch milliseconds above. Output: a header, then `timestamp,value,score,anomalous` rows; the
-//! score is empty during the warm-up.
+//! below 1e11, epoch milliseconds above. The values are counts or
+//! measures as `--kind` says; told nothing, counts if every value is a
+//! whole number, zero or more, else measures. Output: a header, then
+//! `timestamp,value,score,anomalous` rows; the score is empty during the
+//! warm-up.
 //!
 //! Rows stand for windows of one length: `--window`, or by default the
 //! configured slide, unless the rows are plainly spaced otherwise (hourly
@@ -61,6 +64,14 @@ pub enum BacktestError {
         /// The timestamp.
         text: String,
     },
+    /// A value of a series said to be counts is not a count.
+    #[error("line {line}: value {text:?} is not a count (a whole number, zero or more); for measured values (money, durations, scores), pass --kind measure")]
+    NotACount {
+        /// 1-based line of the input.
+        line: u64,
+        /// The value.
+        text: String,
+    },
     /// Two rows are closer than half the window given: the rows are not
     /// one per window of that length.
     #[error("line {line}: timestamp {text:?} is {gap} after the previous row's, closer than half a window ({window}); rows must be one per window: if each row is a window of {gap}, pass --window {gap}")]
@@ -98,6 +109,9 @@ pub struct BacktestSummary {
     /// Whether `window_ms` is the rows' own spacing, not the configured
     /// window ([`RowWindow::Configured`]).
     pub window_from_rows: bool,
+    /// What the values were scored as: given, or, if not, counts when
+    /// every value is one.
+    pub kind: Option<SeriesKind>,
 }
 
 impl BacktestSummary {
@@ -151,7 +165,13 @@ struct Row {
     value: f64,
 }
 
-/// Scores the series read from `input` as a `kind` series with `settings`,
+/// Whether `value` can be a count of events: a whole number, zero or more.
+fn is_count(value: f64) -> bool {
+    value >= 0.0 && value.fract() == 0.0
+}
+
+/// Scores the series read from `input` as a `kind` series with `settings`
+/// (`None`: counts if every value is a count, else measures),
 /// writing one row per window to `output`, the rows standing for windows
 /// of `window`. Where two rows are further apart than a window, the
 /// windows between them have no row: a count series counts them as zero
@@ -160,11 +180,25 @@ struct Row {
 pub fn backtest(
     input: impl Read,
     output: impl Write,
-    kind: SeriesKind,
+    kind: Option<SeriesKind>,
     settings: &AnomalySettings,
     window: RowWindow,
 ) -> Result<BacktestSummary, BacktestError> {
     let rows = read_rows(input)?;
+    let kind = match kind {
+        Some(SeriesKind::Count) => {
+            if let Some(row) = rows.iter().find(|row| !is_count(row.value)) {
+                return Err(BacktestError::NotACount {
+                    line: row.line,
+                    text: row.value_text.clone(),
+                });
+            }
+            SeriesKind::Count
+        }
+        Some(kind) => kind,
+        None if rows.iter().all(|row| is_count(row.value)) => SeriesKind::Count,
+        None => SeriesKind::Measure,
+    };
     let closest_gap_ms = rows
         .windows(2)
         .map(|pair| pair[1].stamp.millis - pair[0].stamp.millis)
@@ -181,6 +215,7 @@ pub fn backtest(
         closest_gap_ms,
         window_ms,
         window_from_rows,
+        kind: Some(kind),
         ..BacktestSummary::default()
     };
     if let Some(pair) = rows
@@ -383,7 +418,7 @@ mod tests {
         let summary = backtest(
             input.as_bytes(),
             &mut out,
-            SeriesKind::Count,
+            Some(SeriesKind::Count),
             &settings,
             window,
         )?;
@@ -509,7 +544,7 @@ mod tests {
         let summary = backtest(
             daily.as_bytes(),
             &mut out,
-            SeriesKind::Count,
+            Some(SeriesKind::Count),
             &AnomalySettings::default(),
             RowWindow::Given(86_400_000),
         )
@@ -560,6 +595,49 @@ mod tests {
         );
     }
 
+    /// Told nothing, a series is counts if every value is one, else
+    /// measures; told counts, a value that is not one is an error. (Scored
+    /// as counts, a measure around -50 scored 0 in every window and its
+    /// drop to -150 raised nothing.)
+    #[test]
+    fn values_that_are_not_counts_are_scored_as_measures_unless_said_to_be_counts() {
+        let mut input = String::from("timestamp,value\n");
+        for i in 0..300 {
+            let value = if i == 200 {
+                -150.0
+            } else {
+                -50.0 + f64::from(i % 9) * 1.25
+            };
+            input.push_str(&format!("{},{value}\n", 1_764_547_200 + 60 * i));
+        }
+        let settings = AnomalySettings::default();
+        let window = RowWindow::Configured(60_000);
+        let mut out = Vec::new();
+        let summary = backtest(input.as_bytes(), &mut out, None, &settings, window).unwrap();
+        assert_eq!(
+            (summary.kind, summary.anomalies),
+            (Some(SeriesKind::Measure), 1)
+        );
+        let out = String::from_utf8(out).unwrap_or_default();
+        assert!(
+            out.contains("\n1764559200,-150,")
+                && out.lines().nth(201).unwrap_or_default().ends_with(",true"),
+            "{out}"
+        );
+        let err = backtest(
+            input.as_bytes(),
+            Vec::new(),
+            Some(SeriesKind::Count),
+            &settings,
+            window,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "line 2: value \"-50\" is not a count (a whole number, zero or more); for measured values (money, durations, scores), pass --kind measure");
+        let counts = "timestamp,value\n0,3\n60,0\n120,12\n";
+        let summary = backtest(counts.as_bytes(), Vec::new(), None, &settings, window).unwrap();
+        assert_eq!(summary.kind, Some(SeriesKind::Count));
+    }
+
     #[test]
     fn scores_every_window_after_the_warm_up() {
         let mut input = String::from("timestamp,value\n");
@@ -578,6 +656,7 @@ mod tests {
                 closest_gap_ms: Some(60_000.0),
                 window_ms: 60_000,
                 window_from_rows: false,
+                kind: Some(SeriesKind::Count),
             }
         );
         let lines: Vec<&str> = out.lines().collect();
