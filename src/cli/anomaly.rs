@@ -56,9 +56,9 @@ pub struct BacktestArgs {
     /// configured windows' slide (`windows.slide`, else `windows.size`),
     /// unless the rows are plainly spaced otherwise (hourly rows against
     /// one-minute windows, row numbers): then their own spacing. Rows
-    /// further apart than a window have
-    /// windows without a row between them: zero counts for `--kind count`,
-    /// and windows of the quiet period.
+    /// further apart than a window have windows without a row between
+    /// them: zero counts for `--kind count`, and windows of the quiet
+    /// period.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub window: Option<Duration>,
 }
@@ -133,13 +133,13 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
             u64::try_from(summary.window_ms).unwrap_or_default()
         )),
         match summary.kind {
-            Some(SeriesKind::Count) => "counts",
-            _ => "measures",
+            SeriesKind::Count => "counts",
+            SeriesKind::Measure => "measures",
         },
         match (kind, summary.kind) {
             (Some(_), _) => "",
-            (None, Some(SeriesKind::Count)) => " (every value is a count; --kind measure for measured values)",
-            (None, _) => " (not every value is a count)",
+            (None, SeriesKind::Count) => " (every value is a count; --kind measure for measured values)",
+            (None, SeriesKind::Measure) => " (not every value is a count)",
         },
         summary.scored,
         summary.anomalies,

@@ -91,7 +91,7 @@ pub enum BacktestError {
 }
 
 /// What a backtest saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BacktestSummary {
     /// Windows read.
     pub windows: u64,
@@ -111,7 +111,7 @@ pub struct BacktestSummary {
     pub window_from_rows: bool,
     /// What the values were scored as: given, or, if not, counts when
     /// every value is one.
-    pub kind: Option<SeriesKind>,
+    pub kind: SeriesKind,
 }
 
 impl BacktestSummary {
@@ -212,11 +212,14 @@ pub fn backtest(
     };
     let window = window_ms as f64;
     let mut summary = BacktestSummary {
+        windows: 0,
+        scored: 0,
+        anomalies: 0,
+        filled: 0,
         closest_gap_ms,
         window_ms,
         window_from_rows,
-        kind: Some(kind),
-        ..BacktestSummary::default()
+        kind,
     };
     if let Some(pair) = rows
         .windows(2)
@@ -614,10 +617,7 @@ mod tests {
         let window = RowWindow::Configured(60_000);
         let mut out = Vec::new();
         let summary = backtest(input.as_bytes(), &mut out, None, &settings, window).unwrap();
-        assert_eq!(
-            (summary.kind, summary.anomalies),
-            (Some(SeriesKind::Measure), 1)
-        );
+        assert_eq!((summary.kind, summary.anomalies), (SeriesKind::Measure, 1));
         let out = String::from_utf8(out).unwrap_or_default();
         assert!(
             out.contains("\n1764559200,-150,")
@@ -635,7 +635,7 @@ mod tests {
         assert_eq!(err.to_string(), "line 2: value \"-50\" is not a count (a whole number, zero or more); for measured values (money, durations, scores), pass --kind measure");
         let counts = "timestamp,value\n0,3\n60,0\n120,12\n";
         let summary = backtest(counts.as_bytes(), Vec::new(), None, &settings, window).unwrap();
-        assert_eq!(summary.kind, Some(SeriesKind::Count));
+        assert_eq!(summary.kind, SeriesKind::Count);
     }
 
     #[test]
@@ -656,7 +656,7 @@ mod tests {
                 closest_gap_ms: Some(60_000.0),
                 window_ms: 60_000,
                 window_from_rows: false,
-                kind: Some(SeriesKind::Count),
+                kind: SeriesKind::Count,
             }
         );
         let lines: Vec<&str> = out.lines().collect();
