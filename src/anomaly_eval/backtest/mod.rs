@@ -185,30 +185,16 @@ pub fn backtest(
     window: RowWindow,
 ) -> Result<BacktestSummary, BacktestError> {
     let rows = read_rows(input)?;
-    let kind = match kind {
-        Some(SeriesKind::Count) => {
-            if let Some(row) = rows.iter().find(|row| !is_count(row.value)) {
-                return Err(BacktestError::NotACount {
-                    line: row.line,
-                    text: row.value_text.clone(),
-                });
-            }
-            SeriesKind::Count
-        }
-        Some(kind) => kind,
-        None if rows.iter().all(|row| is_count(row.value)) => SeriesKind::Count,
-        None => SeriesKind::Measure,
-    };
+    let kind = series_kind(&rows, kind)?;
     let closest_gap_ms = rows
         .windows(2)
         .map(|pair| pair[1].stamp.millis - pair[0].stamp.millis)
         .min_by(f64::total_cmp);
     let (window_ms, window_from_rows) = match window {
         RowWindow::Given(ms) => (ms.max(1), false),
-        RowWindow::Configured(ms) => match spacing(&rows, ms.max(1)) {
-            Some(spacing) => (spacing, true),
-            None => (ms.max(1), false),
-        },
+        RowWindow::Configured(ms) => {
+            spacing(&rows, ms.max(1)).map_or((ms.max(1), false), |s| (s, true))
+        }
     };
     let window = window_ms as f64;
     let mut summary = BacktestSummary {
@@ -221,18 +207,7 @@ pub fn backtest(
         window_from_rows,
         kind,
     };
-    if let Some(pair) = rows
-        .windows(2)
-        .find(|pair| pair[1].stamp.millis - pair[0].stamp.millis < window / 2.0)
-    {
-        let row = &pair[1];
-        return Err(BacktestError::CloserThanAWindow {
-            line: row.line,
-            text: row.time_text.clone(),
-            gap: duration(row.stamp.millis - pair[0].stamp.millis),
-            window: duration(window),
-        });
-    }
+    one_per_window(&rows, window)?;
     let mut writer = csv::Writer::from_writer(output);
     writer
         .write_record(["timestamp", "value", "score", "anomalous"])
@@ -285,6 +260,40 @@ pub fn backtest(
     }
     writer.flush()?;
     Ok(summary)
+}
+
+/// The kind the rows are scored as: `kind` if given, after checking that
+/// counts are counts; else counts if every value is one, measures if not.
+fn series_kind(rows: &[Row], kind: Option<SeriesKind>) -> Result<SeriesKind, BacktestError> {
+    match kind {
+        Some(SeriesKind::Count) => match rows.iter().find(|row| !is_count(row.value)) {
+            Some(row) => Err(BacktestError::NotACount {
+                line: row.line,
+                text: row.value_text.clone(),
+            }),
+            None => Ok(SeriesKind::Count),
+        },
+        Some(kind) => Ok(kind),
+        None if rows.iter().all(|row| is_count(row.value)) => Ok(SeriesKind::Count),
+        None => Ok(SeriesKind::Measure),
+    }
+}
+
+/// An error for the first row closer than half a window to the one
+/// before: the rows are not one per window.
+fn one_per_window(rows: &[Row], window: f64) -> Result<(), BacktestError> {
+    match rows
+        .windows(2)
+        .find(|pair| pair[1].stamp.millis - pair[0].stamp.millis < window / 2.0)
+    {
+        Some([before, row]) => Err(BacktestError::CloserThanAWindow {
+            line: row.line,
+            text: row.time_text.clone(),
+            gap: duration(row.stamp.millis - before.stamp.millis),
+            window: duration(window),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The rows' own spacing, where it is not `configured_ms`: the least time
