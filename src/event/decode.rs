@@ -338,32 +338,21 @@ impl Decoder {
     }
 }
 
-/// Overwrites `event` (of the topic's kind) with the JSON object `json`:
-/// the flat objects producers write through the fast path
-/// ([`flat_json`]), anything else through serde_json.
+/// Overwrites `event` (of the topic's kind) with the JSON object `json`.
 fn decode_json_into(json: &[u8], event: &mut Event) -> Result<(), DecodeError> {
-    // The whole payload is checked for UTF-8 once: serde_json reading from
-    // bytes checks every string on its own, at a cost per call that is a
-    // tenth of decoding an event.
-    let json = std::str::from_utf8(json).map_err(|e| {
-        DecodeError::Json(format!(
-            "not UTF-8: invalid byte sequence at byte {}",
-            e.valid_up_to()
-        ))
-    })?;
-    if flat_json::decode_into(json, event).is_some() {
-        return Ok(());
-    }
-    decode_json_with_serde(json, event)
-}
-
-/// [`decode_json_into`] by serde_json alone: what the fast path must agree
-/// with.
-fn decode_json_with_serde(json: &str, event: &mut Event) -> Result<(), DecodeError> {
     fn parse_into<'de, T: Deserialize<'de>>(
-        json: &'de str,
+        json: &'de [u8],
         place: &mut T,
     ) -> Result<(), DecodeError> {
+        // The whole payload is checked for UTF-8 once: serde_json reading
+        // from bytes checks every string on its own, at a cost per call
+        // that is a tenth of decoding an event.
+        let json = std::str::from_utf8(json).map_err(|e| {
+            DecodeError::Json(format!(
+                "not UTF-8: invalid byte sequence at byte {}",
+                e.valid_up_to()
+            ))
+        })?;
         // As `serde_json::from_str`, in place.
         let mut deserializer = serde_json::Deserializer::from_str(json);
         T::deserialize_in_place(&mut deserializer, place)
@@ -425,7 +414,6 @@ fn decode_avro_into(
     }
 }
 
-mod flat_json;
 mod symbols;
 mod unions;
 
