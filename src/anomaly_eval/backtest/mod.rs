@@ -316,11 +316,12 @@ fn spacing(rows: &[Row], configured_ms: i64) -> Option<i64> {
         .windows(2)
         .map(|pair| ((pair[1].stamp.millis - pair[0].stamp.millis).round() as i64).max(1));
     let closest = gaps.clone().min()?;
-    if 2 * closest < configured_ms {
+    let configured = i128::from(configured_ms);
+    if 2 * i128::from(closest) < configured {
         return Some(closest);
     }
     let grid = gaps.fold(0, gcd);
-    (2 * grid >= 3 * configured_ms).then_some(grid)
+    (2 * i128::from(grid) >= 3 * configured).then_some(grid)
 }
 
 /// Every row of `input`, its timestamp and value parsed, in time order.
@@ -645,6 +646,30 @@ mod tests {
         let counts = "timestamp,value\n0,3\n60,0\n120,12\n";
         let summary = backtest(counts.as_bytes(), Vec::new(), None, &settings, window).unwrap();
         assert_eq!(summary.kind, SeriesKind::Count);
+    }
+
+    /// Absurd timestamps and values are scored or refused, never a panic.
+    #[test]
+    fn absurd_rows_are_scored_or_refused() {
+        let settings = AnomalySettings::default();
+        for input in [
+            "timestamp,value\n0,1\n1e300,1\n",
+            "timestamp,value\n-1e300,1\n1e300,1\n",
+            "timestamp,value\n1,1e308\n2,-1e308\n3,1e308\n",
+            "timestamp,value\n9999-12-31T23:59:59Z,1\n",
+            "timestamp,value\n0001-01-01,1\n9999-12-31,2\n",
+            "timestamp,value\n1e-300,1\n2e-300,1\n",
+        ] {
+            for kind in [None, Some(SeriesKind::Count), Some(SeriesKind::Measure)] {
+                for window in [
+                    RowWindow::Configured(60_000),
+                    RowWindow::Given(i64::MAX),
+                    RowWindow::Given(1),
+                ] {
+                    let _outcome = backtest(input.as_bytes(), Vec::new(), kind, &settings, window);
+                }
+            }
+        }
     }
 
     #[test]

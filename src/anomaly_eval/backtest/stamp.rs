@@ -72,7 +72,9 @@ pub(super) fn parse_time(text: &str) -> Option<Stamp> {
 pub(super) fn format_time(millis: f64, style: Style) -> String {
     use time::format_description::well_known::Rfc3339;
     use time::macros::format_description;
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok();
+    let time = (millis as i128)
+        .checked_mul(1_000_000)
+        .and_then(|nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok());
     let written = match style {
         Style::Seconds => return format!("{}", millis / 1_000.0),
         Style::Millis => return format!("{millis}"),
