@@ -1,6 +1,12 @@
 """Score the detectors on a NAB checkout (github.com/numenta/NAB layout), if one is available.
 
-    python nab_eval.py /path/to/NAB [--all-measures]
+    python nab_eval.py /path/to/NAB [--all-measures] [--reactor PATH]
+
+--reactor PATH also scores the shipped detector: each NAB file as it is, through
+`PATH anomaly backtest` (NAB's `YYYY-MM-DD hh:mm:ss` timestamps, each row a window of
+the rows' own spacing, the built-in [anomaly] defaults), its `anomalous` column taken as
+the alarms (its own quiet period and escalations: no threshold or quiet period is applied
+on top, and no NAB-optimal one is searched).
 
 Uses NAB's own windows (labels/combined_windows.json) and data/<category>/<file>.csv.
 Series kind: realTweets/* and realKnownCause/nyc_taxi.csv are counts, everything else a
@@ -13,8 +19,10 @@ fake NAB-layout directory (see --selftest).
 """
 import csv
 import datetime as dt
+import io
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -56,12 +64,31 @@ def load(root, all_measures=False):
         index = {t: i for i, t in enumerate(ts)}
         windows = [(index[parse_ts(a)], index[parse_ts(b)]) for a, b in wins]
         count = (rel.startswith("realTweets/") or rel.endswith("nyc_taxi.csv")) and not all_measures
-        out.append({"name": rel, "values": np.array(vals), "windows": windows,
+        out.append({"name": rel, "path": path, "values": np.array(vals), "windows": windows,
                     "kind": "count" if count else "measure"})
     return out
 
 
-def main(root, all_measures=False):
+def reactor_alarms(reactor, series):
+    """1 where `reactor anomaly backtest` raised an anomaly on one of the file's rows, else 0
+    (windows it filled in between rows, zeros of a count series, are not NAB's: an alarm
+    there is counted on the next row)."""
+    out = subprocess.run([reactor, "anomaly", "backtest", "--kind", series["kind"],
+                          "--input", series["path"]],
+                         capture_output=True, text=True, check=True)
+    with open(series["path"]) as f:
+        stamps = [row["timestamp"].strip() for row in csv.DictReader(f)]
+    alarms = np.zeros(len(stamps))
+    i, pending = 0, False
+    for row in csv.DictReader(io.StringIO(out.stdout)):
+        pending = pending or row["anomalous"] == "true"
+        if i < len(stamps) and row["timestamp"] == stamps[i]:
+            alarms[i], pending, i = float(pending), False, i + 1
+    assert i == len(stamps), f"{series['name']}: {i} of {len(stamps)} rows scored"
+    return alarms
+
+
+def main(root, all_measures=False, reactor=None):
     data = load(root, all_measures)
     preps = [scorer.Prepared(len(s["values"]), s["windows"]) for s in data]
     print(f"{len(data)} series, {sum(p.nwin for p in preps)} windows")
@@ -73,9 +100,14 @@ def main(root, all_measures=False):
                    key=lambda b: b["score"])
         print(f"{label:45s} score {r['score']:6.1f}  P {r['precision']:.2f} R {r['recall']:.2f} FP {r['fp']:5d}"
               f"   | NAB-optimal (thr {best['threshold']}, Q {best['quiet']}): {best['score']:.1f}")
+    if reactor:
+        sc = [reactor_alarms(reactor, s) for s in data]
+        r = scorer.score_corpus(preps, sc, 0.5, 0)
+        label = "shipped (reactor anomaly backtest)"
+        print(f"{label:45s} score {r['score']:6.1f}  P {r['precision']:.2f} R {r['recall']:.2f} FP {r['fp']:5d}")
 
 
-def selftest(tmp="/tmp/fake_nab"):
+def selftest(tmp="/tmp/fake_nab", reactor=None):
     rng = np.random.default_rng(0)
     os.makedirs(os.path.join(tmp, "data", "realTweets"), exist_ok=True)
     os.makedirs(os.path.join(tmp, "data", "realAdExchange"), exist_ok=True)
@@ -95,11 +127,12 @@ def selftest(tmp="/tmp/fake_nab"):
         labels[rel] = [[f"{ts[1400]:%Y-%m-%d %H:%M:%S}.000000", f"{ts[1600]:%Y-%m-%d %H:%M:%S}.000000"]]
     with open(os.path.join(tmp, "labels", "combined_windows.json"), "w") as f:
         json.dump(labels, f)
-    main(tmp)
+    main(tmp, reactor=reactor)
 
 
 if __name__ == "__main__":
+    reactor = sys.argv[sys.argv.index("--reactor") + 1] if "--reactor" in sys.argv else None
     if "--selftest" in sys.argv:
-        selftest()
+        selftest(reactor=reactor)
     else:
-        main(sys.argv[1], "--all-measures" in sys.argv)
+        main(sys.argv[1], "--all-measures" in sys.argv, reactor)
