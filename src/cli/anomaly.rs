@@ -147,7 +147,7 @@ fn backtest_main(config: Option<&Path>, args: &BacktestArgs) -> anyhow::Result<(
         settings.quiet_windows,
         settings.escalation
     );
-    if let Some(note) = summary.window_note(configured_ms) {
+    for note in summary.notes(configured_ms) {
         eprintln!("note: {note}");
     }
     Ok(())

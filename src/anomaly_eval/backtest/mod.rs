@@ -56,8 +56,8 @@ pub enum BacktestError {
         /// What it should be.
         expected: &'static str,
     },
-    /// A timestamp is not after the one before it.
-    #[error("line {line}: timestamp {text:?} is not after the previous row's; rows must be in time order, one per window")]
+    /// A timestamp is before the one before it.
+    #[error("line {line}: timestamp {text:?} is before the previous row's; rows must be in time order, one per window")]
     Unsorted {
         /// 1-based line of the input.
         line: u64,
@@ -112,31 +112,43 @@ pub struct BacktestSummary {
     /// What the values were scored as: given, or, if not, counts when
     /// every value is one.
     pub kind: SeriesKind,
+    /// Rows with the time of the row before, each scored as the next
+    /// window (as NAB's runner takes every row).
+    pub repeated: u64,
 }
 
 impl BacktestSummary {
-    /// What a person should know about the window the rows were scored
-    /// as, if it is not plainly the one asked for: the rows' own spacing
-    /// instead of `configured_ms`, or a given window no two rows were
-    /// apart by.
-    pub fn window_note(&self, configured_ms: i64) -> Option<String> {
+    /// What a person should know about how the rows were read, if it is
+    /// not plainly what was asked for: the rows' own spacing instead of
+    /// `configured_ms`, a given window no two rows were apart by, rows
+    /// repeating the time of the one before.
+    pub fn notes(&self, configured_ms: i64) -> Vec<String> {
         let window = duration(self.window_ms as f64);
+        let mut notes = Vec::new();
         if self.window_from_rows {
-            return Some(format!(
+            notes.push(format!(
                 "the rows are spaced by {window}, not by the configured window of {} (windows.slide): scored as windows of {window}; pass --window to choose",
                 duration(configured_ms as f64),
             ));
-        }
-        let closest = self.closest_gap_ms?;
-        (closest >= 1.5 * self.window_ms as f64).then(|| {
-            format!(
+        } else if let Some(closest) = self
+            .closest_gap_ms
+            .filter(|&c| c >= 1.5 * self.window_ms as f64)
+        {
+            notes.push(format!(
                 "no two rows are one window ({window}) apart, the closest are {} apart, so the windows between rows were taken as missing{}; if each row is a window of {}, pass --window {}",
                 duration(closest),
                 if self.filled > 0 { format!(" ({} scored as zero counts)", self.filled) } else { String::new() },
                 duration(closest),
                 duration(closest),
-            )
-        })
+            ));
+        }
+        if self.repeated > 0 {
+            notes.push(format!(
+                "{} rows have the time of the row before them: each was scored as the next window",
+                self.repeated
+            ));
+        }
+        notes
     }
 }
 
@@ -186,10 +198,11 @@ pub fn backtest(
 ) -> Result<BacktestSummary, BacktestError> {
     let rows = read_rows(input)?;
     let kind = series_kind(&rows, kind)?;
-    let closest_gap_ms = rows
+    let closest_gap_ms = gaps(&rows).min_by(f64::total_cmp);
+    let repeated = rows
         .windows(2)
-        .map(|pair| pair[1].stamp.millis - pair[0].stamp.millis)
-        .min_by(f64::total_cmp);
+        .filter(|pair| pair[1].stamp.millis == pair[0].stamp.millis)
+        .count() as u64;
     let (window_ms, window_from_rows) = match window {
         RowWindow::Given(ms) => (ms.max(1), false),
         RowWindow::Configured(ms) => {
@@ -206,6 +219,7 @@ pub fn backtest(
         window_ms,
         window_from_rows,
         kind,
+        repeated,
     };
     one_per_window(&rows, window)?;
     let mut writer = csv::Writer::from_writer(output);
@@ -279,13 +293,21 @@ fn series_kind(rows: &[Row], kind: Option<SeriesKind>) -> Result<SeriesKind, Bac
     }
 }
 
+/// The times between consecutive rows, but rows repeating the time of
+/// the one before (each is scored as the next window).
+fn gaps(rows: &[Row]) -> impl Iterator<Item = f64> + Clone + '_ {
+    rows.windows(2)
+        .map(|pair| pair[1].stamp.millis - pair[0].stamp.millis)
+        .filter(|&gap| gap > 0.0)
+}
+
 /// An error for the first row closer than half a window to the one
-/// before: the rows are not one per window.
+/// before, but a repeat of its time: the rows are not one per window.
 fn one_per_window(rows: &[Row], window: f64) -> Result<(), BacktestError> {
-    match rows
-        .windows(2)
-        .find(|pair| pair[1].stamp.millis - pair[0].stamp.millis < window / 2.0)
-    {
+    match rows.windows(2).find(|pair| {
+        let gap = pair[1].stamp.millis - pair[0].stamp.millis;
+        gap > 0.0 && gap < window / 2.0
+    }) {
         Some([before, row]) => Err(BacktestError::CloserThanAWindow {
             line: row.line,
             text: row.time_text.clone(),
@@ -312,9 +334,7 @@ fn spacing(rows: &[Row], configured_ms: i64) -> Option<i64> {
             gcd(b, a % b)
         }
     }
-    let gaps = rows
-        .windows(2)
-        .map(|pair| ((pair[1].stamp.millis - pair[0].stamp.millis).round() as i64).max(1));
+    let gaps = gaps(rows).map(|gap| (gap.round() as i64).max(1));
     let closest = gaps.clone().min()?;
     let configured = i128::from(configured_ms);
     if 2 * i128::from(closest) < configured {
@@ -358,7 +378,7 @@ fn read_rows(input: impl Read) -> Result<Vec<Row>, BacktestError> {
         })?;
         if rows
             .last()
-            .is_some_and(|last| stamp.millis <= last.stamp.millis)
+            .is_some_and(|last| stamp.millis < last.stamp.millis)
         {
             return Err(BacktestError::Unsorted {
                 line,
@@ -583,7 +603,7 @@ mod tests {
             (4, 1, 3_600_000)
         );
         assert!(out.contains("\n2025-12-01 02:00:00,0,"), "{out}");
-        let note = summary.window_note(60_000).unwrap_or_default();
+        let note = summary.notes(60_000).join("\n");
         assert_eq!(note, "the rows are spaced by 1h, not by the configured window of 1m (windows.slide): scored as windows of 1h; pass --window to choose");
         // Row numbers, read as epoch seconds: windows of a second.
         let (_, summary) = run("timestamp,value\n1,5\n2,5\n3,5\n").unwrap();
@@ -592,7 +612,7 @@ mod tests {
         // them, and the note says which window would match.
         let (_, summary) = run_as(hourly, RowWindow::Given(60_000)).unwrap();
         assert_eq!((summary.windows, summary.filled), (181, 178));
-        let note = summary.window_note(60_000).unwrap_or_default();
+        let note = summary.notes(60_000).join("\n");
         assert!(note.contains("the closest are 1h apart, so the windows between rows were taken as missing (178 scored as zero counts)"), "{note}");
         assert!(note.ends_with("pass --window 1h"), "{note}");
         // Given an hour, rows a minute apart.
@@ -603,8 +623,8 @@ mod tests {
         // Rows a configured window apart somewhere: the window, no note.
         let (_, summary) = run("timestamp,value\n0,5\n60,5\n600,5\n").unwrap();
         assert_eq!(
-            (summary.window_ms, summary.window_note(60_000)),
-            (60_000, None)
+            (summary.window_ms, summary.notes(60_000)),
+            (60_000, Vec::<String>::new())
         );
     }
 
@@ -646,6 +666,41 @@ mod tests {
         let counts = "timestamp,value\n0,3\n60,0\n120,12\n";
         let summary = backtest(counts.as_bytes(), Vec::new(), None, &settings, window).unwrap();
         assert_eq!(summary.kind, SeriesKind::Count);
+    }
+
+    /// A row with the time of the row before it (NAB's ad exchange series
+    /// have one) is scored as the next window, as NAB's runner takes every
+    /// row, and a note says so; it changes neither the spacing nor the
+    /// window.
+    #[test]
+    fn a_row_repeating_the_time_before_is_the_next_window() {
+        let hourly = "timestamp,value\n2011-08-24 11:00:01,0.1\n2011-08-24 12:00:01,0.13\n2011-08-24 12:00:01,0.12\n2011-08-24 13:00:01,0.11\n";
+        let settings = AnomalySettings::default();
+        let measure = Some(SeriesKind::Measure);
+        let mut out = Vec::new();
+        let window = RowWindow::Configured(60_000);
+        let summary = backtest(hourly.as_bytes(), &mut out, measure, &settings, window).unwrap();
+        let out = String::from_utf8(out).unwrap_or_default();
+        assert_eq!(
+            (summary.windows, summary.repeated, summary.window_ms),
+            (4, 1, 3_600_000)
+        );
+        assert_eq!(
+            out.lines()
+                .filter(|l| l.starts_with("2011-08-24 12:00:01,"))
+                .count(),
+            2,
+            "{out}"
+        );
+        let notes = summary.notes(60_000);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(
+            notes[1],
+            "1 rows have the time of the row before them: each was scored as the next window"
+        );
+        let window = RowWindow::Given(3_600_000);
+        let summary = backtest(hourly.as_bytes(), Vec::new(), measure, &settings, window).unwrap();
+        assert_eq!((summary.windows, summary.notes(60_000).len()), (4, 1));
     }
 
     /// Absurd timestamps and values are scored or refused, never a panic.
@@ -691,6 +746,7 @@ mod tests {
                 window_ms: 60_000,
                 window_from_rows: false,
                 kind: SeriesKind::Count,
+                repeated: 0,
             }
         );
         let lines: Vec<&str> = out.lines().collect();
@@ -705,9 +761,8 @@ mod tests {
         assert!(err("time,value\n1,2\n").contains("no \"timestamp\" column"));
         assert!(err("timestamp,value\n60,2\n120,x\n").starts_with("line 3: value \"x\""));
         assert!(err("timestamp,value\n1,2\nyesterday,3\n").starts_with("line 3: timestamp"));
-        assert!(
-            err("timestamp,value\n120,2\n60,3\n").contains("line 3: timestamp \"60\" is not after")
-        );
+        assert!(err("timestamp,value\n120,2\n60,3\n")
+            .contains("line 3: timestamp \"60\" is before the previous row's"));
         assert!(err("timestamp,value\n60,2\n120\n").starts_with("line 3:"));
         assert!(err("timestamp,value\n2025-13-01 00:00:00,2\n").starts_with("line 2: timestamp"));
     }
