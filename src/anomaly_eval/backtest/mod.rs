@@ -5,9 +5,9 @@
 //!
 //! Input: a header, then `timestamp,value` rows in time order, one row per
 //! closed window (a row repeating the time of the row before is scored as
-//! the next window, as NAB's runner takes every row). Timestamps are RFC 3339 times, times without a zone
-//! (`2026-01-01 00:01:00`, read as UTC), dates, or numbers: epoch seconds
-//! below 1e11, epoch milliseconds above. The values are counts or
+//! the next window, as NAB's runner takes every row). Timestamps are RFC
+//! 3339 times, times without a zone (`2026-01-01 00:01:00`, read as UTC),
+//! dates, or numbers: epoch seconds below 1e11, epoch milliseconds above. The values are counts or
 //! measures as `--kind` says; told nothing, counts if every value is a
 //! whole number, zero or more, else measures. Output: a header, then
 //! `timestamp,value,score,anomalous` rows; the score is empty during the
