@@ -192,6 +192,8 @@ fn main() {
         );
     }
 
+    spike_sensitivity(&sets, &defaults);
+
     // Cost: bytes of state and time per closed window.
     let values: Vec<(f64, SeriesKind)> = sets
         .tuning
@@ -214,4 +216,46 @@ fn main() {
         serde_json::to_string(&detector).map_or(0, |j| j.len()),
         values.len()
     );
+}
+
+/// How far out (in the series' own standard deviations, up) a single window
+/// must be for its |score| to reach the threshold, after 300 clean windows
+/// of a noise series (whether a quiet period would hold its event back is
+/// not this question): the median over the series, how many reach it at
+/// 6 sd, and how many not even at 30.
+fn spike_sensitivity(sets: &Sets, defaults: &AnomalySettings) {
+    const HISTORY: usize = 300;
+    let needed = |series: &corpus::Series| -> Option<f64> {
+        let history = &series.values[..HISTORY];
+        let mean = history.iter().sum::<f64>() / HISTORY as f64;
+        let var = history.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (HISTORY - 1) as f64;
+        (6..=60).map(|k| f64::from(k) * 0.5).find(|&k| {
+            let mut detector = Detector::default();
+            for &v in history {
+                detector.observe(v, series.kind, defaults);
+            }
+            detector
+                .observe(mean + k * var.sqrt(), series.kind, defaults)
+                .is_some_and(|s| s.score.abs() >= defaults.threshold)
+        })
+    };
+    println!("\n| single-window spike after {HISTORY} windows | median sd needed | reaching it at 6 sd | not at 30 sd |");
+    println!("|---|---|---|---|");
+    for (label, set) in [
+        ("Gaussian measure", &sets.gauss),
+        ("lognormal revenue", &sets.revenue),
+    ] {
+        let mut found: Vec<f64> = set
+            .iter()
+            .map(|s| needed(s).unwrap_or(f64::INFINITY))
+            .collect();
+        found.sort_by(f64::total_cmp);
+        let at_six = found.iter().filter(|&&k| k <= 6.0).count();
+        let beyond = found.iter().filter(|k| k.is_infinite()).count();
+        let median = found[found.len() / 2];
+        println!(
+            "| {label} | {median:.1} | {at_six} of {} | {beyond} |",
+            set.len()
+        );
+    }
 }
