@@ -244,6 +244,7 @@ fn spike_sensitivity(sets: &Sets, defaults: &AnomalySettings) {
     for (label, set) in [
         ("Gaussian measure", &sets.gauss),
         ("lognormal revenue", &sets.revenue),
+        ("Poisson count", &sets.poisson),
     ] {
         let mut found: Vec<f64> = set
             .iter()
