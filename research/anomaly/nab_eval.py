@@ -105,6 +105,20 @@ def main(root, all_measures=False, reactor=None):
         r = scorer.score_corpus(preps, sc, 0.5, 0)
         label = "shipped (reactor anomaly backtest)"
         print(f"{label:45s} score {r['score']:6.1f}  P {r['precision']:.2f} R {r['recall']:.2f} FP {r['fp']:5d}")
+    categories = sorted({s["name"].split("/")[0] for s in data})
+    if len(categories) > 1:
+        print("\nper category (fixed thresholds above):")
+        for cat in categories:
+            pick = [i for i, s in enumerate(data) if s["name"].startswith(cat + "/")]
+            sub = [preps[i] for i in pick]
+            line = f"  {cat:18s} {len(pick):2d} series {sum(p.nwin for p in sub):3d} windows |"
+            for label, fn, thr, q in DETECTORS:
+                r = scorer.score_corpus(sub, [fn(data[i]["values"], data[i]["kind"]) for i in pick], thr, q)
+                line += f" {label.split(' (')[0]} {r['score']:.1f} |"
+            if reactor:
+                r = scorer.score_corpus(sub, [sc[i] for i in pick], 0.5, 0)
+                line += f" shipped {r['score']:.1f} (P {r['precision']:.2f} R {r['recall']:.2f} FP {r['fp']})"
+            print(line)
 
 
 def selftest(tmp="/tmp/fake_nab", reactor=None):
