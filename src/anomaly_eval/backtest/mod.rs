@@ -229,12 +229,13 @@ pub fn backtest(
         .map_err(std::io::Error::from)?;
     let mut detector = Detector::default();
     let mut previous: Option<f64> = None;
-    // When the last alarm was: the quiet period after it is counted in
-    // windows, the windows without a row included, as live counts it.
-    let mut last_alarm: Option<f64> = None;
-    let since_alarm = |at: f64, last_alarm: Option<f64>| {
-        last_alarm.map(|alarm| ((at - alarm) / window).round().max(0.0) as u64)
-    };
+    // Each scored window's position, and the last alarm's: the quiet period
+    // after it is counted in windows, the windows without a row included,
+    // as live counts it, and a row repeating a time as a window of its own.
+    let mut position: u64 = 0;
+    let mut last_alarm: Option<u64> = None;
+    let since_alarm =
+        |at: u64, last_alarm: Option<u64>| last_alarm.map(|alarm| at.saturating_sub(alarm));
     for row in &rows {
         let windows_apart = previous.map_or(1, |p| {
             (((row.stamp.millis - p) / window).round() as i64).max(1)
@@ -245,25 +246,27 @@ pub fn backtest(
             SeriesKind::Count => (windows_apart - 1).min(MOST_EMPTY_WINDOWS),
             SeriesKind::Measure => 0,
         };
+        position = position.saturating_add((windows_apart - 1 - missing) as u64);
         for k in (1..=missing).rev() {
-            let at = row.stamp.millis - k as f64 * window;
+            position = position.saturating_add(1);
             let score = detector.observe_in(
                 0.0,
                 SeriesKind::Count,
                 settings,
-                since_alarm(at, last_alarm),
+                since_alarm(position, last_alarm),
             );
             if score.is_some_and(|s| s.anomalous) {
-                last_alarm = Some(at);
+                last_alarm = Some(position);
             }
             summary.filled += 1;
-            let at_text = format_time(at, row.stamp.style);
+            let at_text = format_time(row.stamp.millis - k as f64 * window, row.stamp.style);
             write_scored(&mut writer, &mut summary, &at_text, "0", score)?;
         }
-        let at = row.stamp.millis;
-        let score = detector.observe_in(row.value, kind, settings, since_alarm(at, last_alarm));
+        position = position.saturating_add(1);
+        let score =
+            detector.observe_in(row.value, kind, settings, since_alarm(position, last_alarm));
         if score.is_some_and(|s| s.anomalous) {
-            last_alarm = Some(at);
+            last_alarm = Some(position);
         }
         write_scored(
             &mut writer,
@@ -705,6 +708,48 @@ mod tests {
     }
 
     /// Absurd timestamps and values are scored or refused, never a panic.
+    /// The quiet period after an alarm counts a row repeating the time
+    /// before as the window it is scored as: with it, a spike five minutes
+    /// after the alarm is six windows on and past a quiet period of five;
+    /// without it, it is within.
+    #[test]
+    fn a_repeated_row_counts_in_the_quiet_period() {
+        let settings = AnomalySettings {
+            quiet_windows: 5,
+            escalation: 0.0,
+            ..AnomalySettings::default()
+        };
+        let series = |repeat: bool| {
+            let mut rows = String::from("timestamp,value\n");
+            for minute in 0..40 {
+                rows += &format!("{},{}\n", minute * 60, 10 + minute % 3);
+            }
+            rows += "2400,100\n";
+            for minute in 41..45 {
+                rows += &format!("{},10\n", minute * 60);
+            }
+            if repeat {
+                rows += "2640,11\n";
+            }
+            rows += "2700,1000\n";
+            rows
+        };
+        let alarms = |repeat: bool| {
+            let mut out = Vec::new();
+            let window = RowWindow::Given(60_000);
+            let input = series(repeat);
+            backtest(input.as_bytes(), &mut out, None, &settings, window).unwrap();
+            String::from_utf8(out)
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| line.ends_with(",true"))
+                .map(|line| line.split(',').next().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(alarms(true), ["2400", "2700"]);
+        assert_eq!(alarms(false), ["2400"]);
+    }
+
     #[test]
     fn absurd_rows_are_scored_or_refused() {
         let settings = AnomalySettings::default();
