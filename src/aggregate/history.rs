@@ -156,7 +156,7 @@ impl SeriesHistory {
         {
             return None;
         }
-        // A copy of the detector (120 bytes, no allocation), not of the
+        // A copy of the detector (136 bytes, no allocation), not of the
         // whole history: this runs for every silent series as windows close.
         let mut detector = self.anomaly;
         let mut last_alarm = self.last_alarm_position;

@@ -25,11 +25,15 @@
 //!    a zero is: for measures, how often this series is zero (discounted,
 //!    as the short averages); for counts, the model's probability of an
 //!    empty window at the current rate, summed over the run, so the view
-//!    is `-log10` of the whole run's probability. An empty window of a
-//!    count series is scored by this view alone: one empty window of
-//!    a series of 5 a window (p 0.007) is not an anomaly at the threshold
-//!    of 3, two in a row are, and so are about 8 of a series of 1 a
-//!    window.
+//!    is `-log10` of the whole run's probability. After an empty window,
+//!    the next one is as likely as the series' empty windows have been
+//!    followed by another, where that is likelier: a series whose empty
+//!    windows come in runs (quiet nights) has runs of them that the slowly
+//!    moving rate does not expect, and they are its normal. An empty
+//!    window of a count series is scored by this view alone: one empty
+//!    window of a series of 5 a window (p 0.007) is not an anomaly at the
+//!    threshold of 3, two in a row are, and so are about 8 of a series of
+//!    1 a window.
 //!
 //! The baseline (level and scales) learns at `alpha` with residuals clipped
 //! at 4 scales, so a spike does not poison it and a level shift becomes the
@@ -41,8 +45,8 @@
 //! full strength. When the quiet period ends the short-term averages start
 //! afresh, so what was suppressed in it raises no late event.
 //!
-//! The state is 15 numbers per series (120 bytes), serialisable; each
-//! closed window costs O(1). Designed and measured on a labelled corpus of
+//! The state is 17 numbers per series (136 bytes),
+//! serialisable; each closed window costs O(1). Designed and measured on a labelled corpus of
 //! marketing-shaped series ([`crate::anomaly_eval`], BENCHMARKS.md).
 
 mod math;
@@ -228,6 +232,14 @@ pub struct Detector {
     /// symmetric; a state saved before it was kept reads as that).
     #[serde(default = "symmetric")]
     up_share: f64,
+    /// Counts: EW share of the windows after an empty one that are empty
+    /// too, learnt from the runs of empty windows that have ended (0: none
+    /// seen, or saved before it was kept).
+    #[serde(default)]
+    zero_after_zero: f64,
+    /// Counts: empty windows in a row up to the last one folded in.
+    #[serde(default)]
+    empty_run: u64,
 }
 
 fn symmetric() -> f64 {
@@ -252,6 +264,8 @@ impl Default for Detector {
             last_alarm: 0,
             last_alarm_score: 0.0,
             up_share: 0.5,
+            zero_after_zero: 0.0,
+            empty_run: 0,
         }
     }
 }
@@ -358,16 +372,25 @@ impl Detector {
 
     /// `-log10` of the probability of a zero in the next window: for a
     /// count, by the negative-binomial (Poisson when not over-dispersed) at
-    /// the current rate; for a measure, by how often the series is zero.
+    /// the current rate, or, for a window after an empty one, by how often
+    /// this series' empty windows have been followed by another if that is
+    /// more often (a series quiet every night has runs of them that the
+    /// slowly moving rate does not expect); for a measure, by how often the
+    /// series is zero.
     fn zero_surprise(&self, kind: SeriesKind) -> f64 {
         match kind {
             SeriesKind::Count => {
                 let mu = self.level.max(RATE_FLOOR);
                 let size = self.nb_size(mu);
-                if size.is_infinite() {
+                let model = if size.is_infinite() {
                     mu * std::f64::consts::LOG10_E
                 } else {
                     size * (mu / size).ln_1p() * std::f64::consts::LOG10_E
+                };
+                if self.empty_run > 0 && self.zero_after_zero > 0.0 {
+                    model.min(-self.zero_after_zero.log10())
+                } else {
+                    model
                 }
             }
             SeriesKind::Measure => -self.p0.max(RATE_FLOOR).log10(),
@@ -500,6 +523,20 @@ impl Detector {
             self.zrun = scored.zrun;
         } else if value != 0.0 {
             self.zrun = 0.0;
+        }
+        if kind == SeriesKind::Count {
+            if value == 0.0 {
+                self.empty_run += 1;
+            } else if self.empty_run > 0 {
+                // The run that ended teaches the series how its empty windows
+                // follow one another: run - 1 followed by another, the last by
+                // none. The run going on does not, so an outage being
+                // reported does not make itself normal.
+                let stayed = (1.0 - ZERO_WEIGHT).powf((self.empty_run - 1) as f64);
+                self.zero_after_zero =
+                    (1.0 - (1.0 - self.zero_after_zero) * stayed) * (1.0 - ZERO_WEIGHT);
+                self.empty_run = 0;
+            }
         }
         if kind == SeriesKind::Measure {
             let weight = if self.n <= warm_up {
