@@ -14,8 +14,10 @@ measure (--all-measures: treat all as measures).  Thresholds are the ones chosen
 synthetic tuning corpus (no tuning on NAB); the NAB-optimal threshold is printed too,
 clearly labelled, because NAB's own leaderboard reports per-detector optimised thresholds.
 
-No NAB data ships with any PyPI package we checked, so this script was only tested on a
-fake NAB-layout directory (see --selftest).
+No NAB data ships with any PyPI package we checked. The script was run on NAB's
+realAdExchange and realTweets files copied from the public code index (BENCHMARKS.md) and
+on a fake NAB-layout directory (see --selftest). With more than one category present it also
+prints each category's scores.
 """
 import csv
 import datetime as dt

@@ -333,7 +333,7 @@ fn empty_windows_of_a_count_series_alarm_by_their_run() {
 /// A count series that goes quiet every night has runs of empty windows
 /// far longer than its slowly moving rate expects. How often its empty
 /// windows follow one another says such runs are its normal, so its nights
-/// raise at most one outage alarm each, not two to three: the rate still
+/// raise at most one outage alarm each, not two: the rate still
 /// lags the evening's fall, so most nights still raise one (README, blind
 /// spots). A steady series that stops still alarms on its second empty
 /// window (`empty_windows_of_a_count_series_alarm_by_their_run`).
@@ -356,7 +356,7 @@ fn nightly_runs_of_empty_windows_raise_fewer_outages() {
         empty_alarms <= 30,
         "{empty_alarms} outage alarms in 30 nights"
     );
-    assert!(detector.zero_after_zero > 0.85, "{detector:?}");
+    assert!(detector.zero_after_zero > 0.8, "{detector:?}");
 }
 
 /// Revenue of a campaign: a Poisson number of lognormal orders a window.
