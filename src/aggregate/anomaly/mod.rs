@@ -45,9 +45,10 @@
 //! full strength. When the quiet period ends the short-term averages start
 //! afresh, so what was suppressed in it raises no late event.
 //!
-//! The state is 17 numbers per series (136 bytes),
-//! serialisable; each closed window costs O(1). Designed and measured on a labelled corpus of
-//! marketing-shaped series ([`crate::anomaly_eval`], BENCHMARKS.md).
+//! The state is 17 numbers per series (136 bytes), serialisable; each
+//! closed window costs O(1). Designed on a labelled corpus of
+//! marketing-shaped series ([`crate::anomaly_eval`]), measured on it and on
+//! NAB's real labelled series (BENCHMARKS.md).
 
 mod math;
 
@@ -173,7 +174,8 @@ const RATE_FLOOR: f64 = 0.01;
 /// Measures: the share of windows above the baseline is taken as at least
 /// this when it stretches the scale above it (so by at most 1 / 0.3).
 const UP_SHARE_FLOOR: f64 = 0.15;
-/// Weight of the zero frequency.
+/// Weight of the zero frequency (measures) and of how often an empty window
+/// follows another (counts).
 const ZERO_WEIGHT: f64 = 0.01;
 /// A window's surprise enters the short average as U_SOFT ln(1 + u/U_SOFT),
 /// so one astronomically unlikely window cannot pin the score for long.
@@ -526,7 +528,7 @@ impl Detector {
         }
         if kind == SeriesKind::Count {
             if value == 0.0 {
-                self.empty_run += 1;
+                self.empty_run = self.empty_run.saturating_add(1);
             } else if self.empty_run > 0 {
                 // The run that ended teaches the series how its empty windows
                 // follow one another: run - 1 followed by another, the last by

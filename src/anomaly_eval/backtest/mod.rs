@@ -707,7 +707,6 @@ mod tests {
         assert_eq!((summary.windows, summary.notes(60_000).len()), (4, 1));
     }
 
-    /// Absurd timestamps and values are scored or refused, never a panic.
     /// The quiet period after an alarm counts a row repeating the time
     /// before as the window it is scored as: with it, a spike five minutes
     /// after the alarm is six windows on and past a quiet period of five;
@@ -750,6 +749,7 @@ mod tests {
         assert_eq!(alarms(false), ["2400"]);
     }
 
+    /// Absurd timestamps and values are scored or refused, never a panic.
     #[test]
     fn absurd_rows_are_scored_or_refused() {
         let settings = AnomalySettings::default();
