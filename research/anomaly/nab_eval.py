@@ -95,8 +95,9 @@ def main(root, all_measures=False, reactor=None):
     preps = [scorer.Prepared(len(s["values"]), s["windows"]) for s in data]
     print(f"{len(data)} series, {sum(p.nwin for p in preps)} windows")
     thr_grid = np.round(np.arange(0.5, 20.01, 0.25), 2)
+    scores = {}
     for label, fn, thr, q in DETECTORS:
-        sc = [fn(s["values"], s["kind"]) for s in data]
+        sc = scores[label] = [fn(s["values"], s["kind"]) for s in data]
         r = scorer.score_corpus(preps, sc, thr, q)
         best = max((scorer.best_threshold(preps, sc, thr_grid, qq) for qq in (0, 20, 50, 100)),
                    key=lambda b: b["score"])
@@ -114,8 +115,8 @@ def main(root, all_measures=False, reactor=None):
             pick = [i for i, s in enumerate(data) if s["name"].startswith(cat + "/")]
             sub = [preps[i] for i in pick]
             line = f"  {cat:18s} {len(pick):2d} series {sum(p.nwin for p in sub):3d} windows |"
-            for label, fn, thr, q in DETECTORS:
-                r = scorer.score_corpus(sub, [fn(data[i]["values"], data[i]["kind"]) for i in pick], thr, q)
+            for label, _, thr, q in DETECTORS:
+                r = scorer.score_corpus(sub, [scores[label][i] for i in pick], thr, q)
                 line += f" {label.split(' (')[0]} {r['score']:.1f} |"
             if reactor:
                 r = scorer.score_corpus(sub, [sc[i] for i in pick], 0.5, 0)
